@@ -1,0 +1,295 @@
+"""Campaign brief: audiences, locales, channels, a prompt template with slots, seeds and a
+variant budget. Loaded from YAML; every mistake names its file and line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.config.yamlfile import YamlDoc, read_yaml, validate
+from bildwerk.errors import ConfigError
+
+_RTL_LANGUAGES = {"ar", "he", "fa", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"}
+_SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class Copy(BaseModel):
+    """Text that goes on a creative in one locale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    headline: str = Field(min_length=1)
+    subline: str = ""
+    cta: str = ""
+
+
+class CopyOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    headline: str | None = None
+    subline: str | None = None
+    cta: str | None = None
+
+
+class Locale(Copy):
+    """Copy for one locale plus its writing direction (detected from the language)."""
+
+    direction: Literal["auto", "ltr", "rtl"] = "auto"
+
+
+class Segment(BaseModel):
+    """An audience segment; may narrow slot values and override copy per locale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=_SLUG)
+    description: str = ""
+    slots: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    copy_: dict[str, CopyOverride] = Field(default_factory=dict, alias="copy")
+
+
+class ChannelRef(BaseModel):
+    """A preset, optionally with overrides, or a custom size when ``width``/``height`` given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    preset: str | None = None
+    name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromptSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    template: str = Field(min_length=1)
+    negative: str = ""
+    slots: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("slots")
+    @classmethod
+    def _non_empty(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, values in v.items():
+            if not values:
+                raise ValueError(f"slot '{name}' has no values; give at least one")
+            if len(set(values)) != len(values):
+                raise ValueError(f"slot '{name}' lists a value twice")
+        return v
+
+    def slot_names(self) -> list[str]:
+        """Slots the template uses, in order of first appearance."""
+        names: list[str] = []
+        for _, field_name, _, _ in string.Formatter().parse(self.template):
+            if field_name is not None and field_name not in names:
+                names.append(field_name)
+        return names
+
+    def render(self, values: dict[str, str]) -> str:
+        return self.template.format(**values)
+
+    @property
+    def sha256(self) -> str:
+        """Template version: content hash of template, negative prompt and slot values."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Seeds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    base: int = 0
+    count: int = Field(1, ge=1, le=64)
+
+    def values(self) -> list[int]:
+        return [self.base + i for i in range(self.count)]
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_variants: int | None = Field(None, ge=1)
+    strategy: Literal["full", "fractional"] = "fractional"
+    seed: int = 0
+
+
+class Style(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    profile: str = "studio"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Brief(BaseModel):
+    """A campaign brief. ``root`` is the folder relative paths resolve against."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    campaign: str = Field(pattern=_SLUG)
+    name: str = ""
+    objective: str = ""
+    brand: Path | None = None
+    backend: str = "studio"
+    model: str | None = None
+    style: Style = Style()
+    segments: tuple[Segment, ...] = (Segment(id="all"),)
+    locales: dict[str, Locale]
+    channels: tuple[str | ChannelRef, ...]
+    prompt: PromptSpec
+    products: dict[str, Path] = Field(default_factory=dict)
+    product_slot: str | None = None
+    seeds: Seeds | tuple[int, ...] = Seeds()
+    budget: Budget = Budget()
+    root: Path = Field(Path("."), exclude=True)
+    sha256: str = Field("", exclude=True)
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, v: dict[str, Locale]) -> dict[str, Locale]:
+        if not v:
+            raise ValueError("give at least one locale")
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: tuple[str | ChannelRef, ...]) -> tuple[str | ChannelRef, ...]:
+        if not v:
+            raise ValueError("give at least one channel")
+        return v
+
+    # --- derived -----------------------------------------------------------------------
+
+    def seed_values(self) -> list[int]:
+        return list(self.seeds) if isinstance(self.seeds, tuple) else self.seeds.values()
+
+    def direction(self, locale: str) -> Literal["ltr", "rtl"]:
+        loc = self.locales[locale]
+        if loc.direction != "auto":
+            return loc.direction
+        return "rtl" if locale.split("-")[0].lower() in _RTL_LANGUAGES else "ltr"
+
+    def copy_for(self, segment: Segment, locale: str) -> Copy:
+        base = self.locales[locale]
+        over = segment.copy_.get(locale)
+        data = {"headline": base.headline, "subline": base.subline, "cta": base.cta}
+        if over is not None:
+            data.update({k: v for k, v in over.model_dump().items() if v is not None})
+        return Copy(**data)
+
+    def product_for(self, slots: dict[str, str]) -> Path | None:
+        if self.product_slot is not None:
+            return self.resolve(self.products[slots[self.product_slot]])
+        if self.products:
+            return self.resolve(next(iter(self.products.values())))
+        return None
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.root / path)
+
+
+def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
+    """Turn preset names and custom entries into concrete channels."""
+    out: list[Channel] = []
+    path = doc.path if doc else brief.root / "brief.yaml"
+    for i, ref in enumerate(brief.channels):
+        line = doc.line_of(("channels", i)) if doc else None
+        known = ", ".join(sorted(PRESETS))
+        if isinstance(ref, str):
+            if ref not in PRESETS:
+                raise ConfigError(
+                    path,
+                    f"unknown channel preset '{ref}'",
+                    line=line,
+                    field=f"channels.{i}",
+                    hint=f"use one of: {known}, or give name/width/height for a custom size",
+                )
+            out.append(PRESETS[ref])
+            continue
+        try:
+            if ref.preset is not None:
+                if ref.preset not in PRESETS:
+                    raise ConfigError(
+                        path,
+                        f"unknown channel preset '{ref.preset}'",
+                        line=line,
+                        field=f"channels.{i}.preset",
+                        hint=f"use one of: {known}",
+                    )
+                base = PRESETS[ref.preset].model_dump()
+                base.update({k: v for k, v in ref.model_dump().items()
+                             if k in ("name", "width", "height") and v is not None})
+                base.update(ref.overrides)
+                out.append(Channel.model_validate(base))
+            else:
+                if ref.name is None or ref.width is None or ref.height is None:
+                    raise ConfigError(
+                        path,
+                        "a custom channel needs name, width and height (or a preset)",
+                        line=line,
+                        field=f"channels.{i}",
+                    )
+                out.append(Channel.model_validate(
+                    {"name": ref.name, "width": ref.width, "height": ref.height, **ref.overrides}
+                ))
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(path, str(exc).splitlines()[0], line=line,
+                              field=f"channels.{i}") from None
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(path, "two channels share a name", field="channels",
+                          line=doc.line_of(("channels",)) if doc else None)
+    return out
+
+
+def _cross_check(brief: Brief, doc: YamlDoc) -> None:
+    """Rules that span fields; each failure points at the offending field's line."""
+
+    def fail(loc: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        raise ConfigError(doc.path, message, line=doc.line_of(loc),
+                          field=".".join(map(str, loc)), hint=hint)
+
+    used = brief.prompt.slot_names()
+    for name in used:
+        if name not in brief.prompt.slots:
+            fail(("prompt", "template"), f"uses slot '{{{name}}}' but prompt.slots has no values for it",
+                 f"add 'prompt.slots.{name}: [value, ...]'")
+    for name in brief.prompt.slots:
+        if name not in used:
+            fail(("prompt", "slots", name), "slot is not used in prompt.template",
+                 f"add '{{{name}}}' to the template or remove the slot")
+    seen: set[str] = set()
+    for i, seg in enumerate(brief.segments):
+        if seg.id in seen:
+            fail(("segments", i, "id"), f"segment id '{seg.id}' is used twice")
+        seen.add(seg.id)
+        for slot, values in seg.slots.items():
+            allowed = brief.prompt.slots.get(slot)
+            if allowed is None:
+                fail(("segments", i, "slots", slot), f"narrows unknown slot '{slot}'")
+                continue
+            bad = [x for x in values if x not in allowed]
+            if bad or not values:
+                fail(("segments", i, "slots", slot),
+                     f"values must come from prompt.slots.{slot} (got {bad or 'none'})")
+        for loc in seg.copy_:
+            if loc not in brief.locales:
+                fail(("segments", i, "copy", loc), f"overrides copy for unknown locale '{loc}'",
+                     f"use one of: {', '.join(brief.locales)}")
+    if brief.product_slot is not None:
+        if brief.product_slot not in brief.prompt.slots:
+            fail(("product_slot",), f"'{brief.product_slot}' is not a slot in prompt.slots")
+        missing = [x for x in brief.prompt.slots[brief.product_slot] if x not in brief.products]
+        if missing:
+            fail(("products",), f"no product file for {brief.product_slot} value(s) {missing}",
+                 "add them under 'products:'")
+    elif len(brief.products) > 1:
+        fail(("products",), "several products but no product_slot to choose among them",
+             "set product_slot to the slot whose values name the products")
+
+
+def load_brief(path: Path) -> tuple[Brief, YamlDoc]:
+    """Load and validate a brief (schema only; files it names are checked by the plan)."""
+    doc = read_yaml(path)
+    brief = validate(doc, Brief)
+    _cross_check(brief, doc)
+    brief = brief.model_copy(update={"root": path.parent.resolve(), "sha256": doc.sha256})
+    return brief, doc

@@ -1,0 +1,111 @@
+"""Channel presets: output sizes, platform UI zones, responsive widths and byte budgets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Format = Literal["avif", "webp", "jpeg", "png"]
+
+
+class Insets(BaseModel):
+    """Pixels at each edge that platform UI covers (text and logo must stay out)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    top: int = Field(0, ge=0)
+    right: int = Field(0, ge=0)
+    bottom: int = Field(0, ge=0)
+    left: int = Field(0, ge=0)
+
+
+class Channel(BaseModel):
+    """One output slot: an exact pixel size plus how it is delivered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    width: int = Field(ge=64, le=8192)
+    height: int = Field(ge=64, le=8192)
+    unsafe: Insets = Insets()
+    lcp: bool = False
+    hero: bool = False
+    widths: tuple[int, ...] = (480, 768, 1080, 1440, 1920)
+    formats: tuple[Format, ...] = ("avif", "webp", "jpeg")
+    byte_budget: dict[Format, int] = Field(default_factory=dict)
+    fit: Literal["crop", "fit"] = "crop"
+    sizes: str = "100vw"
+    density: int = Field(1, ge=1, le=3)
+
+    @model_validator(mode="after")
+    def _check(self) -> Channel:
+        if any(w < 16 for w in self.widths):
+            raise ValueError("widths must be at least 16 px")
+        if any(b < 1024 for b in self.byte_budget.values()):
+            raise ValueError("byte budgets must be at least 1024 bytes")
+        return self
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+    @property
+    def master_size(self) -> tuple[int, int]:
+        """Pixel size of the master: the slot size times the display density (2 for ads
+        shown on high-DPI screens)."""
+        return self.width * self.density, self.height * self.density
+
+    def rendition_widths(self) -> list[int]:
+        """Responsive widths for this channel, never wider than the master."""
+        master_w = self.master_size[0]
+        return sorted({w for w in self.widths if w < master_w} | {master_w})
+
+
+PRESETS: dict[str, Channel] = {
+    c.name: c
+    for c in (
+        Channel(
+            name="instagram_feed",
+            width=1080,
+            height=1350,
+            widths=(480, 768, 1080),
+            byte_budget={"avif": 180_000, "webp": 250_000, "jpeg": 350_000},
+            sizes="(max-width: 600px) 100vw, 600px",
+        ),
+        Channel(
+            name="instagram_story",
+            width=1080,
+            height=1920,
+            unsafe=Insets(top=250, bottom=340),
+            widths=(480, 768, 1080),
+            byte_budget={"avif": 220_000, "webp": 300_000, "jpeg": 450_000},
+            sizes="(max-width: 600px) 100vw, 420px",
+        ),
+        Channel(
+            name="web_hero",
+            width=1920,
+            height=1080,
+            lcp=True,
+            hero=True,
+            widths=(480, 768, 1080, 1440, 1920),
+            byte_budget={"avif": 200_000, "webp": 280_000, "jpeg": 400_000},
+            sizes="100vw",
+        ),
+        Channel(
+            name="display_mrec",
+            width=300,
+            height=250,
+            density=2,
+            widths=(300, 600),
+            byte_budget={"avif": 40_000, "webp": 50_000, "jpeg": 60_000},
+            sizes="300px",
+        ),
+        Channel(
+            name="og_image",
+            width=1200,
+            height=630,
+            widths=(600, 1200),
+            byte_budget={"avif": 150_000, "webp": 200_000, "jpeg": 280_000},
+            sizes="1200px",
+        ),
+    )
+}
