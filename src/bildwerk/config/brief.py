@@ -7,7 +7,7 @@ import hashlib
 import json
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -62,18 +62,22 @@ class ChannelRef(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
+SlotValues = Annotated[
+    tuple[str, ...],
+    Field(min_length=1, json_schema_extra={"hint": "give at least one value"}),
+]
+
+
 class PromptSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     template: str = Field(min_length=1)
     negative: str = ""
-    slots: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    slots: dict[str, SlotValues] = Field(default_factory=dict)
 
     @field_validator("slots")
     @classmethod
-    def _non_empty(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    def _distinct(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         for name, values in v.items():
-            if not values:
-                raise ValueError(f"slot '{name}' has no values; give at least one")
             if len(set(values)) != len(values):
                 raise ValueError(f"slot '{name}' lists a value twice")
         return v

@@ -111,6 +111,8 @@ def _describe(err: dict[str, Any]) -> tuple[str, str | None]:
         return "unknown key", "remove it or check its spelling against the documentation"
     if kind == "missing":
         return "required key is missing", "add it"
+    if kind == "too_short":
+        return "is empty", "give at least one value"
     if msg.startswith("Value error, "):
         msg = msg.removeprefix("Value error, ")
     return msg, None

@@ -1,0 +1,50 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   ?= demo
+WORKERS ?=
+
+.PHONY: demo test lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@touch $@ $(VENV)/.core
+
+## demo: install into .venv and run the example campaign end to end
+demo: $(VENV)/.core
+	@scripts/system-deps.sh
+	@[ -f $(DEMO)/bildwerk.yaml ] || $(BIN)/bildwerk init $(DEMO) --name acme
+	$(BIN)/bildwerk run $(DEMO)/campaigns/summer-sale.yaml --workspace $(DEMO) $(if $(WORKERS),--workers $(WORKERS))
+	@echo
+	@echo "Results: $(DEMO)/runs/ (newest run folder: manifest.json, report.html, renditions/)"
+	@echo "Open the contact sheet: $$(ls -td $(DEMO)/runs/*/ | head -1)report.html"
+
+## test: install test dependencies (system packages too) and run lint, types and tests
+test: $(VENV)/.test
+	@scripts/system-deps.sh --test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+## bench: reproducible speed measurements (medians and ratios against baselines)
+bench: $(VENV)/.core
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info src/*.egg-info

@@ -1,0 +1,161 @@
+"""Catalog tables (SQLAlchemy 2 ORM). The schema itself is owned by Alembic migrations.
+
+Rows refer to blobs by sha256; a row is only committed after its blob is durably stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BriefVersion(Base):
+    """A brief as it was when a run used it, keyed by the sha256 of its bytes."""
+
+    __tablename__ = "brief_versions"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    path: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    template_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    brief_sha256: Mapped[str] = mapped_column(ForeignKey("brief_versions.sha256"))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    workers: Mapped[int] = mapped_column(Integer, default=1)
+    backend: Mapped[str] = mapped_column(String(64))
+    planned: Mapped[int] = mapped_column(Integer, default=0)
+    generated: Mapped[int] = mapped_column(Integer, default=0)
+    cached: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    manifest_path: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    jobs: Mapped[list[RunJob]] = relationship(back_populates="run", order_by="RunJob.position")
+
+
+class Job(Base):
+    """A finished unit of work: one creative, keyed by the hash of all its inputs."""
+
+    __tablename__ = "jobs"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    scene_key: Mapped[str] = mapped_column(String(64), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    creative_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
+    scene_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
+    qa: Mapped[dict[str, Any]] = mapped_column(JSON)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    first_run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunJob(Base):
+    """What one run did with one planned job: generated, cached or failed."""
+
+    __tablename__ = "run_jobs"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    job_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    run: Mapped[Run] = relationship(back_populates="jobs")
+
+
+class Asset(Base):
+    """An image known to the catalog: imported (product, logo, reference) or produced
+    (scene, creative). ``sha256`` names its blob."""
+
+    __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("kind", "sha256", name="uq_assets_kind_sha256"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"), default=None)
+    source: Mapped[str | None] = mapped_column(Text, default=None)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="asset", order_by="(Rendition.format, Rendition.width)"
+    )
+
+
+class Rendition(Base):
+    __tablename__ = "renditions"
+    __table_args__ = (UniqueConstraint("asset_id", "format", "width", name="uq_rendition"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    format: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    quality: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[int | None] = mapped_column(Integer, default=None)
+    within_budget: Mapped[bool] = mapped_column(default=True)
+    asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class Lineage(Base):
+    """``child`` was derived from ``parent`` (a creative from its scene, a scene from a
+    product cutout, a creative from the logo)."""
+
+    __tablename__ = "lineage"
+    child_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Event(Base):
+    """Append-only log of everything that happened; triggers forbid UPDATE and DELETE."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    subject: Mapped[str | None] = mapped_column(String(128), default=None)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,231 @@
+"""Repository functions: the only code that reads or writes catalog rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bildwerk.catalog.models import (
+    Asset,
+    BriefVersion,
+    Campaign,
+    Event,
+    Job,
+    Lineage,
+    Rendition,
+    Run,
+    RunJob,
+    utcnow,
+)
+
+
+def log_event(
+    s: Session,
+    type_: str,
+    *,
+    run_id: str | None = None,
+    subject: str | None = None,
+    actor: str = "",
+    payload: dict[str, Any] | None = None,
+) -> None:
+    s.add(Event(type=type_, run_id=run_id, subject=subject, actor=actor, payload=payload or {}))
+
+
+def ensure_campaign(s: Session, campaign_id: str, name: str) -> Campaign:
+    found = s.get(Campaign, campaign_id)
+    if found is None:
+        found = Campaign(id=campaign_id, name=name or campaign_id)
+        s.add(found)
+        log_event(s, "campaign.created", subject=campaign_id)
+    return found
+
+
+def ensure_brief_version(
+    s: Session, *, sha256: str, campaign_id: str, path: str, content: str, template_sha256: str
+) -> BriefVersion:
+    found = s.get(BriefVersion, sha256)
+    if found is None:
+        found = BriefVersion(
+            sha256=sha256,
+            campaign_id=campaign_id,
+            path=path,
+            content=content,
+            template_sha256=template_sha256,
+        )
+        s.add(found)
+        log_event(s, "brief.version", subject=campaign_id, payload={"sha256": sha256})
+    return found
+
+
+def ensure_asset(
+    s: Session,
+    *,
+    asset_id: str,
+    kind: str,
+    sha256: str,
+    width: int,
+    height: int,
+    fmt: str,
+    campaign_id: str | None = None,
+    source: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> tuple[Asset, bool]:
+    """Insert an asset unless one with this id exists; returns (asset, created)."""
+    found = s.get(Asset, asset_id)
+    if found is not None:
+        return found, False
+    asset = Asset(
+        id=asset_id,
+        kind=kind,
+        sha256=sha256,
+        width=width,
+        height=height,
+        format=fmt,
+        campaign_id=campaign_id,
+        source=source,
+        meta=meta or {},
+    )
+    s.add(asset)
+    s.flush()
+    return asset, True
+
+
+def add_lineage(s: Session, child_id: str, parent_id: str, relation: str) -> None:
+    if s.get(Lineage, (child_id, parent_id, relation)) is None:
+        s.add(Lineage(child_id=child_id, parent_id=parent_id, relation=relation))
+
+
+def add_rendition(s: Session, asset_id: str, **fields: Any) -> None:
+    s.add(Rendition(asset_id=asset_id, **fields))
+
+
+def done_jobs(s: Session, keys: Sequence[str]) -> dict[str, Job]:
+    """Jobs already finished in any earlier run, by key."""
+    out: dict[str, Job] = {}
+    for chunk_start in range(0, len(keys), 500):
+        chunk = list(keys[chunk_start : chunk_start + 500])
+        for job in s.scalars(select(Job).where(Job.key.in_(chunk))):
+            out[job.key] = job
+    return out
+
+
+def scene_by_key(s: Session, scene_key: str) -> Asset | None:
+    return s.get(Asset, scene_asset_id(scene_key))
+
+
+def scene_asset_id(scene_key: str) -> str:
+    return "sc_" + scene_key[:24]
+
+
+def creative_asset_id(job_key: str) -> str:
+    return "cr_" + job_key[:24]
+
+
+def start_run(
+    s: Session, *, run_id: str, campaign_id: str, brief_sha256: str, workers: int, backend: str,
+    planned: int,
+) -> Run:
+    run = Run(
+        id=run_id,
+        campaign_id=campaign_id,
+        brief_sha256=brief_sha256,
+        workers=workers,
+        backend=backend,
+        planned=planned,
+    )
+    s.add(run)
+    log_event(s, "run.started", run_id=run_id, subject=campaign_id, payload={"planned": planned})
+    return run
+
+
+def record_run_job(
+    s: Session, run_id: str, job_key: str, position: int, status: str, error: str | None = None
+) -> None:
+    existing = s.get(RunJob, (run_id, job_key))
+    if existing is None:
+        s.add(RunJob(run_id=run_id, job_key=job_key, position=position, status=status, error=error))
+    else:
+        existing.status, existing.error = status, error
+
+
+def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str | None) -> Run:
+    run = s.get_one(Run, run_id)
+    counts = dict(
+        s.execute(
+            select(RunJob.status, func.count()).where(RunJob.run_id == run_id).group_by(RunJob.status)
+        ).all()
+    )
+    run.generated = int(counts.get("generated", 0))
+    run.cached = int(counts.get("cached", 0))
+    run.failed = int(counts.get("failed", 0))
+    run.status = "failed" if (error or run.failed) else "done"
+    run.finished_at = utcnow()
+    run.manifest_path = manifest_path
+    run.error = error
+    log_event(
+        s,
+        "run.finished",
+        run_id=run_id,
+        subject=run.campaign_id,
+        payload={"status": run.status, "generated": run.generated, "cached": run.cached,
+                 "failed": run.failed},
+    )
+    return run
+
+
+def list_runs(s: Session, limit: int = 50) -> list[Run]:
+    return list(s.scalars(select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)))
+
+
+def get_run(s: Session, run_id: str) -> Run | None:
+    run = s.get(Run, run_id)
+    if run is None:
+        matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id)).limit(2)))
+        run = matches[0] if len(matches) == 1 else None
+    return run
+
+
+def list_assets(
+    s: Session, *, kind: str | None = None, campaign_id: str | None = None, limit: int = 200
+) -> list[Asset]:
+    q = select(Asset).order_by(Asset.created_at.desc(), Asset.id)
+    if kind:
+        q = q.where(Asset.kind == kind)
+    if campaign_id:
+        q = q.where(Asset.campaign_id == campaign_id)
+    return list(s.scalars(q.limit(limit)))
+
+
+def get_asset(s: Session, asset_id: str) -> Asset | None:
+    q = select(Asset).options(selectinload(Asset.renditions))
+    found = s.scalars(q.where(Asset.id == asset_id)).first()
+    if found is None:
+        matches = list(s.scalars(q.where(Asset.id.startswith(asset_id)).limit(2)))
+        found = matches[0] if len(matches) == 1 else None
+    return found
+
+
+def lineage_of(s: Session, asset_id: str) -> list[Lineage]:
+    return list(
+        s.scalars(
+            select(Lineage).where((Lineage.child_id == asset_id) | (Lineage.parent_id == asset_id))
+        )
+    )
+
+
+def events_for(s: Session, *, run_id: str | None = None, subject: str | None = None) -> list[Event]:
+    q = select(Event).order_by(Event.id)
+    if run_id:
+        q = q.where(Event.run_id == run_id)
+    if subject:
+        q = q.where(Event.subject == subject)
+    return list(s.scalars(q))
+
+
+def recent_durations(s: Session, limit: int = 200) -> list[int]:
+    """Milliseconds the most recent jobs took, for time estimates."""
+    q = select(Job.duration_ms).order_by(Job.created_at.desc()).limit(limit)
+    return [int(d) for d in s.scalars(q)]

@@ -1,0 +1,267 @@
+"""Command line: parses, calls the Workspace API, prints. User errors exit 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bildwerk.errors import UserError, WorkspaceError
+from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStarted
+from bildwerk.scaffold import init_workspace
+from bildwerk.workspace import Workspace, find_root
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="bildwerk: brief in, branded and reproducible image variants out.")
+runs_app = typer.Typer(no_args_is_help=True, help="What ran, what was cached, what failed.")
+assets_app = typer.Typer(no_args_is_help=True, help="Catalog queries and imports.")
+app.add_typer(runs_app, name="runs")
+app.add_typer(assets_app, name="assets")
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $BILDWERK_WORKSPACE or "
+                 "the nearest parent holding bildwerk.yaml).", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _ws(path: Path | None, near: Path | None = None) -> Workspace:
+    """--workspace, else $BILDWERK_WORKSPACE, else the current folder's or the brief's
+    nearest ancestor holding bildwerk.yaml."""
+    if path is None and near is not None:
+        try:
+            return Workspace(find_root())
+        except WorkspaceError:
+            return Workspace(find_root(near.resolve().parent))
+    return Workspace(path)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    name: Annotated[str | None, typer.Option(help="Brand name (default: folder name).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing workspace's samples.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scaffold a workspace: bildwerk.yaml, brand kit, sample products, example campaign."""
+    root = init_workspace(path, name=name, force=force)
+    if as_json:
+        _print_json({"workspace": str(root), "brief": str(root / "campaigns/summer-sale.yaml")})
+        return
+    out.print(f"[green]✓[/] workspace ready at [bold]{root}[/]")
+    out.print(f"  next: bildwerk -w {root} run {root / 'campaigns/summer-sale.yaml'}")
+
+
+@app.command()
+def plan(
+    brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
+    workspace: WorkspaceOpt = None,
+    backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry run: the variant matrix, counts per channel/segment/locale, estimated time."""
+    summary = _ws(workspace, brief).plan(brief, backend=backend, workers=workers)
+    p = summary.plan
+    data = {
+        "variants": len(p.jobs), "scenes": len(p.scenes()), "cached": summary.cached,
+        "to_make": summary.todo, "full_matrix": p.full_matrix, "strategy": p.strategy,
+        "estimated_seconds": round(summary.estimated_seconds, 1), "workers": summary.workers,
+        "per_channel": p.counts("channel"), "per_segment": p.counts("segment"),
+        "per_locale": p.counts("locale"),
+        "jobs": [j.spec() for j in p.jobs],
+    }
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"[bold]{len(p.jobs)}[/] creatives from {len(p.scenes())} scenes "
+              f"({p.strategy} design of {p.full_matrix} possible); "
+              f"{summary.cached} cached, {summary.todo} to make, "
+              f"≈{summary.estimated_seconds:.0f} s on {summary.workers} worker(s)")
+    for dim in ("channel", "segment", "locale"):
+        table = Table(title=f"per {dim}", title_justify="left")
+        table.add_column(dim)
+        table.add_column("creatives", justify="right")
+        for k, v in p.counts(dim).items():
+            table.add_row(k, str(v))
+        out.print(table)
+
+
+class _Bars:
+    """Rich progress bars fed by run events."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total)
+        elif isinstance(event, StageProgress):
+            self.progress.advance(self.tasks[event.stage], event.advance)
+        elif isinstance(event, JobFailed):
+            self.progress.console.print(f"[red]✗[/] {event.job_id}: {event.error}")
+            if event.stage in self.tasks:
+                self.progress.advance(self.tasks[event.stage])
+        elif isinstance(event, Message):
+            self.progress.console.print(event.text)
+
+
+@app.command()
+def run(
+    brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
+    workspace: WorkspaceOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes "
+                                                 "(default: all cores).")] = None,
+    backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the whole line: plan, generate, compose, render, catalog, manifest, report."""
+    ws = _ws(workspace, brief)
+    console = err if as_json else out
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False,
+                  disable=not console.is_terminal) as progress:
+        result = ws.run(brief, workers=workers, backend=backend, on_event=_Bars(progress))
+    summary = {"run_id": result.run_id, "manifest": str(result.manifest),
+               "report": str(result.report), "planned": result.planned,
+               "generated": result.generated, "cached": result.cached, "failed": result.failed}
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"[green]✓[/] run [bold]{result.run_id}[/]: {result.generated} generated, "
+                  f"{result.cached} cached, {result.failed} failed")
+        out.print(f"  manifest: {result.manifest}\n  report:   {result.report}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Recent runs, newest first."""
+    ws = _ws(workspace)
+    rows = [ws.run_info(r.id) for r in ws.runs()]
+    if as_json:
+        _print_json([{k: v for k, v in r.items() if k != "jobs"} for r in rows])
+        return
+    table = Table()
+    for col in ("run", "campaign", "status", "planned", "generated", "cached", "failed", "started"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], r["campaign_id"], r["status"], str(r["planned"]),
+                      str(r["generated"]), str(r["cached"]), str(r["failed"]), r["started_at"])
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """One run: its counts and every job's outcome (failures with the reason)."""
+    info = _ws(workspace).run_info(run_id)
+    if as_json:
+        _print_json(info)
+        return
+    out.print(f"run [bold]{info['id']}[/] · {info['campaign_id']} · {info['status']} · "
+              f"{info['generated']} generated, {info['cached']} cached, {info['failed']} failed")
+    if info.get("manifest_path"):
+        out.print(f"manifest: {info['manifest_path']}")
+    if info.get("error"):
+        out.print(f"[red]{info['error']}[/]")
+    for j in info["jobs"]:
+        if j["status"] == "failed":
+            out.print(f"[red]✗[/] {j['job_key'][:16]}: {j['error']}")
+
+
+@assets_app.command("list")
+def assets_list(
+    workspace: WorkspaceOpt = None,
+    kind: Annotated[str | None, typer.Option(help="product, logo, reference, scene, "
+                                             "creative")] = None,
+    campaign: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assets in the catalog, newest first."""
+    assets = _ws(workspace).assets(kind=kind, campaign=campaign, limit=limit)
+    if as_json:
+        _print_json([{"id": a.id, "kind": a.kind, "sha256": a.sha256, "width": a.width,
+                      "height": a.height, "campaign": a.campaign_id} for a in assets])
+        return
+    table = Table()
+    for col in ("id", "kind", "size", "campaign", "sha256"):
+        table.add_column(col)
+    for a in assets:
+        table.add_row(a.id, a.kind, f"{a.width}×{a.height}", a.campaign_id or "", a.sha256[:12])
+    out.print(table)
+
+
+@assets_app.command("show")
+def assets_show(asset_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """One asset with its renditions and lineage."""
+    info = _ws(workspace).asset_info(asset_id)
+    if as_json:
+        _print_json(info)
+        return
+    out.print(f"[bold]{info['id']}[/] {info['kind']} {info['width']}×{info['height']} "
+              f"sha256 {info['sha256']}\n  file: {info['path']}")
+    for r in info["renditions"]:
+        out.print(f"  {r['format']:5} {r['width']:>5}×{r['height']:<5} {r['bytes']:>8} B  "
+                  f"q{r['quality']}{'' if r['within_budget'] else '  [red]over budget[/]'}")
+    for link in info["lineage"]:
+        out.print(f"  {link['child_id']} ← {link['relation']} ← {link['parent_id']}")
+
+
+@assets_app.command("import")
+def assets_import(
+    files: Annotated[list[Path], typer.Argument(help="Image files.")],
+    kind: Annotated[str, typer.Option(help="product, logo or reference")] = "product",
+    first_frame: Annotated[bool, typer.Option(help="Take the first frame of animated "
+                                              "images instead of refusing them.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validated ingest: orientation, colour space, transparency and size are checked."""
+    rows = _ws(workspace).import_assets(files, kind=kind, first_frame=first_frame)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        state = "imported" if r["created"] else "already in catalog"
+        out.print(f"[green]✓[/] {r['id']} {r['width']}×{r['height']} ({state}) ← {r['source']}")
+
+
+@app.command()
+def report(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Path of a run's HTML contact sheet."""
+    path = _ws(workspace).report_path(run_id)
+    if as_json:
+        _print_json({"report": str(path)})
+    else:
+        out.print(str(path))
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; re-run the same command to resume")
+        sys.exit(130)

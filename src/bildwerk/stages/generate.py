@@ -1,0 +1,61 @@
+"""Generate stage: one scene per distinct scene key, through the named backend.
+
+Runs inside a worker process; the backend instance is created once per process (see
+``registry.get_backend``) so heavy backends keep their models warm across jobs.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from bildwerk.backends.base import GenerationBackend, SceneRequest
+from bildwerk.registry import get_backend
+
+
+@dataclass(frozen=True)
+class SceneOutput:
+    key: str
+    png: bytes
+    width: int
+    height: int
+    focal: tuple[float, float]
+    product_box: tuple[int, int, int, int] | None
+    params: dict[str, Any] = field(default_factory=dict)
+    backend_version: str = ""
+    ms: float = 0.0
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Deterministic, fast lossless encoding for masters and scenes."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def generate_scene(backend_name: str, request: SceneRequest) -> SceneOutput:
+    started = time.perf_counter()
+    backend: GenerationBackend = get_backend(backend_name)
+    (result,) = backend.generate([request])
+    image = result.image.convert("RGB")
+    if image.size != (request.width, request.height):
+        raise RuntimeError(
+            f"backend '{backend_name}' returned {image.size}, "
+            f"expected {(request.width, request.height)}"
+        )
+    box = result.product_box.as_tuple() if result.product_box else None
+    return SceneOutput(
+        key=request.key,
+        png=png_bytes(image),
+        width=image.width,
+        height=image.height,
+        focal=result.focal,
+        product_box=box,
+        params=dict(result.params),
+        backend_version=backend.version,
+        ms=(time.perf_counter() - started) * 1000,
+    )

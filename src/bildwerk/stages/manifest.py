@@ -1,0 +1,109 @@
+"""Run outputs: the files of every creative placed in the run folder, ``manifest.json``
+(the contract in shared/contracts/run-manifest.schema.json) and the HTML contact sheet."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bildwerk.blobs import LocalBlobStore
+from bildwerk.catalog import repo
+from bildwerk.catalog.db import Database
+from bildwerk.catalog.models import Asset, Run, RunJob
+from bildwerk.inputs import RunInputs
+from bildwerk.stages.plan import Plan
+from bildwerk.stages.report import write_report
+
+EXT = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png"}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _variant(job_spec: dict[str, Any], qa: dict[str, Any], creative: Asset, cached: bool,
+             blobs: LocalBlobStore, run_dir: Path) -> dict[str, Any]:
+    channel = job_spec["channel"]
+    master_rel = Path("masters") / channel / f"{creative.id}.png"
+    blobs.export(creative.sha256, run_dir / master_rel)
+    renditions = []
+    for r in creative.renditions:
+        rel = Path("renditions") / channel / creative.id / f"{creative.id}-{r.width}.{EXT[r.format]}"
+        blobs.export(r.sha256, run_dir / rel)
+        renditions.append({"format": r.format, "width": r.width, "height": r.height,
+                           "path": rel.as_posix(), "bytes": r.bytes, "sha256": r.sha256,
+                           "quality": r.quality, "budget": r.budget,
+                           "within_budget": r.within_budget})
+    renditions.sort(key=lambda x: (x["format"], x["width"]))
+    return {
+        **{k: job_spec[k] for k in ("id", "job_key", "seed", "slots", "prompt", "negative_prompt",
+                                     "segment", "locale", "channel", "backend", "model", "params")},
+        "scene_key": job_spec["scene_key"],
+        "direction": job_spec["direction"],
+        "copy": job_spec["copy"],
+        "cached": cached,
+        "master": {"path": master_rel.as_posix(), "sha256": creative.sha256,
+                   "width": creative.width, "height": creative.height},
+        "texts": creative.meta.get("texts", []),
+        "qa": {"status": qa["status"], "score": qa.get("score"),
+               "checks": [{k: c.get(k) for k in ("name", "verdict", "score", "reason", "evidence")}
+                          for c in qa["checks"]]},
+        "renditions": renditions,
+    }
+
+
+def build_manifest(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path,
+                   inputs: RunInputs, plan: Plan) -> dict[str, Any]:
+    with db.session() as s:
+        run = s.get_one(Run, run_id)
+        statuses = {rj.job_key: rj for rj in s.query(RunJob).filter(RunJob.run_id == run_id)}
+        jobs = repo.done_jobs(s, [j.key for j in plan.jobs])
+        variants, failed = [], []
+        for planned in plan.jobs:
+            rj = statuses.get(planned.key)
+            row = jobs.get(planned.key)
+            if row is None:
+                failed.append({"id": planned.id, "job_key": planned.key,
+                               "error": rj.error if rj else "not run"})
+                continue
+            creative = repo.get_asset(s, row.creative_id)
+            assert creative is not None
+            cached = rj is not None and rj.status == "cached"
+            variants.append(_variant(row.spec, row.qa, creative, cached, blobs, run_dir))
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+    return {
+        "run_id": run_id,
+        "campaign": inputs.brief.campaign,
+        "brief_sha256": inputs.brief.sha256,
+        "created_at": started.isoformat().replace("+00:00", "Z"),
+        "finished_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "brief": str(inputs.doc.path),
+        "template_sha256": inputs.brief.prompt.sha256,
+        "brand": {"name": inputs.brand.name, "sha256": inputs.brand.sha256},
+        "backend": inputs.backend,
+        "strategy": plan.strategy,
+        "full_matrix": plan.full_matrix,
+        "fingerprints": inputs.fingerprints,
+        "variants": variants,
+        "failed": failed,
+    }
+
+
+def write_outputs(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path,
+                  inputs: RunInputs, plan: Plan) -> tuple[Path, Path]:
+    manifest = build_manifest(db, blobs, run_id, run_dir, inputs, plan)
+    manifest_path = run_dir / "manifest.json"
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    report_path = run_dir / "report.html"
+    atomic_write_text(report_path, write_report(manifest))
+    return manifest_path, report_path

@@ -1,0 +1,273 @@
+"""Plan stage: expand a brief into jobs with content-hash keys.
+
+The same brief, brand and inputs always give the same jobs with the same keys, so a
+re-run finds finished jobs in the catalog and skips them. When the full variant matrix
+exceeds the budget, a seeded fractional design picks scene combinations per
+(segment, channel) that still cover every slot value; every picked scene is rendered in
+every locale so localised creatives stay visually identical.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bildwerk.backends.base import SceneRequest
+from bildwerk.config.brand import BrandKit
+from bildwerk.config.brief import Brief, Copy, Segment
+from bildwerk.config.channels import Channel
+from bildwerk.config.yamlfile import YamlDoc
+from bildwerk.errors import ConfigError
+from bildwerk.geometry import plan_layout
+from bildwerk.hashing import content_key
+
+PIPELINE_VERSION = "1"
+
+Combo = tuple[tuple[tuple[str, str], ...], int]  # ((slot, value), ...), seed
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A cleaned input image (product cutout or logo) identified by content."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """One creative to produce: a scene, composed for one channel, segment and locale."""
+
+    key: str
+    id: str
+    position: int
+    segment: str
+    locale: str
+    direction: str
+    channel: Channel
+    copy: Copy
+    scene: SceneRequest
+    backend: str
+    model: str | None
+
+    @property
+    def slots(self) -> dict[str, str]:
+        return dict(self.scene.slots)
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-ready description recorded in the catalog and the manifest."""
+        return {
+            "id": self.id,
+            "job_key": self.key,
+            "scene_key": self.scene.key,
+            "seed": self.scene.seed,
+            "slots": self.slots,
+            "prompt": self.scene.prompt,
+            "negative_prompt": self.scene.negative_prompt,
+            "segment": self.segment,
+            "locale": self.locale,
+            "direction": self.direction,
+            "channel": self.channel.name,
+            "backend": self.backend,
+            "model": self.model,
+            "params": {"style": self.scene.style, **dict(self.scene.params),
+                       "width": self.scene.width, "height": self.scene.height},
+            "copy": self.copy.model_dump(),
+        }
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    full_matrix: int
+    strategy: str
+    channels: list[Channel]
+    warnings: list[str] = field(default_factory=list)
+
+    def scenes(self) -> dict[str, SceneRequest]:
+        """Distinct scenes by key, in first-use order."""
+        out: dict[str, SceneRequest] = {}
+        for job in self.jobs:
+            out.setdefault(job.scene.key, job.scene)
+        return out
+
+    def counts(self, by: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for job in self.jobs:
+            value = job.channel.name if by == "channel" else str(getattr(job, by))
+            out[value] = out.get(value, 0) + 1
+        return out
+
+
+def _combos(brief: Brief, segment: Segment) -> list[Combo]:
+    names = brief.prompt.slot_names()
+    pools = [segment.slots.get(n, brief.prompt.slots[n]) for n in names]
+    seeds = brief.seed_values()
+    return [
+        (tuple(zip(names, values, strict=True)), seed)
+        for values in itertools.product(*pools)
+        for seed in seeds
+    ]
+
+
+def _coverage_order(combos: list[Combo], rng: random.Random) -> list[Combo]:
+    """Order combos so each prefix covers as many (slot, value) pairs as possible; once
+    everything is covered, coverage starts over, giving a balanced cycle."""
+    remaining = combos[:]
+    rng.shuffle(remaining)
+    ordered: list[Combo] = []
+    covered: set[tuple[str, str]] = set()
+    all_pairs = {p for c in combos for p in c[0]}
+    while remaining:
+        if covered >= all_pairs:
+            covered = set()
+        best = max(range(len(remaining)), key=lambda i: len(set(remaining[i][0]) - covered))
+        pick = remaining.pop(best)
+        covered.update(pick[0])
+        ordered.append(pick)
+    return ordered
+
+
+def _select(
+    brief: Brief, channels: Sequence[Channel], doc: YamlDoc | None
+) -> tuple[list[tuple[Segment, Channel, Combo]], int, str]:
+    per_segment = {seg.id: _combos(brief, seg) for seg in brief.segments}
+    n_locales = len(brief.locales)
+    full = sum(len(c) for c in per_segment.values()) * len(channels) * n_locales
+    budget = brief.budget.max_variants
+    cells = [(seg, ch) for seg in brief.segments for ch in channels]
+    if budget is None or full <= budget or brief.budget.strategy == "full":
+        picks = [(seg, ch, combo) for seg, ch in cells for combo in per_segment[seg.id]]
+        return picks, full, "full"
+    scenes_budget = budget // n_locales
+    quota, extra = divmod(scenes_budget, len(cells))
+    if quota == 0:
+        _budget_error(brief, doc, f"{len(cells) * n_locales} (one per segment × channel × locale)")
+    rng = random.Random(f"bildwerk-plan:{brief.budget.seed}")
+    bonus = set(rng.sample(range(len(cells)), extra))
+    picks: list[tuple[Segment, Channel, Combo]] = []
+    for seg in brief.segments:
+        order = _coverage_order(per_segment[seg.id], rng)
+        offset = 0
+        for i, (s, ch) in enumerate(cells):
+            if s.id != seg.id:
+                continue
+            take = min(quota + (1 if i in bonus else 0), len(order))
+            picks.extend((seg, ch, order[(offset + k) % len(order)]) for k in range(take))
+            offset += take
+    needed = {(n, v) for seg in brief.segments for c in per_segment[seg.id] for n, v in c[0]}
+    got = {pair for _, _, c in picks for pair in c[0]}
+    if needed - got:
+        missing = ", ".join(f"{n}={v}" for n, v in sorted(needed - got))
+        _budget_error(brief, doc, f"more (not covered: {missing})")
+    return picks, full, "fractional"
+
+
+def _budget_error(brief: Brief, doc: YamlDoc | None, need: str) -> None:
+    path = doc.path if doc else brief.root / "brief.yaml"
+    raise ConfigError(
+        path,
+        f"budget of {brief.budget.max_variants} variants is too small",
+        line=doc.line_of(("budget", "max_variants")) if doc else None,
+        field="budget.max_variants",
+        hint=f"raise it to at least {need}, or reduce slots, channels or locales",
+    )
+
+
+def make_plan(
+    brief: Brief,
+    brand: BrandKit,
+    channels: Sequence[Channel],
+    *,
+    doc: YamlDoc | None = None,
+    products: Mapping[Path, InputFile] | None = None,
+    fingerprints: Mapping[str, Any] | None = None,
+    backend: tuple[str, str] = ("studio", "1"),
+    model: str | None = None,
+    model_sha256: str | None = None,
+) -> Plan:
+    """Expand the brief into jobs. ``fingerprints`` holds everything else that decides the
+    output (logo and font hashes, render settings, encoder versions) and enters each key."""
+    products = products or {}
+    picks, full, strategy = _select(brief, channels, doc)
+    palette = brand.palette.model_dump(exclude={"extra"})
+    jobs: list[Job] = []
+    for seg, ch, (pairs, seed) in picks:
+        slots = dict(pairs)
+        prompt = brief.prompt.render(slots)
+        product_path = brief.product_for(slots)
+        product = products.get(product_path) if product_path else None
+        width, height = ch.master_size
+        layout = plan_layout(width, height, ch.unsafe.model_copy(update={
+            k: v * ch.density for k, v in ch.unsafe.model_dump().items()}),
+            brand.safe_area.margin)
+        scene_fields = {
+            "pipeline": PIPELINE_VERSION,
+            "backend": backend,
+            "model": model,
+            "model_sha256": model_sha256,
+            "prompt": prompt,
+            "negative": brief.prompt.negative,
+            "slots": slots,
+            "seed": seed,
+            "size": [width, height],
+            "layout": [layout.product.as_tuple(), layout.copy.as_tuple(), layout.logo.as_tuple()],
+            "palette": palette,
+            "style": brief.style.model_dump(),
+            "product": product.sha256 if product else None,
+        }
+        scene_key = content_key(scene_fields)
+        scene = SceneRequest(
+            key=scene_key,
+            prompt=prompt,
+            negative_prompt=brief.prompt.negative,
+            slots=slots,
+            seed=seed,
+            width=width,
+            height=height,
+            palette=palette,
+            layout=layout,
+            style=brief.style.profile,
+            params=dict(brief.style.params),
+            product=product.path if product else None,
+            product_sha256=product.sha256 if product else None,
+        )
+        for locale in brief.locales:
+            copy = brief.copy_for(seg, locale)
+            direction = brief.direction(locale)
+            key = content_key({
+                "scene": scene_key,
+                "segment": seg.id,  # the targeting dimension: one variant per segment
+                "channel": ch.model_dump(mode="json"),
+                "locale": locale,
+                "direction": direction,
+                "copy": copy.model_dump(),
+                "brand": {"palette": brand.palette.model_dump(), "fonts": str(brand.fonts),
+                          "logo": brand.logo.model_dump(mode="json") if brand.logo else None,
+                          "safe_area": brand.safe_area.model_dump()},
+                "fingerprints": dict(fingerprints or {}),
+            })
+            jobs.append(Job(
+                key=key,
+                id="cr_" + key[:24],
+                position=len(jobs),
+                segment=seg.id,
+                locale=locale,
+                direction=direction,
+                channel=ch,
+                copy=copy,
+                scene=scene,
+                backend=backend[0],
+                model=model,
+            ))
+    seen: set[str] = set()
+    unique: list[Job] = []
+    for job in jobs:
+        if job.key not in seen:
+            seen.add(job.key)
+            unique.append(job)
+    return Plan(jobs=unique, full_matrix=full, strategy=strategy, channels=list(channels))

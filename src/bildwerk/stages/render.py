@@ -1,0 +1,331 @@
+"""Render stage: turn one master into the responsive renditions a channel delivers.
+
+Every width is resampled once from the master and shared by all formats. Each rendition
+is encoded at the format's default quality and, only when that breaks the channel's byte
+budget, re-encoded at a quality predicted from the measured size (log-bytes linear in
+quality, refined by secant steps), so most renditions cost exactly one encode.
+
+Outputs are deterministic: single-threaded AV1 encoding, a fixed codec, and an sRGB ICC
+profile whose creation date is pinned, so the same master and settings give the same
+bytes in any process on the same encoder versions (see :func:`encoder_versions`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from functools import cache
+
+import PIL
+from PIL import AvifImagePlugin, Image, ImageCms, features
+
+from bildwerk.config.channels import Channel, Format
+from bildwerk.imagefit import fit
+
+# Bump when the search or the encoder options change in a way that changes output bytes.
+_ALGORITHM_VERSION = 1
+
+# Typical d ln(bytes) / d quality near the default qualities: the first guess after an
+# over-budget encode, before two measured sizes give a real slope.
+_PRIOR_SLOPE: dict[Format, float] = {"avif": 0.045, "webp": 0.03, "jpeg": 0.03, "png": 0.03}
+# Bytes grow a little slower than pixel count (smaller images carry more detail per pixel).
+_AREA_EXPONENT = 0.85
+# ICC header date of the sRGB profile; LittleCMS stamps "now", which would break caching.
+_ICC_DATE = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+# CICP code points for sRGB: BT.709 primaries, IEC 61966-2-1 transfer.
+_CICP_BT709, _CICP_SRGB = 1, 13
+# aom options that make the AV1 sequence header carry the same code points.
+_AOM_SRGB = {"color-primaries": "bt709", "transfer-characteristics": "srgb"}
+
+Encoder = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Encoder settings; everything here changes output bytes, hence :meth:`fingerprint`.
+
+    Qualities are the targets for good visual quality; byte budgets can only lower them,
+    never below ``min_quality``.
+    """
+
+    avif_quality: int = 60
+    webp_quality: int = 80
+    jpeg_quality: int = 82
+    min_quality: int = 30
+    # libaom speed: 6 compresses ~3 % better than 8 at equal quality for ~3.5x the time;
+    # the hero image drives LCP, so bytes win.
+    avif_speed: int = 6
+    # libwebp method: 4 is within ~3 % of 6 in size at ~60 % of the time.
+    webp_method: int = 4
+    # JPEG keeps 4:4:4 chroma from this quality up, 4:2:0 below.
+    jpeg_full_chroma_from: int = 90
+    png_compress_level: int = 6
+    # Encodes allowed per rendition when searching for the budget, the first one included.
+    max_encodes: int = 4
+    # Predictions aim this far below the budget so the first guess usually fits.
+    budget_margin: float = 0.97
+
+    def __post_init__(self) -> None:
+        for name in ("avif_quality", "webp_quality", "jpeg_quality"):
+            if not self.min_quality <= getattr(self, name) <= 100:
+                raise ValueError(f"{name} must lie in min_quality..100")
+        if not 1 <= self.min_quality <= 100:
+            raise ValueError("min_quality must lie in 1..100")
+        if not 0 <= self.avif_speed <= 10 or not 0 <= self.webp_method <= 6:
+            raise ValueError("avif_speed must lie in 0..10 and webp_method in 0..6")
+        if self.max_encodes < 2 or not 0.5 <= self.budget_margin <= 1.0:
+            raise ValueError("max_encodes must be >= 2 and budget_margin in 0.5..1")
+
+    def quality(self, fmt: Format) -> int:
+        """Default (maximum) quality for ``fmt``; PNG is lossless and reports 100."""
+        return 100 if fmt == "png" else int(getattr(self, f"{fmt}_quality"))
+
+    def fingerprint(self) -> str:
+        """Stable identifier of these settings and the render algorithm, for cache keys."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return f"render-v{_ALGORITHM_VERSION}-{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+DEFAULT_SETTINGS = RenderSettings()
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One encoded file of a channel."""
+
+    format: str  # "avif" | "webp" | "jpeg" | "png"
+    width: int
+    height: int
+    data: bytes
+    quality: int  # encoder quality used (PNG: 100)
+    budget: int | None  # byte budget that applied, if any
+    within_budget: bool
+
+
+@dataclass(frozen=True)
+class _Trial:
+    quality: int
+    size: int
+    pixels: int
+
+
+def render(
+    master: Image.Image,
+    channel: Channel,
+    *,
+    focal: tuple[float, float] = (0.5, 0.5),
+    settings: RenderSettings = DEFAULT_SETTINGS,
+) -> list[Rendition]:
+    """Encode ``master`` at every responsive width and format of ``channel``.
+
+    Widths that would enlarge the master are skipped; an over-budget rendition at
+    ``min_quality`` is returned with ``within_budget=False`` instead of raising. The list
+    is ordered by ``channel.formats``, then by width ascending.
+    """
+    base = master if master.mode == "RGB" else master.convert("RGB")
+    hints: dict[Format, _Trial] = {}
+    out: list[Rendition] = []
+    for width, height in _sizes(channel, base.size):
+        frame = fit(base, width, height, mode=channel.fit, focal=focal)
+        frame.info.clear()  # no EXIF, XMP or comments from the master
+        for fmt in channel.formats:
+            rendition, hint = _render_one(frame, fmt, channel.byte_budget.get(fmt), settings,
+                                          hints.get(fmt))
+            out.append(rendition)
+            if hint is not None:
+                hints[fmt] = hint
+    order: dict[str, int] = {fmt: i for i, fmt in enumerate(channel.formats)}
+    return sorted(out, key=lambda r: (order[r.format], r.width))
+
+
+def encode(frame: Image.Image, fmt: Format, quality: int, settings: RenderSettings) -> bytes:
+    """Encode ``frame`` once, exactly as :func:`render` does for a given quality."""
+    buf = io.BytesIO()
+    icc = srgb_profile()
+    if fmt == "avif":
+        frame.save(buf, "AVIF", quality=quality, speed=settings.avif_speed, max_threads=1,
+                   codec="aom", subsampling="4:2:0", range="full", icc_profile=icc,
+                   advanced=_AOM_SRGB)
+        return _signal_srgb(buf.getvalue())
+    if fmt == "webp":
+        frame.save(buf, "WEBP", quality=quality, method=settings.webp_method, icc_profile=icc)
+    elif fmt == "jpeg":
+        chroma = "4:4:4" if quality >= settings.jpeg_full_chroma_from else "4:2:0"
+        frame.save(buf, "JPEG", quality=quality, optimize=True, progressive=True,
+                   subsampling=chroma, icc_profile=icc)
+    elif fmt == "png":
+        frame.save(buf, "PNG", compress_level=settings.png_compress_level, icc_profile=icc)
+    else:
+        raise ValueError(f"unsupported format {fmt!r}")
+    return buf.getvalue()
+
+
+@cache
+def srgb_profile() -> bytes:
+    """Compact (~600 byte) sRGB v4 ICC profile with a pinned creation date."""
+    raw = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    if raw[84:100] != bytes(16):
+        raise RuntimeError("LittleCMS wrote a profile ID; pinning the date would void it")
+    return raw[:24] + _ICC_DATE + raw[36:]
+
+
+def encoder_versions() -> dict[str, str]:
+    """Library versions that determine output bytes, to go into cache keys."""
+    versions = {
+        "pillow": PIL.__version__,
+        "libavif": features.version("avif"),
+        "aom": AvifImagePlugin.get_codec_version("aom") if features.check("avif") else None,
+        "libwebp": features.version("webp"),
+        "libjpeg_turbo": features.version("libjpeg_turbo") or features.version("jpg"),
+        "zlib": features.version("zlib"),
+        "littlecms2": features.version("littlecms2"),
+    }
+    return {name: v or "unavailable" for name, v in versions.items()}
+
+
+def _sizes(channel: Channel, master_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Rendition sizes, largest first, leaving out any that would upscale the master."""
+    sizes = [(w, round(w / channel.aspect)) for w in channel.rendition_widths()]
+    kept = [(w, h) for w, h in sizes if w <= master_size[0] and h <= master_size[1]]
+    if not kept:
+        raise ValueError(f"master {master_size} is smaller than every rendition of "
+                         f"{channel.name!r}")
+    return kept[::-1]
+
+
+def _render_one(
+    frame: Image.Image,
+    fmt: Format,
+    budget: int | None,
+    settings: RenderSettings,
+    hint: _Trial | None,
+) -> tuple[Rendition, _Trial | None]:
+    """Encode one rendition; returns it and, if a budget search lowered the quality,
+    the result as a hint for the next smaller width."""
+    default = settings.quality(fmt)
+
+    def run(quality: int) -> bytes:
+        return encode(frame, fmt, quality, settings)
+
+    width, height = frame.size
+    if budget is None or fmt == "png":
+        data = run(default)
+        return Rendition(fmt, width, height, data, default, budget,
+                         budget is None or len(data) <= budget), None
+    start = _start_quality(fmt, default, budget, width * height, settings, hint)
+    quality, data = _fit_budget(run, start, budget, fmt, settings)
+    searched = quality < default
+    trial = _Trial(quality, len(data), width * height) if searched else None
+    return Rendition(fmt, width, height, data, quality, budget, len(data) <= budget), trial
+
+
+def _start_quality(
+    fmt: Format, default: int, budget: int, pixels: int, settings: RenderSettings,
+    hint: _Trial | None,
+) -> int:
+    """Default quality, or, after a larger width had to search, the quality its result
+    predicts for this pixel count (never below what the larger width settled on)."""
+    if hint is None:
+        return default
+    expected = hint.size * (pixels / hint.pixels) ** _AREA_EXPONENT
+    gain = math.log(budget * settings.budget_margin / expected) / _PRIOR_SLOPE[fmt]
+    return max(hint.quality, min(default, hint.quality + math.floor(gain)))
+
+
+def _fit_budget(
+    run: Encoder, start: int, budget: int, fmt: Format, settings: RenderSettings
+) -> tuple[int, bytes]:
+    """Highest quality <= ``start`` found within ``max_encodes`` whose output fits;
+    falls back to ``min_quality`` (possibly still over budget)."""
+    trials: dict[int, bytes] = {}
+    quality: int | None = start
+    while quality is not None:
+        trials[quality] = run(quality)
+        quality = _next_quality(trials, budget, fmt, settings)
+    fitting = [q for q, data in trials.items() if len(data) <= budget]
+    best = max(fitting) if fitting else min(trials)
+    return best, trials[best]
+
+
+def _next_quality(
+    trials: dict[int, bytes], budget: int, fmt: Format, settings: RenderSettings
+) -> int | None:
+    """Next quality to try, or None when done: the start fitted, the bracket between the
+    best fitting and the lowest failing quality is closed, or the encode allowance is
+    spent. The last allowed encode goes to ``min_quality`` if nothing fitted yet."""
+    sizes = {q: len(data) for q, data in trials.items()}
+    over = min((q for q, n in sizes.items() if n > budget), default=None)
+    if over is None:
+        return None
+    fit_q = max((q for q, n in sizes.items() if n <= budget), default=None)
+    low = settings.min_quality if fit_q is None else fit_q + 1
+    remaining = settings.max_encodes - len(trials)
+    if low >= over or remaining <= 0:
+        return None
+    if fit_q is None and remaining == 1:
+        return settings.min_quality
+    slope = _slope(sizes, over, fit_q, _PRIOR_SLOPE[fmt])
+    predicted = over - math.log(sizes[over] / (budget * settings.budget_margin)) / slope
+    guess = math.floor(predicted)
+    if fit_q is not None and guess <= fit_q:
+        return None  # the model says the best fit is already found
+    return max(low, min(over - 1, guess))
+
+
+def _slope(sizes: dict[int, int], over: int, fit_q: int | None, prior: float) -> float:
+    """d ln(bytes)/d quality from the measured pair nearest the budget, else the prior."""
+    if fit_q is not None:
+        pair = (fit_q, over)
+    else:
+        fails = sorted(q for q in sizes if q >= over)
+        if len(fails) < 2:
+            return prior
+        pair = (fails[0], fails[1])
+    slope = math.log(sizes[pair[1]] / sizes[pair[0]]) / (pair[1] - pair[0])
+    return slope if slope > prior / 4 else prior
+
+
+def _signal_srgb(avif: bytes) -> bytes:
+    """Set the container's nclx colour box to BT.709 primaries and sRGB transfer.
+
+    libavif writes "unspecified" there as soon as an ICC profile is attached, while the
+    AV1 sequence header already says sRGB (see ``_AOM_SRGB``); decoders that ignore ICC
+    would otherwise guess. The box has a fixed layout, so it is patched in place.
+    """
+    for body in _colr_payloads(avif):
+        if avif[body:body + 4] == b"nclx":
+            patched = bytearray(avif)
+            struct.pack_into(">HH", patched, body + 4, _CICP_BT709, _CICP_SRGB)
+            return bytes(patched)
+    raise RuntimeError("AVIF encoder wrote no nclx colour box; unsupported libavif build")
+
+
+def _colr_payloads(data: bytes) -> Iterator[int]:
+    """Payload offset of every ``colr`` box in meta/iprp/ipco."""
+    for _, meta, meta_end in _boxes(data, 0, len(data), b"meta"):
+        for _, iprp, iprp_end in _boxes(data, meta + 4, meta_end, b"iprp"):  # meta: full box
+            for _, ipco, ipco_end in _boxes(data, iprp, iprp_end, b"ipco"):
+                for _, colr, _ in _boxes(data, ipco, ipco_end, b"colr"):
+                    yield colr
+
+
+def _boxes(data: bytes, pos: int, end: int, kind: bytes) -> Iterator[tuple[int, int, int]]:
+    """ISO-BMFF boxes of type ``kind`` between ``pos`` and ``end``: (start, payload, end)."""
+    while pos + 8 <= end:
+        size, box = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return
+        if box == kind:
+            yield pos, pos + header, pos + size
+        pos += size
+

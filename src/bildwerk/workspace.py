@@ -1,0 +1,213 @@
+"""Workspace: settings + catalog + blob store. The Python API the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bildwerk.blobs import LocalBlobStore
+from bildwerk.catalog import repo
+from bildwerk.catalog.db import Database
+from bildwerk.catalog.models import Asset, Run
+from bildwerk.config.settings import FILENAME, Settings, load_settings
+from bildwerk.errors import NotFoundError, UserError, WorkspaceError
+from bildwerk.events import EventSink, ignore
+from bildwerk.executors.local import default_workers
+from bildwerk.imageinput import load_image
+from bildwerk.inputs import RunInputs, read_inputs
+from bildwerk.runner import Runner, RunResult, plan_inputs
+from bildwerk.stages.plan import Plan
+
+ENV_VAR = "BILDWERK_WORKSPACE"
+ASSET_KINDS = ("product", "logo", "reference")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """``BILDWERK_WORKSPACE``, else the nearest folder upwards holding ``bildwerk.yaml``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not (root / FILENAME).is_file():
+            raise WorkspaceError(f"{ENV_VAR}={env}: no {FILENAME} there",
+                                 hint="run 'bildwerk init DIR' or fix the variable")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / FILENAME).is_file():
+            return folder
+    raise WorkspaceError(f"no {FILENAME} in {here} or any parent folder",
+                         hint="run 'bildwerk init DIR', pass --workspace DIR, or set "
+                         f"{ENV_VAR}")
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    plan: Plan
+    cached: int
+    estimated_seconds: float
+    workers: int
+
+    @property
+    def todo(self) -> int:
+        return len(self.plan.jobs) - self.cached
+
+
+class Workspace:
+    """A brand's working folder. ``Workspace(path).run(brief)`` runs the whole line."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        if root is None:
+            self.root = find_root()
+        else:
+            self.root = Path(root).expanduser().resolve()
+            if not (self.root / FILENAME).is_file():
+                raise WorkspaceError(f"{self.root}: no {FILENAME} here",
+                                     hint=f"run 'bildwerk init {root}' first")
+        self.settings: Settings = load_settings(self.root)
+
+    # --- parts -------------------------------------------------------------------------
+
+    @property
+    def catalog_url(self) -> str:
+        url = self.settings.catalog.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            path = self.root / url[len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+        return url
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.catalog_url)
+
+    @cached_property
+    def blobs(self) -> LocalBlobStore:
+        return LocalBlobStore(self._path(self.settings.blobs))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self._path(self.settings.runs)
+
+    @property
+    def brand_path(self) -> Path:
+        return self._path(self.settings.brand)
+
+    def _path(self, p: Path) -> Path:
+        return p if p.is_absolute() else self.root / p
+
+    def workers(self, requested: int | None = None) -> int:
+        return requested or self.settings.workers or default_workers()
+
+    # --- use cases ---------------------------------------------------------------------
+
+    def read(self, brief: Path | str, *, backend: str | None = None) -> RunInputs:
+        return read_inputs(Path(brief), default_brand=self.brand_path,
+                           max_megapixels=self.settings.limits.max_megapixels, backend=backend)
+
+    def plan(self, brief: Path | str, *, backend: str | None = None,
+             workers: int | None = None) -> PlanSummary:
+        inputs = self.read(brief, backend=backend)
+        plan = plan_inputs(inputs, self.blobs)
+        with self.db.session() as s:
+            done = repo.done_jobs(s, [j.key for j in plan.jobs])
+            durations = [j.duration_ms for j in done.values()] or repo.recent_durations(s)
+        per_job = statistics.median(durations) / 1000 if durations else _default_job_seconds(plan)
+        n = self.workers(workers)
+        todo = len(plan.jobs) - len(done)
+        return PlanSummary(plan, len(done), todo * per_job / n, n)
+
+    def run(self, brief: Path | str, *, workers: int | None = None, backend: str | None = None,
+            on_event: EventSink = ignore) -> RunResult:
+        inputs = self.read(brief, backend=backend)
+        self.blobs.sweep_temp()
+        runner = Runner(self.db, self.blobs, self.runs_dir, workers=self.workers(workers),
+                        on_event=on_event)
+        return runner.run(inputs)
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        with self.db.session() as s:
+            return repo.list_runs(s, limit)
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            run = repo.get_run(s, run_id)
+            if run is None:
+                raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
+            jobs = [{"job_key": j.job_key, "position": j.position, "status": j.status,
+                     "error": j.error} for j in run.jobs]
+            return {**_row(run), "jobs": jobs}
+
+    def assets(self, *, kind: str | None = None, campaign: str | None = None,
+               limit: int = 200) -> list[Asset]:
+        with self.db.session() as s:
+            return repo.list_assets(s, kind=kind, campaign_id=campaign, limit=limit)
+
+    def asset_info(self, asset_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            asset = repo.get_asset(s, asset_id)
+            if asset is None:
+                raise NotFoundError(f"no asset '{asset_id}'", hint="see 'bildwerk assets list'")
+            info = _row(asset)
+            info["path"] = str(self.blobs.path(asset.sha256))
+            info["renditions"] = [_row(r) for r in asset.renditions]
+            info["lineage"] = [_row(link) for link in repo.lineage_of(s, asset.id)]
+            return info
+
+    def import_assets(self, files: list[Path], *, kind: str,
+                      first_frame: bool = False) -> list[dict[str, Any]]:
+        """Validate every file first, then store them all: one bad file imports nothing."""
+        if kind not in ASSET_KINDS:
+            raise UserError(f"unknown asset kind '{kind}'", hint=f"use one of {ASSET_KINDS}")
+        cleaned = []
+        for f in files:
+            clean = load_image(f, max_megapixels=self.settings.limits.max_megapixels,
+                               first_frame=first_frame)
+            cleaned.append((f, clean, clean.png_bytes()))
+        out = []
+        prefix = {"product": "pr_", "logo": "lg_", "reference": "rf_"}[kind]
+        for f, clean, png in cleaned:
+            sha = self.blobs.put(png)
+            with self.db.session() as s:
+                asset, created = repo.ensure_asset(
+                    s, asset_id=prefix + sha[:24], kind=kind, sha256=sha, width=clean.width,
+                    height=clean.height, fmt="png", source=str(f.resolve()),
+                    meta={"notes": list(clean.notes), "source_format": clean.source_format,
+                          "source_mode": clean.source_mode},
+                )
+                if created:
+                    repo.log_event(s, "asset.imported", subject=asset.id,
+                                   payload={"source": str(f), "kind": kind})
+                out.append({**_row(asset), "created": created})
+        return out
+
+    def report_path(self, run_id: str) -> Path:
+        info = self.run_info(run_id)
+        if not info.get("manifest_path"):
+            raise NotFoundError(f"run {info['id']} has no report ({info['status']})",
+                                hint="re-run the brief; finished runs write a report")
+        path = Path(info["manifest_path"]).with_name("report.html")
+        if not path.is_file():
+            raise NotFoundError(f"report missing: {path}", hint="re-run the brief to rebuild it")
+        return path
+
+
+def _default_job_seconds(plan: Plan) -> float:
+    """Rough cost before any history exists: ~1.2 s per master megapixel on one core."""
+    if not plan.jobs:
+        return 0.0
+    mp = [j.channel.master_size[0] * j.channel.master_size[1] / 1e6 for j in plan.jobs]
+    return 1.2 * statistics.mean(mp)
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col in obj.__table__.columns:
+        value = getattr(obj, col.key)
+        out[col.key] = value.isoformat() if hasattr(value, "isoformat") else value
+    return out
+

@@ -1,0 +1,96 @@
+"""Shared fixtures: scaffolded workspaces, the manifest contract, Postgres when reachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bildwerk.scaffold import init_workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SCHEMA = REPO.parent / "shared" / "contracts" / "run-manifest.schema.json"
+LOCAL_SCHEMA = Path(__file__).with_name("contracts") / "run-manifest.schema.json"
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The shared contract when the checkout has ../shared beside it, else the copy kept
+    in tests/contracts (test_contracts.py checks the two are identical)."""
+    path = SHARED_SCHEMA if SHARED_SCHEMA.is_file() else LOCAL_SCHEMA
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One scaffolded workspace; tests copy it instead of drawing samples again."""
+    return init_workspace(tmp_path_factory.mktemp("tpl") / "acme", name="acme")
+
+
+@pytest.fixture
+def workspace_dir(template_workspace: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "ws"
+    shutil.copytree(template_workspace, dest)
+    return dest
+
+
+SMALL_BRIEF = """\
+campaign: small-test
+backend: studio
+segments:
+  - id: a
+  - id: b
+    copy:
+      en-US: {{headline: "Only for B"}}
+locales:
+  en-US: {{headline: "Fresh drop", subline: "New colours this week", cta: "Shop now"}}
+  ar-AE: {{headline: "وصل حديثاً", subline: "ألوان جديدة هذا الأسبوع", cta: "تسوّق الآن"}}
+channels: [display_mrec, og_image]
+prompt:
+  template: "packshot of the {{product}} on a {{surface}}"
+  negative: "text"
+  slots:
+    product: [{product}]
+    surface: [pastel podium]
+product_slot: product
+products:
+  {product}: ../assets/products/{product}.png
+seeds: {{base: 5, count: 1}}
+"""
+
+
+@pytest.fixture
+def small_brief(workspace_dir: Path) -> Path:
+    products = sorted(p.stem for p in (workspace_dir / "assets" / "products").glob("*.png"))
+    path = workspace_dir / "campaigns" / "small.yaml"
+    path.write_text(SMALL_BRIEF.format(product=products[0]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL named by BILDWERK_TEST_POSTGRES_URL (or the local
+    server at 127.0.0.1:5432); skipped when none is reachable."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg")
+    base = os.environ.get("BILDWERK_TEST_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    name = f"bildwerk_test_{os.getpid()}_{os.urandom(3).hex()}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL reachable at {base}: {type(exc).__name__}")
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
