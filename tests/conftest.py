@@ -77,8 +77,9 @@ def postgres_url() -> Iterator[str]:
     server at 127.0.0.1:5432); skipped when none is reachable."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     pytest.importorskip("psycopg")
-    base = os.environ.get("BILDWERK_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    base = os.environ.get(
+        "BILDWERK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     name = f"bildwerk_test_{os.getpid()}_{os.urandom(3).hex()}"
     admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
     try:

@@ -16,27 +16,63 @@ from bildwerk.errors import WorkspaceError
 
 def exercise(db: Database) -> None:
     tables = set(inspect(db.engine).get_table_names())
-    assert {"campaigns", "brief_versions", "runs", "jobs", "run_jobs", "assets", "renditions",
-            "lineage", "events", "alembic_version"} <= tables
+    assert {
+        "campaigns",
+        "brief_versions",
+        "runs",
+        "jobs",
+        "run_jobs",
+        "assets",
+        "renditions",
+        "lineage",
+        "events",
+        "alembic_version",
+    } <= tables
     with db.session() as s:
         repo.ensure_campaign(s, "c1", "Campaign")
-        repo.ensure_brief_version(s, sha256="a" * 64, campaign_id="c1", path="b.yaml",
-                                  content="x", template_sha256="b" * 64)
-        repo.start_run(s, run_id="r1", campaign_id="c1", brief_sha256="a" * 64, workers=2,
-                       backend="studio", planned=2)
-        repo.ensure_asset(s, asset_id="sc_1", kind="scene", sha256="c" * 64, width=10,
-                          height=10, fmt="png")
-        asset, created = repo.ensure_asset(s, asset_id="cr_1", kind="creative",
-                                           sha256="d" * 64, width=10, height=10, fmt="png")
+        repo.ensure_brief_version(
+            s,
+            sha256="a" * 64,
+            campaign_id="c1",
+            path="b.yaml",
+            content="x",
+            template_sha256="b" * 64,
+        )
+        repo.start_run(
+            s,
+            run_id="r1",
+            campaign_id="c1",
+            brief_sha256="a" * 64,
+            workers=2,
+            backend="studio",
+            planned=2,
+        )
+        repo.ensure_asset(
+            s, asset_id="sc_1", kind="scene", sha256="c" * 64, width=10, height=10, fmt="png"
+        )
+        _, created = repo.ensure_asset(
+            s, asset_id="cr_1", kind="creative", sha256="d" * 64, width=10, height=10, fmt="png"
+        )
         assert created
         repo.add_lineage(s, "cr_1", "sc_1", "scene_of")
-        repo.add_rendition(s, "cr_1", format="avif", width=10, height=10, sha256="e" * 64,
-                           bytes=100, quality=60, budget=None, within_budget=True)
+        repo.add_rendition(
+            s,
+            "cr_1",
+            format="avif",
+            width=10,
+            height=10,
+            sha256="e" * 64,
+            bytes=100,
+            quality=60,
+            budget=None,
+            within_budget=True,
+        )
         repo.record_run_job(s, "r1", "k1", 0, "generated")
         repo.record_run_job(s, "r1", "k2", 1, "failed", "boom")
     with db.session() as s:
-        _, created = repo.ensure_asset(s, asset_id="cr_1", kind="creative", sha256="d" * 64,
-                                       width=10, height=10, fmt="png")
+        _, created = repo.ensure_asset(
+            s, asset_id="cr_1", kind="creative", sha256="d" * 64, width=10, height=10, fmt="png"
+        )
         assert not created
         run = repo.finish_run(s, "r1", manifest_path=None, error=None)
         assert (run.generated, run.failed, run.status) == (1, 1, "failed")

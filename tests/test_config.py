@@ -36,9 +36,12 @@ def write(tmp_path: Path, text: str | bytes, name: str = "brief.yaml") -> Path:
 
 def error_for(tmp_path: Path, text: str | bytes) -> ConfigError:
     path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as info:
+    def load() -> None:
         brief, doc = load_brief(path)
         resolve_channels(brief, doc)
+
+    with pytest.raises(ConfigError) as info:
+        load()
     return info.value
 
 
@@ -60,8 +63,10 @@ def test_template_hash_changes_with_template(tmp_path: Path) -> None:
 
 
 def test_malformed_yaml_names_line(tmp_path: Path) -> None:
-    err = error_for(tmp_path, GOOD.replace("  en-US: {headline: Hello, cta: Buy}",
-                                           "  en-US: {headline: Hello, cta: Buy"))
+    err = error_for(
+        tmp_path,
+        GOOD.replace("  en-US: {headline: Hello, cta: Buy}", "  en-US: {headline: Hello, cta: Buy"),
+    )
     assert "malformed YAML" in str(err) and err.line is not None and err.line >= 3
 
 
@@ -78,8 +83,9 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 
 def test_slot_without_values(tmp_path: Path) -> None:
-    err = error_for(tmp_path, GOOD.replace("a {product} on {surface}",
-                                           "a {product} on {surface} in {season}"))
+    err = error_for(
+        tmp_path, GOOD.replace("a {product} on {surface}", "a {product} on {surface} in {season}")
+    )
     assert "season" in str(err) and err.field == "prompt.template" and err.line == 8
 
 
@@ -101,8 +107,9 @@ def test_unknown_channel_preset(tmp_path: Path) -> None:
 
 
 def test_not_utf8(tmp_path: Path) -> None:
-    err = error_for(tmp_path, GOOD.replace("Hello", "Caf\u00e9").encode("latin-1",
-                                                                      errors="replace"))
+    err = error_for(
+        tmp_path, GOOD.replace("Hello", "Caf\u00e9").encode("latin-1", errors="replace")
+    )
     assert "not valid UTF-8" in str(err) and err.line == 3
 
 
@@ -122,8 +129,12 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_brand_palette_must_be_hex(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: X\npalette: {primary: '#112233', secondary: '#112233',"
-                 " accent: red, text: '#000000', background: '#ffffff'}\n", "brand.yaml")
+    path = write(
+        tmp_path,
+        "name: X\npalette: {primary: '#112233', secondary: '#112233',"
+        " accent: red, text: '#000000', background: '#ffffff'}\n",
+        "brand.yaml",
+    )
     with pytest.raises(ConfigError) as info:
         load_brand(path)
     assert info.value.field == "palette.accent" and "#RRGGBB" in str(info.value)

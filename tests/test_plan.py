@@ -11,9 +11,16 @@ from bildwerk.config.brief import load_brief, resolve_channels
 from bildwerk.errors import ConfigError
 from bildwerk.stages.plan import make_plan
 
-BRAND = BrandKit(name="Acme", palette=Palette(primary="#112233", secondary="#445566",
-                                              accent="#ff6600", text="#111111",
-                                              background="#fafafa"))
+BRAND = BrandKit(
+    name="Acme",
+    palette=Palette(
+        primary="#112233",
+        secondary="#445566",
+        accent="#ff6600",
+        text="#111111",
+        background="#fafafa",
+    ),
+)
 
 BRIEF = """\
 campaign: plan-test
@@ -33,8 +40,7 @@ budget: {{max_variants: {budget}, strategy: {strategy}, seed: 3}}
 """
 
 
-def plan_for(tmp_path: Path, budget: int = 48, strategy: str = "fractional",
-             name: str = "b.yaml"):  # type: ignore[no-untyped-def]
+def plan_for(tmp_path: Path, budget: int = 48, strategy: str = "fractional", name: str = "b.yaml"):  # type: ignore[no-untyped-def]
     path = tmp_path / name
     path.write_text(BRIEF.format(budget=budget, strategy=strategy), encoding="utf-8")
     brief, doc = load_brief(path)
@@ -85,13 +91,15 @@ def test_budget_too_small_is_a_user_error(tmp_path: Path) -> None:
 def test_key_changes_with_copy_and_seed(tmp_path: Path) -> None:
     base = {j.key for j in plan_for(tmp_path, budget=10_000).jobs}
     path = tmp_path / "c.yaml"
-    path.write_text(BRIEF.format(budget=10_000, strategy="full").replace("headline: Hi",
-                                                                         "headline: Hey"))
+    path.write_text(
+        BRIEF.format(budget=10_000, strategy="full").replace("headline: Hi", "headline: Hey")
+    )
     brief, doc = load_brief(path)
     changed = {j.key for j in make_plan(brief, BRAND, resolve_channels(brief, doc)).jobs}
     assert len(base & changed) == len(base) // 2  # only the ar-AE half is unchanged
-    other = BRAND.model_copy(update={"palette": BRAND.palette.model_copy(
-        update={"accent": "#00ff00"})})
+    other = BRAND.model_copy(
+        update={"palette": BRAND.palette.model_copy(update={"accent": "#00ff00"})}
+    )
     recoloured = {j.key for j in make_plan(brief, other, resolve_channels(brief, doc)).jobs}
     assert not recoloured & changed
 
@@ -102,3 +110,8 @@ def test_scene_shared_across_locales_but_not_channels(tmp_path: Path) -> None:
     assert len(scenes) == 36 * 3  # shared across locales and segments, not channels
     sizes = {(s.width, s.height) for s in scenes.values()}
     assert sizes == {(1080, 1350), (1920, 1080), (1200, 630)}
+
+
+def test_full_strategy_over_budget_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="full matrix"):
+        plan_for(tmp_path, budget=24, strategy="full")

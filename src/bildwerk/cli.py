@@ -10,8 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from bildwerk.errors import UserError, WorkspaceError
@@ -19,20 +26,29 @@ from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStart
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace, find_root
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  help="bildwerk: brief in, branded and reproducible image variants out.")
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="bildwerk: brief in, branded and reproducible image variants out.",
+)
 runs_app = typer.Typer(no_args_is_help=True, help="What ran, what was cached, what failed.")
 assets_app = typer.Typer(no_args_is_help=True, help="Catalog queries and imports.")
 app.add_typer(runs_app, name="runs")
 app.add_typer(assets_app, name="assets")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $BILDWERK_WORKSPACE or "
-                 "the nearest parent holding bildwerk.yaml).", show_default=False),
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $BILDWERK_WORKSPACE or "
+        "the nearest parent holding bildwerk.yaml).",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -80,20 +96,28 @@ def plan(
     summary = _ws(workspace, brief).plan(brief, backend=backend, workers=workers)
     p = summary.plan
     data = {
-        "variants": len(p.jobs), "scenes": len(p.scenes()), "cached": summary.cached,
-        "to_make": summary.todo, "full_matrix": p.full_matrix, "strategy": p.strategy,
-        "estimated_seconds": round(summary.estimated_seconds, 1), "workers": summary.workers,
-        "per_channel": p.counts("channel"), "per_segment": p.counts("segment"),
+        "variants": len(p.jobs),
+        "scenes": len(p.scenes()),
+        "cached": summary.cached,
+        "to_make": summary.todo,
+        "full_matrix": p.full_matrix,
+        "strategy": p.strategy,
+        "estimated_seconds": round(summary.estimated_seconds, 1),
+        "workers": summary.workers,
+        "per_channel": p.counts("channel"),
+        "per_segment": p.counts("segment"),
         "per_locale": p.counts("locale"),
         "jobs": [j.spec() for j in p.jobs],
     }
     if as_json:
         _print_json(data)
         return
-    out.print(f"[bold]{len(p.jobs)}[/] creatives from {len(p.scenes())} scenes "
-              f"({p.strategy} design of {p.full_matrix} possible); "
-              f"{summary.cached} cached, {summary.todo} to make, "
-              f"≈{summary.estimated_seconds:.0f} s on {summary.workers} worker(s)")
+    out.print(
+        f"[bold]{len(p.jobs)}[/] creatives from {len(p.scenes())} scenes "
+        f"({p.strategy} design of {p.full_matrix} possible); "
+        f"{summary.cached} cached, {summary.todo} to make, "
+        f"≈{summary.estimated_seconds:.0f} s on {summary.workers} worker(s)"
+    )
     for dim in ("channel", "segment", "locale"):
         table = Table(title=f"per {dim}", title_justify="left")
         table.add_column(dim)
@@ -127,27 +151,42 @@ class _Bars:
 def run(
     brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
     workspace: WorkspaceOpt = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes "
-                                                 "(default: all cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole line: plan, generate, compose, render, catalog, manifest, report."""
     ws = _ws(workspace, brief)
     console = err if as_json else out
-    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False,
-                  disable=not console.is_terminal) as progress:
+    columns = (
+        TextColumn("{task.description:>9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal
+    ) as progress:
         result = ws.run(brief, workers=workers, backend=backend, on_event=_Bars(progress))
-    summary = {"run_id": result.run_id, "manifest": str(result.manifest),
-               "report": str(result.report), "planned": result.planned,
-               "generated": result.generated, "cached": result.cached, "failed": result.failed}
+    summary = {
+        "run_id": result.run_id,
+        "manifest": str(result.manifest),
+        "report": str(result.report),
+        "planned": result.planned,
+        "generated": result.generated,
+        "cached": result.cached,
+        "failed": result.failed,
+    }
     if as_json:
         _print_json(summary)
     else:
-        out.print(f"[green]✓[/] run [bold]{result.run_id}[/]: {result.generated} generated, "
-                  f"{result.cached} cached, {result.failed} failed")
+        out.print(
+            f"[green]✓[/] run [bold]{result.run_id}[/]: {result.generated} generated, "
+            f"{result.cached} cached, {result.failed} failed"
+        )
         out.print(f"  manifest: {result.manifest}\n  report:   {result.report}")
     if result.failed:
         raise typer.Exit(1)
@@ -165,8 +204,16 @@ def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     for col in ("run", "campaign", "status", "planned", "generated", "cached", "failed", "started"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["campaign_id"], r["status"], str(r["planned"]),
-                      str(r["generated"]), str(r["cached"]), str(r["failed"]), r["started_at"])
+        table.add_row(
+            r["id"],
+            r["campaign_id"],
+            r["status"],
+            str(r["planned"]),
+            str(r["generated"]),
+            str(r["cached"]),
+            str(r["failed"]),
+            r["started_at"],
+        )
     out.print(table)
 
 
@@ -177,8 +224,10 @@ def runs_show(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = Fa
     if as_json:
         _print_json(info)
         return
-    out.print(f"run [bold]{info['id']}[/] · {info['campaign_id']} · {info['status']} · "
-              f"{info['generated']} generated, {info['cached']} cached, {info['failed']} failed")
+    out.print(
+        f"run [bold]{info['id']}[/] · {info['campaign_id']} · {info['status']} · "
+        f"{info['generated']} generated, {info['cached']} cached, {info['failed']} failed"
+    )
     if info.get("manifest_path"):
         out.print(f"manifest: {info['manifest_path']}")
     if info.get("error"):
@@ -191,8 +240,9 @@ def runs_show(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = Fa
 @assets_app.command("list")
 def assets_list(
     workspace: WorkspaceOpt = None,
-    kind: Annotated[str | None, typer.Option(help="product, logo, reference, scene, "
-                                             "creative")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="product, logo, reference, scene, creative")
+    ] = None,
     campaign: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1)] = 200,
     as_json: JsonOpt = False,
@@ -200,8 +250,19 @@ def assets_list(
     """Assets in the catalog, newest first."""
     assets = _ws(workspace).assets(kind=kind, campaign=campaign, limit=limit)
     if as_json:
-        _print_json([{"id": a.id, "kind": a.kind, "sha256": a.sha256, "width": a.width,
-                      "height": a.height, "campaign": a.campaign_id} for a in assets])
+        _print_json(
+            [
+                {
+                    "id": a.id,
+                    "kind": a.kind,
+                    "sha256": a.sha256,
+                    "width": a.width,
+                    "height": a.height,
+                    "campaign": a.campaign_id,
+                }
+                for a in assets
+            ]
+        )
         return
     table = Table()
     for col in ("id", "kind", "size", "campaign", "sha256"):
@@ -218,11 +279,15 @@ def assets_show(asset_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt 
     if as_json:
         _print_json(info)
         return
-    out.print(f"[bold]{info['id']}[/] {info['kind']} {info['width']}×{info['height']} "
-              f"sha256 {info['sha256']}\n  file: {info['path']}")
+    out.print(
+        f"[bold]{info['id']}[/] {info['kind']} {info['width']}×{info['height']} "
+        f"sha256 {info['sha256']}\n  file: {info['path']}"
+    )
     for r in info["renditions"]:
-        out.print(f"  {r['format']:5} {r['width']:>5}×{r['height']:<5} {r['bytes']:>8} B  "
-                  f"q{r['quality']}{'' if r['within_budget'] else '  [red]over budget[/]'}")
+        out.print(
+            f"  {r['format']:5} {r['width']:>5}×{r['height']:<5} {r['bytes']:>8} B  "
+            f"q{r['quality']}{'' if r['within_budget'] else '  [red]over budget[/]'}"
+        )
     for link in info["lineage"]:
         out.print(f"  {link['child_id']} ← {link['relation']} ← {link['parent_id']}")
 
@@ -231,8 +296,9 @@ def assets_show(asset_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt 
 def assets_import(
     files: Annotated[list[Path], typer.Argument(help="Image files.")],
     kind: Annotated[str, typer.Option(help="product, logo or reference")] = "product",
-    first_frame: Annotated[bool, typer.Option(help="Take the first frame of animated "
-                                              "images instead of refusing them.")] = False,
+    first_frame: Annotated[
+        bool, typer.Option(help="Take the first frame of animated images instead of refusing them.")
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

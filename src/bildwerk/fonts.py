@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import fontTools
 from fontTools.merge import Merger
 from fontTools.subset import Options as SubsetOptions
 from fontTools.subset import Subsetter
@@ -39,6 +40,7 @@ Role = Literal["headline", "body", "cta"]
 Weight = Literal["bold", "regular"]
 
 ENV_FONT_PATH = "BILDWERK_FONT_PATH"
+ENV_FONT_CACHE = "BILDWERK_FONT_CACHE"
 SYSTEM_FONT_DIRS: tuple[str, ...] = (
     "~/.local/share/fonts",
     "~/.fonts",
@@ -82,10 +84,24 @@ _DEJAVU: dict[Weight, tuple[str, ...]] = {
 }
 # Languages whose own script font should be tried before Noto Sans.
 _LOCALE_SCRIPT = {
-    "ar": "arabic", "fa": "arabic", "ur": "arabic", "ps": "arabic", "ckb": "arabic",
-    "he": "hebrew", "yi": "hebrew", "th": "thai", "hi": "devanagari", "mr": "devanagari",
-    "ne": "devanagari", "bn": "bengali", "ta": "tamil", "hy": "armenian", "ka": "georgian",
-    "ja": "cjk", "zh": "cjk", "ko": "cjk",
+    "ar": "arabic",
+    "fa": "arabic",
+    "ur": "arabic",
+    "ps": "arabic",
+    "ckb": "arabic",
+    "he": "hebrew",
+    "yi": "hebrew",
+    "th": "thai",
+    "hi": "devanagari",
+    "mr": "devanagari",
+    "ne": "devanagari",
+    "bn": "bengali",
+    "ta": "tamil",
+    "hy": "armenian",
+    "ka": "georgian",
+    "ja": "cjk",
+    "zh": "cjk",
+    "ko": "cjk",
 }
 
 
@@ -97,8 +113,12 @@ def layout_engine() -> ImageFont.Layout:
 def _ignorable(ch: str) -> bool:
     """Characters that need no glyph: spaces, joiners, bidi marks, variation selectors."""
     cp = ord(ch)
-    return (ch.isspace() or unicodedata.category(ch) == "Cf"
-            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF)
+    return (
+        ch.isspace()
+        or unicodedata.category(ch) == "Cf"
+        or 0xFE00 <= cp <= 0xFE0F
+        or 0xE0100 <= cp <= 0xE01EF
+    )
 
 
 def needed_codepoints(text: str) -> frozenset[int]:
@@ -141,8 +161,9 @@ class FontChoice:
 
 
 @lru_cache(maxsize=512)
-def _load_font(path: Path | None, index: int, companion: Path | None,
-               size: int) -> ImageFont.FreeTypeFont:
+def _load_font(
+    path: Path | None, index: int, companion: Path | None, size: int
+) -> ImageFont.FreeTypeFont:
     if path is None:
         font = ImageFont.load_default(size)
         if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType
@@ -181,16 +202,49 @@ def _companion_codepoints() -> frozenset[int]:
     return frozenset(cp for r in _COMPANION_RANGES for cp in r)
 
 
+def merge_cache_dir() -> Path:
+    """Where merged script+Latin faces are kept between processes:
+    ``$BILDWERK_FONT_CACHE``, else ``$XDG_CACHE_HOME/bildwerk/fonts`` (~/.cache)."""
+    explicit = os.environ.get(ENV_FONT_CACHE)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "bildwerk" / "fonts"
+
+
 @lru_cache(maxsize=16)
 def _merged_face(script: Path, latin: Path) -> bytes:
-    """Script font + the Latin glyphs it lacks from ``latin``, as one font file in memory.
+    """Script font + the Latin glyphs it lacks, as font file bytes.
 
-    The script font goes first so its metrics and shaping rules win; the Latin font is
-    subset to what the script font does not have, which keeps merging under a second.
+    Merging takes about a second, so the result is also kept on disk, named by the
+    inputs' hashes; merging is deterministic, so a cached face equals a fresh one. An
+    unwritable cache only costs time.
     """
-    script_font = TTFont(str(script))
+    key = hashlib.sha256(
+        f"{file_sha256(script)}:{file_sha256(latin)}:{_MERGE_RECIPE}:{fontTools.version}".encode()
+    ).hexdigest()[:24]
+    cached = merge_cache_dir() / f"{script.stem}+{latin.stem}-{key}.ttf"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    data = _merge(script, latin)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+    except OSError as exc:
+        log.debug("cannot cache merged font in %s: %s", cached.parent, exc)
+    return data
+
+
+def _merge(script: Path, latin: Path) -> bytes:
+    """The script font goes first so its metrics and shaping rules win; the Latin font is
+    subset to what the script font does not have, which keeps merging under a second."""
+    script_font = TTFont(str(script), recalcTimestamp=False)
     wanted = sorted(_companion_codepoints() - _cmap(script, 0))
-    latin_font = TTFont(str(latin))
+    latin_font = TTFont(str(latin), recalcTimestamp=False)
     options = SubsetOptions()
     options.layout_features = ["*"]
     options.name_IDs = ["*"]
@@ -204,7 +258,9 @@ def _merged_face(script: Path, latin: Path) -> bytes:
         font.save(buf)
         buf.seek(0)
         parts.append(buf)
+    stamp = max(script_font["head"].modified, latin_font["head"].modified)
     merged = Merger().merge(parts)
+    merged["head"].created = merged["head"].modified = stamp  # merger stamps "now"
     out = io.BytesIO()
     merged.recalcTimestamp = False
     merged.save(out)
@@ -216,8 +272,13 @@ def _try_merge(script: Path, latin: Path) -> bool:
     try:
         _merged_face(script, latin)
     except Exception as exc:  # fontTools raises many types on odd font versions
-        log.warning("cannot merge %s with %s (%s); using %s alone",
-                    script.name, latin.name, exc, script.name)
+        log.warning(
+            "cannot merge %s with %s (%s); using %s alone",
+            script.name,
+            latin.name,
+            exc,
+            script.name,
+        )
         return False
     return True
 
@@ -327,8 +388,13 @@ class FontSet:
     reported up front as a :class:`ConfigError` naming the brand file and the field.
     """
 
-    def __init__(self, brand: BrandKit | None = None, brand_file: Path | str | None = None,
-                 *, dirs: Sequence[Path] | None = None) -> None:
+    def __init__(
+        self,
+        brand: BrandKit | None = None,
+        brand_file: Path | str | None = None,
+        *,
+        dirs: Sequence[Path] | None = None,
+    ) -> None:
         self._dirs = tuple(dirs) if dirs is not None else search_dirs()
         self._index = _index_fonts(self._dirs)
         self._brand: dict[str, Path] = {}
@@ -341,6 +407,10 @@ class FontSet:
         """The set for ``brand``; ``brand_path`` (the brand yaml) is named in errors and
         defaults to ``brand.yaml`` in the brand's folder."""
         return cls(brand, brand_path)
+
+    def find(self, name: str) -> Path | None:
+        """Where a font file of this name was found on the search path, if anywhere."""
+        return self._index.get(name)
 
     @property
     def brand_fonts(self) -> dict[str, Path]:
@@ -383,8 +453,10 @@ class FontSet:
         Independent of where the files live, so two machines with the same fonts agree.
         Include it in job keys: a changed font changes the pixels.
         """
-        files = sorted({p for c in self._all_choices() for p in (c.path, c.companion) if p},
-                       key=lambda p: (p.name, str(p)))
+        files = sorted(
+            {p for c in self._all_choices() for p in (c.path, c.companion) if p},
+            key=lambda p: (p.name, str(p)),
+        )
         parts = [f"{p.name}={file_sha256(p)}" for p in files]
         parts.append(f"engine={'raqm' if layout_engine() == ImageFont.Layout.RAQM else 'basic'}")
         parts.append(_MERGE_RECIPE)
@@ -393,8 +465,11 @@ class FontSet:
     # -- internals --
 
     def _usable(self, choice: FontChoice) -> bool:
-        return choice.companion is None or choice.path is None or _try_merge(
-            choice.path, choice.companion)
+        return (
+            choice.companion is None
+            or choice.path is None
+            or _try_merge(choice.path, choice.companion)
+        )
 
     def _all_choices(self) -> list[FontChoice]:
         out: list[FontChoice] = []
@@ -424,7 +499,8 @@ class FontSet:
 
     def _script_choices(self, tag: str, weight: Weight, latin: Path | None) -> list[FontChoice]:
         names = ([f"NotoSans{tag}-Bold.ttf"] if weight == "bold" else []) + [
-            f"NotoSans{tag}-Regular.ttf"]
+            f"NotoSans{tag}-Regular.ttf"
+        ]
         path = _first(self._index, names)
         if path is None:
             return []
@@ -452,14 +528,20 @@ def _check_brand_fonts(brand: BrandKit, brand_file: Path) -> dict[str, Path]:
         path = brand.resolve(value)
         if not path.is_file():
             raise ConfigError(
-                brand_file, f"font file not found: {path}", field=f"fonts.{field}",
+                brand_file,
+                f"font file not found: {path}",
+                field=f"fonts.{field}",
                 hint="fix the path (relative to the brand file) or remove the entry to use "
-                     "the Noto/DejaVu fallback fonts")
+                "the Noto/DejaVu fallback fonts",
+            )
         try:
             _cmap(path, 0)
         except (TTLibError, OSError, AssertionError, KeyError, ValueError) as exc:
             raise ConfigError(
-                brand_file, f"not a usable font file: {path} ({exc})", field=f"fonts.{field}",
-                hint="give a TrueType or OpenType font (.ttf, .otf, .ttc)") from None
+                brand_file,
+                f"not a usable font file: {path} ({exc})",
+                field=f"fonts.{field}",
+                hint="give a TrueType or OpenType font (.ttf, .otf, .ttc)",
+            ) from None
         out[field] = path
     return out

@@ -41,12 +41,17 @@ class Box:
         return Box(self.x0 + dx, self.y0 + dy, self.x1 - dx, self.y1 - dy)
 
     def contains(self, other: Box) -> bool:
-        return (self.x0 <= other.x0 and self.y0 <= other.y0
-                and other.x1 <= self.x1 and other.y1 <= self.y1)
+        return (
+            self.x0 <= other.x0
+            and self.y0 <= other.y0
+            and other.x1 <= self.x1
+            and other.y1 <= self.y1
+        )
 
     def intersects(self, other: Box) -> bool:
-        return not (other.x1 <= self.x0 or other.x0 >= self.x1
-                    or other.y1 <= self.y0 or other.y0 >= self.y1)
+        return not (
+            other.x1 <= self.x0 or other.x0 >= self.x1 or other.y1 <= self.y0 or other.y0 >= self.y1
+        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,9 @@ def plan_layout(width: int, height: int, unsafe: Insets, margin: float) -> Layou
     ``margin`` is the brand's safe margin as a fraction of the shorter side.
     """
     m = round(min(width, height) * margin)
-    safe = Box(unsafe.left + m, unsafe.top + m, width - unsafe.right - m, height - unsafe.bottom - m)
+    safe = Box(
+        unsafe.left + m, unsafe.top + m, width - unsafe.right - m, height - unsafe.bottom - m
+    )
     gap = max(4, round(min(safe.width, safe.height) * 0.03))
     aspect = width / height
     if aspect < 0.9:

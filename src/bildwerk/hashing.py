@@ -9,8 +9,7 @@ from typing import Any
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: equal data always gives equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def content_key(value: Any) -> str:

@@ -49,9 +49,7 @@ def fit(
     return _letterbox(image, width, height, background)
 
 
-def crop_box(
-    src_w: int, src_h: int, width: int, height: int, focal: tuple[float, float]
-) -> Box:
+def crop_box(src_w: int, src_h: int, width: int, height: int, focal: tuple[float, float]) -> Box:
     """Largest source window with the target's aspect, centred on the focal point and
     shifted back inside the image where the focal point is near an edge."""
     scale = max(width / src_w, height / src_h)

@@ -51,10 +51,7 @@ __all__ = ["SUPPORTED_FORMATS", "CleanImage", "load_image", "load_image_bytes"]
 #: Pillow format names bildwerk accepts; other decoders are never run on untrusted input.
 SUPPORTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "TIFF", "BMP", "AVIF")
 _FORMATS_HINT = "supported formats: PNG, JPEG, WebP, GIF, TIFF, BMP, AVIF"
-_LIMIT_HINT = (
-    "if the image is meant to be this large, raise the limit: max_megapixels in "
-    "bildwerk.yaml or --max-megapixels on the command line"
-)
+_LIMIT_HINT = "if the image is meant to be this large, raise limits.max_megapixels in bildwerk.yaml"
 _CORRUPT_HINT = "re-export or re-download the file, then try again"
 _MODE_HINT = "re-export it as an 8-bit RGB PNG or JPEG"
 
@@ -163,6 +160,10 @@ def _load(data: bytes, name: str, max_megapixels: float, first_frame: bool) -> C
         source = _decode(data, name, limit, first_frame, notes)
     try:
         image = _normalise(source, name, notes)
+    except (OSError, ValueError) as exc:  # odd metadata (palette, tRNS, ICC) Pillow rejects
+        raise InputImageError(
+            name, f"image cannot be converted to sRGB ({_one_line(exc)})", hint=_MODE_HINT
+        ) from None
     finally:
         source.close()
     return CleanImage(
@@ -266,7 +267,8 @@ def _select_frame(image: Image.Image, name: str, first_frame: bool, notes: list[
             name,
             f"{image.format} image has {frames} frames (animated or multi-page); "
             "bildwerk needs a still image",
-            hint="to use the first frame, pass first_frame=True (CLI: --first-frame)",
+            hint="to use its first frame, pass first_frame=True "
+            "(CLI: bildwerk assets import --first-frame)",
         )
     image.seek(0)
 

@@ -51,8 +51,15 @@ class RunInputs:
 def _clean(path: Path, kind: str, max_mp: float) -> CleanInput:
     clean: CleanImage = load_image(path, max_megapixels=max_mp)
     png = clean.png_bytes()
-    return CleanInput(source=path, kind=kind, png=png, sha256=sha256_bytes(png),
-                      width=clean.width, height=clean.height, notes=clean.notes)
+    return CleanInput(
+        source=path,
+        kind=kind,
+        png=png,
+        sha256=sha256_bytes(png),
+        width=clean.width,
+        height=clean.height,
+        notes=clean.notes,
+    )
 
 
 def read_inputs(
@@ -68,9 +75,13 @@ def read_inputs(
         brand = load_brand(brand_path)
     except ConfigError as exc:
         if brief.brand is not None and not brand_path.exists():
-            raise ConfigError(doc.path, f"brand kit not found: {brand_path}",
-                              line=doc.line_of(("brand",)), field="brand",
-                              hint="fix the path (relative to the brief)") from None
+            raise ConfigError(
+                doc.path,
+                f"brand kit not found: {brand_path}",
+                line=doc.line_of(("brand",)),
+                field="brand",
+                hint="fix the path (relative to the brief)",
+            ) from None
         raise exc
     channels = resolve_channels(brief, doc)
     backend_name = backend or brief.backend
@@ -80,8 +91,9 @@ def read_inputs(
         raise
     except Exception as exc:
         if backend is None:
-            raise ConfigError(doc.path, str(exc).splitlines()[0], line=doc.line_of(("backend",)),
-                              field="backend") from None
+            raise ConfigError(
+                doc.path, str(exc).splitlines()[0], line=doc.line_of(("backend",)), field="backend"
+            ) from None
         raise
     products: dict[Path, CleanInput] = {}
     for name, rel in brief.products.items():
@@ -89,16 +101,24 @@ def read_inputs(
         try:
             products[path] = _clean(path, "product", max_megapixels)
         except InputImageError as exc:
-            raise ConfigError(doc.path, f"product '{name}': {exc.message}",
-                              line=doc.line_of(("products", name)), field=f"products.{name}",
-                              hint=exc.hint or "fix the file or the path") from None
+            raise ConfigError(
+                doc.path,
+                f"product '{name}': {exc.message}",
+                line=doc.line_of(("products", name)),
+                field=f"products.{name}",
+                hint=exc.hint or "fix the file or the path",
+            ) from None
     logo = None
     if brand.logo is not None:
         try:
             logo = _clean(brand.resolve(brand.logo.file), "logo", max_megapixels)
         except InputImageError as exc:
-            raise ConfigError(brand_path, f"logo: {exc.message}", field="logo.file",
-                              hint=exc.hint or "fix the file or the path") from None
+            raise ConfigError(
+                brand_path,
+                f"logo: {exc.message}",
+                field="logo.file",
+                hint=exc.hint or "fix the file or the path",
+            ) from None
     fonts = FontSet.from_brand(brand, brand_path=brand_path)
     settings = RenderSettings()
     fingerprints = {
@@ -108,7 +128,15 @@ def read_inputs(
         "encoders": encoder_versions(),
     }
     return RunInputs(
-        brief=brief, doc=doc, brand=brand, brand_path=brand_path, channels=channels,
-        backend=backend_name, backend_version=str(instance.version), products=products,
-        logo=logo, render_settings=settings, fingerprints=fingerprints,
+        brief=brief,
+        doc=doc,
+        brand=brand,
+        brand_path=brand_path,
+        channels=channels,
+        backend=backend_name,
+        backend_version=str(instance.version),
+        products=products,
+        logo=logo,
+        render_settings=settings,
+        fingerprints=fingerprints,
     )

@@ -8,12 +8,14 @@ re-run resumes with the jobs that were not finished.
 
 from __future__ import annotations
 
+import heapq
 import secrets
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
@@ -57,8 +59,13 @@ def new_run_id() -> str:
 def plan_inputs(inputs: RunInputs, blobs: LocalBlobStore) -> Plan:
     products = {p: InputFile(blobs.path(c.sha256), c.sha256) for p, c in inputs.products.items()}
     return make_plan(
-        inputs.brief, inputs.brand, inputs.channels, doc=inputs.doc, products=products,
-        fingerprints=inputs.fingerprints, backend=(inputs.backend, inputs.backend_version),
+        inputs.brief,
+        inputs.brand,
+        inputs.channels,
+        doc=inputs.doc,
+        products=products,
+        fingerprints=inputs.fingerprints,
+        backend=(inputs.backend, inputs.backend_version),
         model=inputs.brief.model,
     )
 
@@ -76,6 +83,32 @@ class _Scene:
     created: bool
 
 
+class _Queue:
+    """Ready tasks, later stages first (render, then compose, then generate), then by plan
+    position, so work drains depth-first whatever the number of workers."""
+
+    _ORDER: ClassVar[dict[str, int]] = {"render": 0, "compose": 1, "generate": 2}
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, int, str, Any, Callable[..., Any], tuple[Any, ...]]] = []
+        self._seq = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def push(
+        self, stage: str, position: int, subject: Any, fn: Callable[..., Any], *args: Any
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(
+            self._heap, (self._ORDER[stage], position, self._seq, stage, subject, fn, args)
+        )
+
+    def pop(self) -> tuple[str, Any, Callable[..., Any], tuple[Any, ...]]:
+        *_, stage, subject, fn, args = heapq.heappop(self._heap)
+        return stage, subject, fn, args
+
+
 @dataclass
 class _Progress:
     compose: dict[str, ComposeOutput] = field(default_factory=dict)
@@ -83,8 +116,15 @@ class _Progress:
 
 
 class Runner:
-    def __init__(self, db: Database, blobs: LocalBlobStore, runs_dir: Path, *, workers: int,
-                 on_event: EventSink = ignore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: LocalBlobStore,
+        runs_dir: Path,
+        *,
+        workers: int,
+        on_event: EventSink = ignore,
+    ) -> None:
         self.db, self.blobs, self.runs_dir = db, blobs, runs_dir
         self.workers, self.emit = workers, on_event
 
@@ -101,9 +141,17 @@ class Runner:
         with self.db.session() as s:
             for item in items:
                 asset_id = ("pr_" if item.kind == "product" else "lg_") + item.sha256[:24]
-                repo.ensure_asset(s, asset_id=asset_id, kind=item.kind, sha256=item.sha256,
-                                  width=item.width, height=item.height, fmt="png",
-                                  source=str(item.source), meta={"notes": list(item.notes)})
+                repo.ensure_asset(
+                    s,
+                    asset_id=asset_id,
+                    kind=item.kind,
+                    sha256=item.sha256,
+                    width=item.width,
+                    height=item.height,
+                    fmt="png",
+                    source=str(item.source),
+                    meta={"notes": list(item.notes)},
+                )
                 ids[item.sha256] = asset_id
         return ids
 
@@ -117,19 +165,32 @@ class Runner:
         with self.db.session() as s:
             repo.ensure_campaign(s, brief.campaign, brief.name)
             repo.ensure_brief_version(
-                s, sha256=brief.sha256, campaign_id=brief.campaign, path=str(inputs.doc.path),
+                s,
+                sha256=brief.sha256,
+                campaign_id=brief.campaign,
+                path=str(inputs.doc.path),
                 content=inputs.doc.path.read_text(encoding="utf-8"),
                 template_sha256=brief.prompt.sha256,
             )
-            repo.start_run(s, run_id=run_id, campaign_id=brief.campaign,
-                           brief_sha256=brief.sha256, workers=self.workers,
-                           backend=inputs.backend, planned=len(plan.jobs))
+            repo.start_run(
+                s,
+                run_id=run_id,
+                campaign_id=brief.campaign,
+                brief_sha256=brief.sha256,
+                workers=self.workers,
+                backend=inputs.backend,
+                planned=len(plan.jobs),
+            )
             for job in plan.jobs:
                 if job.key in done:
                     repo.record_run_job(s, run_id, job.key, job.position, "cached")
         todo = [j for j in plan.jobs if j.key not in done]
-        self.emit(Message(f"run {run_id}: {len(plan.jobs)} creatives planned, "
-                          f"{len(done)} cached, {len(todo)} to make"))
+        self.emit(
+            Message(
+                f"run {run_id}: {len(plan.jobs)} creatives planned, "
+                f"{len(done)} cached, {len(todo)} to make"
+            )
+        )
         errors: dict[str, str] = {}
         error: str | None = None
         try:
@@ -143,14 +204,24 @@ class Runner:
         manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
         with self.db.session() as s:
             run = repo.finish_run(s, run_id, manifest_path=str(manifest), error=None)
-            result = RunResult(run_id, run_dir, manifest, report, run.planned, run.generated,
-                               run.cached, run.failed, errors)
+            result = RunResult(
+                run_id,
+                run_dir,
+                manifest,
+                report,
+                run.planned,
+                run.generated,
+                run.cached,
+                run.failed,
+                errors,
+            )
         return result
 
     # --- the pipelined stages ----------------------------------------------------------
 
-    def _execute(self, run_id: str, inputs: RunInputs, todo: list[Job],
-                 input_ids: dict[str, str]) -> dict[str, str]:
+    def _execute(
+        self, run_id: str, inputs: RunInputs, todo: list[Job], input_ids: dict[str, str]
+    ) -> dict[str, str]:
         scenes_needed: dict[str, list[Job]] = {}
         for job in todo:
             scenes_needed.setdefault(job.scene.key, []).append(job)
@@ -160,133 +231,241 @@ class Runner:
                 asset = repo.scene_by_key(s, key)
                 if asset is not None and self.blobs.has(asset.sha256):
                     meta = asset.meta
-                    scenes[key] = _Scene(asset.id, asset.sha256, self.blobs.path(asset.sha256),
-                                         asset.width, asset.height, tuple(meta["focal"]),
-                                         tuple(meta["product_box"]) if meta.get("product_box")
-                                         else None, meta.get("params", {}), False)
+                    scenes[key] = _Scene(
+                        asset.id,
+                        asset.sha256,
+                        self.blobs.path(asset.sha256),
+                        asset.width,
+                        asset.height,
+                        tuple(meta["focal"]),
+                        tuple(meta["product_box"]) if meta.get("product_box") else None,
+                        meta.get("params", {}),
+                        False,
+                    )
         to_generate = [k for k in scenes_needed if k not in scenes]
         for stage, total in zip(STAGES, (len(to_generate), len(todo), len(todo)), strict=True):
             self.emit(StageStarted(stage, total))
         errors: dict[str, str] = {}
         progress = _Progress()
         executor = make_executor(self.workers)
+        queue = _Queue()
         pending: dict[Future[Any], tuple[str, Any]] = {}
+        # Finish creatives before starting new scenes: each commit is a resume point, and
+        # memory stays bounded. A couple of tasks beyond the worker count keep workers busy
+        # while this process stores results.
+        cap = 1 if executor.workers == 1 else executor.workers + 2
         logo_path = self.blobs.path(inputs.logo.sha256) if inputs.logo else None
 
-        def submit_compose(job: Job) -> None:
+        def queue_compose(job: Job) -> None:
             scene = scenes[job.scene.key]
-            task = ComposeTask(job.key, scene.path, job.scene.layout, job.copy, job.locale,
-                               "rtl" if job.direction == "rtl" else "ltr", inputs.brand,
-                               logo_path)
-            pending[executor.submit(compose_creative, task)] = ("compose", job)
+            task = ComposeTask(
+                job.key,
+                scene.path,
+                job.scene.layout,
+                job.copy,
+                job.locale,
+                "rtl" if job.direction == "rtl" else "ltr",
+                inputs.brand,
+                logo_path,
+                job.channel.density,
+            )
+            queue.push("compose", job.position, job, compose_creative, task)
 
+        for key in to_generate:
+            first = scenes_needed[key][0]
+            queue.push("generate", first.position, key, generate_scene, inputs.backend, first.scene)
+        for key, jobs in scenes_needed.items():
+            if key in scenes:
+                for job in jobs:
+                    queue_compose(job)
         try:
-            for key in to_generate:
-                fut = executor.submit(generate_scene, inputs.backend, scenes_needed[key][0].scene)
-                pending[fut] = ("generate", key)
-            for key, jobs in scenes_needed.items():
-                if key in scenes:
-                    for job in jobs:
-                        submit_compose(job)
-            while pending:
+            while queue or pending:
+                while queue and len(pending) < cap:
+                    stage, subject, fn, args = queue.pop()
+                    pending[executor.submit(fn, *args)] = (stage, subject)
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: str(pending[f][1])):
+                for fut in finished:
                     stage, subject = pending.pop(fut)
                     exc = fut.exception()
                     if exc is not None:
                         self._fail(run_id, stage, subject, scenes_needed, exc, errors)
-                        continue
-                    if stage == "generate":
+                    elif stage == "generate":
                         scenes[subject] = self._store_scene(fut.result())
                         self.emit(StageProgress("generate"))
                         for job in scenes_needed[subject]:
-                            submit_compose(job)
+                            queue_compose(job)
                     elif stage == "compose":
                         out: ComposeOutput = fut.result()
-                        progress.compose[subject.key] = out
                         sha = self.blobs.put(out.png)
+                        progress.compose[subject.key] = out
                         progress.master[subject.key] = sha
                         self.emit(StageProgress("compose", job_id=subject.id))
-                        scene = scenes[subject.scene.key]
-                        focal = scene.focal
-                        pending[executor.submit(render_creative, subject.key, self.blobs.path(sha),
-                                                subject.channel, focal,
-                                                inputs.render_settings)] = ("render", subject)
+                        focal = scenes[subject.scene.key].focal
+                        queue.push(
+                            "render",
+                            subject.position,
+                            subject,
+                            render_creative,
+                            subject.key,
+                            self.blobs.path(sha),
+                            subject.channel,
+                            focal,
+                            inputs.render_settings,
+                        )
                     else:
-                        self._commit_job(run_id, subject, fut.result(), progress,
-                                         scenes[subject.scene.key], inputs, input_ids)
+                        self._commit_job(
+                            run_id,
+                            subject,
+                            fut.result(),
+                            progress,
+                            scenes[subject.scene.key],
+                            inputs,
+                            input_ids,
+                        )
                         self.emit(StageProgress("render", job_id=subject.id))
         finally:
             executor.shutdown()
         return errors
 
-    def _fail(self, run_id: str, stage: str, subject: Any, scenes_needed: dict[str, list[Job]],
-              exc: BaseException, errors: dict[str, str]) -> None:
+    def _fail(
+        self,
+        run_id: str,
+        stage: str,
+        subject: Any,
+        scenes_needed: dict[str, list[Job]],
+        exc: BaseException,
+        errors: dict[str, str],
+    ) -> None:
         jobs = scenes_needed[subject] if stage == "generate" else [subject]
         message = f"{stage} failed: {type(exc).__name__}: {exc}"
         with self.db.session() as s:
             for job in jobs:
                 errors[job.id] = message
                 repo.record_run_job(s, run_id, job.key, job.position, "failed", message)
-                repo.log_event(s, "job.failed", run_id=run_id, subject=job.id,
-                               payload={"stage": stage, "error": message})
+                repo.log_event(
+                    s,
+                    "job.failed",
+                    run_id=run_id,
+                    subject=job.id,
+                    payload={"stage": stage, "error": message},
+                )
         for job in jobs:
             self.emit(JobFailed(stage, job.id, message))
 
     def _store_scene(self, out: SceneOutput) -> _Scene:
         sha = self.blobs.put(out.png)
-        return _Scene(repo.scene_asset_id(out.key), sha, self.blobs.path(sha), out.width,
-                      out.height, out.focal, out.product_box,
-                      {**out.params, "backend_version": out.backend_version,
-                       "generate_ms": round(out.ms, 1)}, True)
+        return _Scene(
+            repo.scene_asset_id(out.key),
+            sha,
+            self.blobs.path(sha),
+            out.width,
+            out.height,
+            out.focal,
+            out.product_box,
+            {**out.params, "backend_version": out.backend_version, "generate_ms": round(out.ms, 1)},
+            True,
+        )
 
-    def _commit_job(self, run_id: str, job: Job, rendered: RenderOutput, progress: _Progress,
-                    scene: _Scene, inputs: RunInputs, input_ids: dict[str, str]) -> None:
+    def _commit_job(
+        self,
+        run_id: str,
+        job: Job,
+        rendered: RenderOutput,
+        progress: _Progress,
+        scene: _Scene,
+        inputs: RunInputs,
+        input_ids: dict[str, str],
+    ) -> None:
         composed = progress.compose.pop(job.key)
         master_sha = progress.master.pop(job.key)
         rendition_rows = []
         for r in rendered.renditions:
             sha = self.blobs.put(r.data)
-            rendition_rows.append({"format": r.format, "width": r.width, "height": r.height,
-                                   "sha256": sha, "bytes": len(r.data), "quality": r.quality,
-                                   "budget": r.budget, "within_budget": r.within_budget})
+            rendition_rows.append(
+                {
+                    "format": r.format,
+                    "width": r.width,
+                    "height": r.height,
+                    "sha256": sha,
+                    "bytes": len(r.data),
+                    "quality": r.quality,
+                    "budget": r.budget,
+                    "within_budget": r.within_budget,
+                }
+            )
         checks: list[CheckResult] = [*composed.checks, *rendered.checks]
         scores = [c.score for c in checks if c.score is not None]
-        qa = {"status": overall(checks),
-              "score": round(sum(scores) / len(scores), 4) if scores else None,
-              "checks": [c.to_json() for c in checks]}
+        qa = {
+            "status": overall(checks),
+            "score": round(sum(scores) / len(scores), 4) if scores else None,
+            "checks": [c.to_json() for c in checks],
+        }
         spec = job.spec()
         with self.db.session() as s:
             repo.ensure_asset(
-                s, asset_id=scene.asset_id, kind="scene", sha256=scene.sha256,
-                width=scene.width, height=scene.height, fmt="png",
+                s,
+                asset_id=scene.asset_id,
+                kind="scene",
+                sha256=scene.sha256,
+                width=scene.width,
+                height=scene.height,
+                fmt="png",
                 campaign_id=inputs.brief.campaign,
-                meta={"scene_key": job.scene.key, "focal": list(scene.focal),
-                      "product_box": list(scene.product_box) if scene.product_box else None,
-                      "params": scene.params, "prompt": job.scene.prompt,
-                      "seed": job.scene.seed, "backend": job.backend},
+                meta={
+                    "scene_key": job.scene.key,
+                    "focal": list(scene.focal),
+                    "product_box": list(scene.product_box) if scene.product_box else None,
+                    "params": scene.params,
+                    "prompt": job.scene.prompt,
+                    "seed": job.scene.seed,
+                    "backend": job.backend,
+                },
             )
             if job.scene.product_sha256 and job.scene.product_sha256 in input_ids:
-                repo.add_lineage(s, scene.asset_id, input_ids[job.scene.product_sha256],
-                                 "product_in")
+                repo.add_lineage(
+                    s, scene.asset_id, input_ids[job.scene.product_sha256], "product_in"
+                )
             repo.ensure_asset(
-                s, asset_id=job.id, kind="creative", sha256=master_sha, width=composed.width,
-                height=composed.height, fmt="png", campaign_id=inputs.brief.campaign,
-                meta={"job_key": job.key, "texts": composed.texts,
-                      "logo_box": list(composed.logo_box) if composed.logo_box else None,
-                      "channel": job.channel.name, "segment": job.segment,
-                      "locale": job.locale},
+                s,
+                asset_id=job.id,
+                kind="creative",
+                sha256=master_sha,
+                width=composed.width,
+                height=composed.height,
+                fmt="png",
+                campaign_id=inputs.brief.campaign,
+                meta={
+                    "job_key": job.key,
+                    "texts": composed.texts,
+                    "logo_box": list(composed.logo_box) if composed.logo_box else None,
+                    "channel": job.channel.name,
+                    "segment": job.segment,
+                    "locale": job.locale,
+                },
             )
             repo.add_lineage(s, job.id, scene.asset_id, "scene_of")
             if inputs.logo and inputs.logo.sha256 in input_ids:
                 repo.add_lineage(s, job.id, input_ids[inputs.logo.sha256], "logo_in")
             for row in rendition_rows:
                 repo.add_rendition(s, job.id, **row)
-            s.add(JobRow(key=job.key, campaign_id=inputs.brief.campaign,
-                           scene_key=job.scene.key, spec=spec, creative_id=job.id,
-                           scene_id=scene.asset_id, qa=qa,
-                           duration_ms=round(composed.ms + rendered.ms), first_run_id=run_id))
+            s.add(
+                JobRow(
+                    key=job.key,
+                    campaign_id=inputs.brief.campaign,
+                    scene_key=job.scene.key,
+                    spec=spec,
+                    creative_id=job.id,
+                    scene_id=scene.asset_id,
+                    qa=qa,
+                    duration_ms=round(composed.ms + rendered.ms),
+                    first_run_id=run_id,
+                )
+            )
             repo.record_run_job(s, run_id, job.key, job.position, "generated")
-            repo.log_event(s, "creative.created", run_id=run_id, subject=job.id,
-                           payload={"job_key": job.key, "qa": qa["status"]})
-
+            repo.log_event(
+                s,
+                "creative.created",
+                run_id=run_id,
+                subject=job.id,
+                payload={"job_key": job.key, "qa": qa["status"]},
+            )

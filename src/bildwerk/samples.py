@@ -23,7 +23,7 @@ from bildwerk.config.brand import hex_to_rgb
 F32 = npt.NDArray[np.float32]
 RGB = tuple[float, float, float]
 
-_SS = 3  # supersampling factor
+_SS = 2  # supersampling factor
 _TILT = 0.12  # ellipse ratio of a horizontal circle: how far from above we look
 _LIGHT = np.array([-0.45, 0.55, 0.70], dtype=np.float32)
 _LIGHT /= np.linalg.norm(_LIGHT)
@@ -102,7 +102,8 @@ def _shade(normal: F32, albedo: F32, m: Material) -> F32:
         spec = spec + k * np.exp(-(((nx - centre) / width) ** 2)) * np.clip(nz + 0.2, 0, 1)
     rim = 1.0 - m.rim * (1.0 - np.clip(nz, 0.0, 1.0)) ** 2
     light = (m.ambient + m.diffuse * diffuse) * rim
-    return albedo * light[..., None] + spec[..., None]
+    out: F32 = (albedo * light[..., None] + spec[..., None]).astype(np.float32)
+    return out
 
 
 def _draw_part(canvas: _Canvas, part: Part) -> None:
@@ -153,9 +154,7 @@ def _smooth(values: F32, width: int) -> F32:
     return np.convolve(padded, kernel, mode="valid").astype(np.float32)
 
 
-def _albedo(
-    part: Part, u: F32, v: F32, vs: F32, inside: npt.NDArray[np.bool_]
-) -> tuple[F32, F32]:
+def _albedo(part: Part, u: F32, v: F32, vs: F32, inside: npt.NDArray[np.bool_]) -> tuple[F32, F32]:
     """Surface colour per pixel: the material colour, or the wrapped label texture."""
     base = np.broadcast_to(np.asarray(part.material.color, dtype=np.float32), (*u.shape, 3))
     if part.label is None:
@@ -190,7 +189,7 @@ def _flat(rgb: RGB, top: float = 1.08, bottom: float = 0.9) -> Callable[[F32, F3
 
     def paint(gx: F32, gy: F32) -> F32:
         k = bottom + (top - bottom) * np.clip(0.5 - 0.35 * gx - 0.35 * gy, 0.0, 1.0)
-        return base * k[..., None]
+        return (base * k[..., None]).astype(np.float32)
 
     return paint
 
@@ -222,10 +221,15 @@ def _label(
     unit = h / 10
     if mark == "ring":
         r = unit * 1.6
-        d.ellipse((cx - r, unit * 1.4, cx + r, unit * 1.4 + 2 * r), outline=ink_rgb,
-                  width=max(2, int(unit * 0.28)))
-        d.ellipse((cx - r * 0.35, unit * 1.4 + r * 0.65, cx + r * 0.35, unit * 1.4 + r * 1.35),
-                  fill=acc_rgb)
+        d.ellipse(
+            (cx - r, unit * 1.4, cx + r, unit * 1.4 + 2 * r),
+            outline=ink_rgb,
+            width=max(2, int(unit * 0.28)),
+        )
+        d.ellipse(
+            (cx - r * 0.35, unit * 1.4 + r * 0.65, cx + r * 0.35, unit * 1.4 + r * 1.35),
+            fill=acc_rgb,
+        )
     elif mark == "leaf":
         r = unit * 1.7
         d.chord((cx - r, unit * 1.2, cx + r, unit * 1.2 + 2 * r), 200, 340, fill=acc_rgb)
@@ -234,18 +238,26 @@ def _label(
         upper = [(x, unit * 1.8 + unit * 0.5 * math.sin(x / w * 4 * math.pi)) for x in range(w)]
         lower = [(x, y + unit * 0.7) for x, y in reversed(upper)]
         d.polygon(upper + lower, fill=acc_rgb)
-        d.ellipse((cx - unit * 1.1, unit * 3.4, cx + unit * 1.1, unit * 3.4 + unit * 2.2),
-                  fill=ink_rgb)
+        d.ellipse(
+            (cx - unit * 1.1, unit * 3.4, cx + unit * 1.1, unit * 3.4 + unit * 2.2), fill=ink_rgb
+        )
     font = _font(max(10, int(unit * 1.25)))
     tw = d.textlength(text, font=font)
     d.text((cx - tw / 2, unit * 6.6), text, fill=ink_rgb, font=font)
-    d.line((cx - unit * 1.5, unit * 8.5, cx + unit * 1.5, unit * 8.5), fill=acc_rgb,
-           width=max(2, int(unit * 0.12)))
+    d.line(
+        (cx - unit * 1.5, unit * 8.5, cx + unit * 1.5, unit * 8.5),
+        fill=acc_rgb,
+        width=max(2, int(unit * 0.12)),
+    )
     return img
 
 
 def _round_profile(
-    top: float, bottom: float, r: float, corner: float, neck: float = 0.0,
+    top: float,
+    bottom: float,
+    r: float,
+    corner: float,
+    neck: float = 0.0,
     shoulder: float = 0.0,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Profile of a bottle or jar: an optional quarter-ellipse shoulder rising into a neck
@@ -278,16 +290,38 @@ def draw_serum() -> Image.Image:
     """Amber glass dropper bottle: black bulb, gold collar, cream label band."""
     canvas = _Canvas(340, 920)
     cx = 170.0
-    glass = Material(_c("#8a4a14"), ambient=0.5, diffuse=0.55, spec=0.9, shininess=60,
-                     strips=((-0.62, 0.09, 0.85), (0.55, 0.05, 0.35), (0.05, 0.03, 0.12)),
-                     rim=0.55, floor_ao=0.25)
+    glass = Material(
+        _c("#8a4a14"),
+        ambient=0.5,
+        diffuse=0.55,
+        spec=0.9,
+        shininess=60,
+        strips=((-0.62, 0.09, 0.85), (0.55, 0.05, 0.35), (0.05, 0.03, 0.12)),
+        rim=0.55,
+        floor_ao=0.25,
+    )
     body_v, body_r = _round_profile(345, 905, 150, 14, neck=50, shoulder=80)
     label = _label(_label_size(151.5, 230), "#f3ece1", "#2b2420", "SERUM", "ring", "#b8864b")
     paper = Material((1, 1, 1), ambient=0.5, diffuse=0.55, spec=0.12, shininess=12, rim=0.3)
-    gold = Material(_c("#c9a25e"), ambient=0.3, diffuse=0.6, spec=1.0, shininess=50,
-                    strips=((-0.6, 0.12, 0.7), (0.5, 0.08, 0.4)), rim=0.5, ribs=90)
-    rubber = Material(_c("#1d1b1a"), ambient=0.55, diffuse=0.5, spec=0.35, shininess=18,
-                      strips=((-0.55, 0.16, 0.22),), rim=0.3)
+    gold = Material(
+        _c("#c9a25e"),
+        ambient=0.3,
+        diffuse=0.6,
+        spec=1.0,
+        shininess=50,
+        strips=((-0.6, 0.12, 0.7), (0.5, 0.08, 0.4)),
+        rim=0.5,
+        ribs=90,
+    )
+    rubber = Material(
+        _c("#1d1b1a"),
+        ambient=0.55,
+        diffuse=0.5,
+        spec=0.35,
+        shininess=18,
+        strips=((-0.55, 0.16, 0.22),),
+        rim=0.3,
+    )
     _draw_part(canvas, Part(cx, body_v, body_r, glass))
     _draw_part(canvas, Part(cx, (560.0, 790.0), (151.5, 151.5), paper, label))
     _draw_part(canvas, Part(cx, (255.0, 262.0, 330.0, 338.0), (58.0, 62.0, 62.0, 58.0), gold))
@@ -299,26 +333,35 @@ def draw_serum() -> Image.Image:
 
 def draw_candle() -> Image.Image:
     """Matte ceramic candle jar with a wax top, wick and kraft label."""
-    canvas = _Canvas(580, 900)
-    cx, top, r = 290.0, 150.0, 265.0
-    ceramic = Material(_c("#8fa58e"), ambient=0.5, diffuse=0.58, spec=0.18, shininess=10,
-                       strips=((-0.6, 0.2, 0.08),), rim=0.35, floor_ao=0.3)
-    jar_v, jar_r = _round_profile(top, 890, r, 26)
+    canvas = _Canvas(580, 930)
+    cx, top, r = 290.0, 62.0, 265.0
+    ceramic = Material(
+        _c("#8fa58e"),
+        ambient=0.5,
+        diffuse=0.58,
+        spec=0.18,
+        shininess=10,
+        strips=((-0.6, 0.2, 0.08),),
+        rim=0.35,
+        floor_ao=0.3,
+    )
+    jar_v, jar_r = _round_profile(top, 920, r, 26)
     _draw_part(canvas, Part(cx, jar_v, jar_r, ceramic))
     label = _label(_label_size(r + 1.5, 270), "#e9dcc6", "#3a3129", "CANDLE", "leaf", "#6f7f5a")
     paper = Material((1, 1, 1), ambient=0.5, diffuse=0.55, spec=0.08, shininess=8, rim=0.3)
-    _draw_part(canvas, Part(cx, (430.0, 700.0), (r + 1.5, r + 1.5), paper, label))
-    rim_c = np.asarray(_c("#9fb39d"), dtype=np.float32)
-    _draw_ellipse(canvas, cx, top, r, r * _TILT, _flat(tuple(rim_c * 1.08)))  # type: ignore[arg-type]
+    _draw_part(canvas, Part(cx, (370.0, 640.0), (r + 1.5, r + 1.5), paper, label))
+    _draw_ellipse(canvas, cx, top, r, r * _TILT, _flat(_c("#abc1a9")))
     inner = r - 16
     wall = np.asarray(_c("#6b7f6a"), dtype=np.float32)
 
     def inner_wall(gx: F32, gy: F32) -> F32:
-        return wall * (0.7 + 0.3 * np.clip(gy + 0.5 + 0.3 * gx, 0, 1))[..., None]
+        k = 0.7 + 0.3 * np.clip(gy + 0.5 + 0.3 * gx, 0, 1)
+        return (wall * k[..., None]).astype(np.float32)
 
     _draw_ellipse(canvas, cx, top, inner, inner * _TILT, inner_wall)
     wax_r = inner - 4
-    _draw_ellipse(canvas, cx, top + 14, wax_r, wax_r * _TILT * 0.92, _flat(_c("#efe6d6"), 1.04, 0.88))
+    wax = _flat(_c("#efe6d6"), 1.04, 0.88)
+    _draw_ellipse(canvas, cx, top + 14, wax_r, wax_r * _TILT * 0.92, wax)
     _draw_wick(canvas, cx, top + 14)
     return canvas.image()
 
@@ -343,10 +386,19 @@ def draw_can() -> Image.Image:
     canvas = _Canvas(320, 920)
     cx, r = 160.0, 150.0
     chrome = ((-0.7, 0.08, 0.9), (-0.35, 0.05, 0.35), (0.45, 0.06, 0.55), (0.8, 0.05, 0.3))
-    print_ = Material((1, 1, 1), ambient=0.5, diffuse=0.55, spec=0.8, shininess=70,
-                      strips=chrome, rim=0.45, floor_ao=0.15)
-    alu = Material(_c("#b9bcbf"), ambient=0.45, diffuse=0.55, spec=1.0, shininess=80,
-                   strips=chrome, rim=0.55)
+    print_ = Material(
+        (1, 1, 1),
+        ambient=0.5,
+        diffuse=0.55,
+        spec=0.8,
+        shininess=70,
+        strips=chrome,
+        rim=0.45,
+        floor_ao=0.15,
+    )
+    alu = Material(
+        _c("#b9bcbf"), ambient=0.45, diffuse=0.55, spec=1.0, shininess=80, strips=chrome, rim=0.55
+    )
     top = 40.0
     neck_v = tuple(top + 62 * i / 24 for i in range(25))
     neck_r = tuple(128 + 22 * math.sin(i / 24 * math.pi / 2) for i in range(25))
@@ -394,7 +446,7 @@ def write_sample_logo(path: Path, brand_name: str, primary: str, accent: str) ->
     sym = int(height * 0.72 * s)
     gap = int(height * 0.16 * s)
     pad = int(height * 0.1 * s)
-    w = pad + sym + gap + (right - left) + pad
+    w = pad + sym + gap + math.ceil(right - left) + pad
     h = height * s
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
@@ -404,8 +456,10 @@ def write_sample_logo(path: Path, brand_name: str, primary: str, accent: str) ->
     d.ellipse(box, fill=(*p, 255))
     d.pieslice(box, 270, 360, fill=(*a, 255))
     inner = sym * 0.2
-    d.ellipse((pad + sym / 2 - inner, y0 + sym / 2 - inner, pad + sym / 2 + inner,
-               y0 + sym / 2 + inner), fill=(0, 0, 0, 0))
+    d.ellipse(
+        (pad + sym / 2 - inner, y0 + sym / 2 - inner, pad + sym / 2 + inner, y0 + sym / 2 + inner),
+        fill=(0, 0, 0, 0),
+    )
     text_y = (h - (bottom - top)) / 2 - top
     d.text((pad + sym + gap - left, text_y), brand_name, font=font, fill=(*p, 255))
     small = img.resize((w // s, h // s), Image.Resampling.BOX)

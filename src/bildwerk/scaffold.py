@@ -99,8 +99,10 @@ def init_workspace(path: Path, *, name: str | None = None, force: bool = False) 
     """Create a workspace at ``path``; refuses to overwrite one unless ``force``."""
     root = path.expanduser().resolve()
     if (root / FILENAME).exists() and not force:
-        raise WorkspaceError(f"{root} already holds a workspace ({FILENAME})",
-                             hint="pick another folder or pass --force to overwrite the samples")
+        raise WorkspaceError(
+            f"{root} already holds a workspace ({FILENAME})",
+            hint="pick another folder or pass --force to overwrite the samples",
+        )
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} exists and is not a folder", hint="pick another path")
     name = name or root.name

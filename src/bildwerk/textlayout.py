@@ -8,6 +8,8 @@ keeping closing punctuation off the start of a line and opening punctuation off 
 
 from __future__ import annotations
 
+import itertools
+import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,9 +37,15 @@ ELLIPSIS = "…"
 def is_cjk_breakable(ch: str) -> bool:
     """Han, kana, CJK punctuation and full-width forms: a line may break around them."""
     cp = ord(ch)
-    return (0x3000 <= cp <= 0x30FF or 0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF
-            or 0x31F0 <= cp <= 0x31FF or 0xF900 <= cp <= 0xFAFF or 0xFF00 <= cp <= 0xFFEF
-            or 0x20000 <= cp <= 0x2FFFF)
+    return (
+        0x3000 <= cp <= 0x30FF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x4E00 <= cp <= 0x9FFF
+        or 0x31F0 <= cp <= 0x31FF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0xFF00 <= cp <= 0xFFEF
+        or 0x20000 <= cp <= 0x2FFFF
+    )
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,15 @@ class Shaping:
             return cls(None, None)
         return cls(direction, language or None)
 
+    def length(self, font: ImageFont.FreeTypeFont, text: str) -> float:
+        """Shaped advance width of ``text``."""
+        return font.getlength(text, direction=self.direction, language=self.language)
+
     def bbox(self, font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]:
         """Box of ``text`` relative to its baseline origin (anchor 'ls')."""
         left, top, right, bottom = font.getbbox(
-            text, anchor="ls", direction=self.direction, language=self.language)
+            text, anchor="ls", direction=self.direction, language=self.language
+        )
         return int(left), int(top), int(right), int(bottom)
 
 
@@ -82,8 +95,12 @@ def segment(paragraph: str) -> list[Unit]:
         if _is_space(ch):
             space = bool(buf)
             continue
-        may_break = bool(buf) and prev not in NO_END and ch not in NO_START and (
-            space or is_cjk_breakable(ch) or is_cjk_breakable(prev))
+        may_break = (
+            bool(buf)
+            and prev not in NO_END
+            and ch not in NO_START
+            and (space or is_cjk_breakable(ch) or is_cjk_breakable(prev))
+        )
         if may_break:
             units.append(Unit(buf, buf_space))
             buf, buf_space = ch, space
@@ -121,14 +138,18 @@ def _break_unit(text: str, measure: Measure, width: int) -> list[str]:
     return [*pieces, cur] if cur else pieces
 
 
-def wrap(units: list[Unit], measure: Measure, width: int,
-         force: bool = False) -> tuple[list[str], bool]:
+def wrap(
+    units: list[Unit], measure: Measure, width: int, force: bool = False, limit: int | None = None
+) -> tuple[list[str], bool]:
     """Greedy line filling. Returns the lines and whether some unit alone was too wide
-    (with ``force`` such units are broken between characters instead)."""
+    (with ``force`` such units are broken between characters instead). Stops early once
+    there are more than ``limit`` lines: the caller only needs to know it failed."""
     lines: list[str] = []
     cur = ""
     overflow = False
     for unit in units:
+        if limit is not None and len(lines) > limit:
+            return lines, overflow
         cand = cur + (" " if unit.space else "") + unit.text if cur else unit.text
         if measure(cand) <= width:
             cur = cand
@@ -199,15 +220,23 @@ class _Spec:
     leading: float
 
 
-def _measurer(font: ImageFont.FreeTypeFont, shaping: Shaping) -> Measure:
-    def measure(text: str) -> int:
+def _measurer(font: ImageFont.FreeTypeFont, shaping: Shaping, exact: bool = False) -> Measure:
+    """Shaped advance width (fast: no glyph outlines are loaded), or with ``exact`` the
+    ink-inclusive width. Wrapping uses advances; ``_build`` then checks the real boxes."""
+
+    def advance(text: str) -> int:
+        return math.ceil(shaping.length(font, text))
+
+    def ink(text: str) -> int:
         left, _, right, _ = shaping.bbox(font, text)
         return right - min(left, 0)
-    return measure
+
+    return ink if exact else advance
 
 
-def _build(spec: _Spec, size: int, lines: list[str], truncated: bool,
-           broken: bool = False) -> TextFit:
+def _build(
+    spec: _Spec, size: int, lines: list[str], truncated: bool, broken: bool = False
+) -> TextFit:
     font = spec.font.load(size)
     shaping = Shaping.of(spec.direction, spec.language)
     lh = max(1, round(size * spec.leading))
@@ -217,44 +246,108 @@ def _build(spec: _Spec, size: int, lines: list[str], truncated: bool,
     width = max((r - min(left, 0) for left, _, r, _ in extents), default=0)
     height = max(bottoms) - min(tops)
     fits = width <= spec.width and height <= spec.height and len(lines) <= spec.max_lines
-    return TextFit(tuple(lines), size, spec.font, spec.direction, spec.language, lh, extents,
-                   width, height, -min(tops), truncated, fits, broken)
+    return TextFit(
+        tuple(lines),
+        size,
+        spec.font,
+        spec.direction,
+        spec.language,
+        lh,
+        extents,
+        width,
+        height,
+        -min(tops),
+        truncated,
+        fits,
+        broken,
+    )
 
 
-def _wrap_all(spec: _Spec, size: int, width: int, force: bool) -> tuple[list[str], bool]:
+def _wrap_all(
+    spec: _Spec, size: int, width: int, force: bool, limit: int | None = None
+) -> tuple[list[str], bool]:
     measure = _measurer(spec.font.load(size), Shaping.of(spec.direction, spec.language))
     lines: list[str] = []
     overflow = False
     for units in spec.paragraphs:
-        got, over = wrap(units, measure, width, force)
+        got, over = wrap(
+            units, measure, width, force, None if limit is None else limit - len(lines)
+        )
         lines.extend(got)
         overflow = overflow or over
     return lines, overflow
 
 
 def _attempt(spec: _Spec, size: int) -> TextFit | None:
-    lines, overflow = _wrap_all(spec, size, spec.width, force=False)
+    lines, overflow = _wrap_all(spec, size, spec.width, force=False, limit=spec.max_lines)
     if overflow or len(lines) > spec.max_lines:
         return None
     fit = _build(spec, size, lines, truncated=False)
     return fit if fit.fits else None
 
 
+_BALANCE_BUDGET = 20000  # break combinations tried before settling for greedy lines
+
+
+def _join(units: list[Unit]) -> str:
+    return "".join((" " if u.space and i else "") + u.text for i, u in enumerate(units))
+
+
+def balanced_lines(units: list[Unit], measure: Measure, width: int, count: int) -> list[str] | None:
+    """Break ``units`` into exactly ``count`` lines no wider than ``width``, as even as
+    possible: least squared shortfall against the longest line, then the narrowest.
+
+    Greedy filling leaves orphans ("Run further than ever / before"); headlines read
+    better balanced. Headlines are short, so trying the break combinations is cheap
+    (widths are memoised); None when there are too many or none fits.
+    """
+    n = len(units)
+    if count < 2 or n < count:
+        return None
+    widths: dict[tuple[int, int], int] = {}
+
+    def w(i: int, j: int) -> int:
+        if (i, j) not in widths:
+            widths[(i, j)] = measure(_join(units[i:j]))
+        return widths[(i, j)]
+
+    best: tuple[float, int, list[int]] | None = None
+    tried = 0
+    stack: list[tuple[int, list[int]]] = [(0, [])]
+    while stack:
+        start, cuts = stack.pop()
+        left = count - len(cuts) - 1
+        if left == 0:
+            if w(start, n) > width:
+                continue
+            tried += 1
+            if tried > _BALANCE_BUDGET:
+                return None
+            bounds = [0, *cuts, n]
+            lens = [w(a, b) for a, b in itertools.pairwise(bounds)]
+            top = max(lens)
+            key = (float(sum((top - x) ** 2 for x in lens)), top, cuts)
+            if best is None or key[:2] < best[:2]:
+                best = key
+            continue
+        for j in range(start + 1, n - left + 1):
+            if w(start, j) > width:
+                break
+            stack.append((j, [*cuts, j]))
+    if best is None:
+        return None
+    bounds = [0, *best[2], n]
+    return [_join(units[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
 def _balance(spec: _Spec, fit: TextFit) -> TextFit:
-    """Narrow the measure as far as the line count allows, so lines come out even
-    (no single orphan word on the last line of a headline)."""
-    n = len(fit.lines)
-    if n < 2:
+    """Even out a single-paragraph block's lines at its chosen size."""
+    if len(fit.lines) < 2 or len(spec.paragraphs) != 1:
         return fit
-    lo, hi = max(1, fit.width // n), spec.width
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lines, overflow = _wrap_all(spec, fit.size, mid, force=False)
-        if overflow or len(lines) > n:
-            lo = mid + 1
-        else:
-            hi = mid
-    lines, _ = _wrap_all(spec, fit.size, lo, force=False)
+    measure = _measurer(spec.font.load(fit.size), Shaping.of(spec.direction, spec.language))
+    lines = balanced_lines(spec.paragraphs[0], measure, spec.width, len(fit.lines))
+    if lines is None:
+        return fit
     balanced = _build(spec, fit.size, lines, truncated=False)
     return balanced if balanced.fits else fit
 
@@ -284,16 +377,26 @@ def _truncate(spec: _Spec, size: int) -> TextFit:
     if keep >= len(lines):
         return _build(spec, size, lines, truncated=False, broken=broken)
     font = spec.font.load(size)
-    measure = _measurer(font, Shaping.of(spec.direction, spec.language))
+    measure = _measurer(font, Shaping.of(spec.direction, spec.language), exact=True)
     ellipsis = ELLIPSIS if spec.font.covers(ELLIPSIS) else "..."
     kept = [*lines[: keep - 1], _ellipsize(lines[keep - 1], measure, spec.width, ellipsis)]
     return _build(spec, size, kept, truncated=True, broken=broken)
 
 
-def fit_text(text: str, width: int, height: int, font: FontChoice, *, min_size: int,
-             max_size: int, max_lines: int, direction: Direction = "ltr",
-             language: str | None = None, leading: float = 1.2,
-             balance: bool = False) -> TextFit:
+def fit_text(
+    text: str,
+    width: int,
+    height: int,
+    font: FontChoice,
+    *,
+    min_size: int,
+    max_size: int,
+    max_lines: int,
+    direction: Direction = "ltr",
+    language: str | None = None,
+    leading: float = 1.2,
+    balance: bool = False,
+) -> TextFit:
     """Largest size in [min_size, max_size] at which ``text`` wraps into ``width`` ×
     ``height`` within ``max_lines`` lines.
 
@@ -303,8 +406,16 @@ def fit_text(text: str, width: int, height: int, font: FontChoice, *, min_size: 
     """
     min_size = max(1, min(min_size, max_size))
     paragraphs = tuple(segment(p) for p in text.splitlines() if p.strip()) or ([],)
-    spec = _Spec(paragraphs, font, max(1, width), max(1, height), max(1, max_lines),
-                 direction, language, leading)
+    spec = _Spec(
+        paragraphs,
+        font,
+        max(1, width),
+        max(1, height),
+        max(1, max_lines),
+        direction,
+        language,
+        leading,
+    )
     best: TextFit | None = None
     lo, hi = min_size, max_size
     while lo <= hi:

@@ -32,16 +32,19 @@ def find_root(start: Path | None = None) -> Path:
     if env:
         root = Path(env).expanduser().resolve()
         if not (root / FILENAME).is_file():
-            raise WorkspaceError(f"{ENV_VAR}={env}: no {FILENAME} there",
-                                 hint="run 'bildwerk init DIR' or fix the variable")
+            raise WorkspaceError(
+                f"{ENV_VAR}={env}: no {FILENAME} there",
+                hint="run 'bildwerk init DIR' or fix the variable",
+            )
         return root
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / FILENAME).is_file():
             return folder
-    raise WorkspaceError(f"no {FILENAME} in {here} or any parent folder",
-                         hint="run 'bildwerk init DIR', pass --workspace DIR, or set "
-                         f"{ENV_VAR}")
+    raise WorkspaceError(
+        f"no {FILENAME} in {here} or any parent folder",
+        hint=f"run 'bildwerk init DIR', pass --workspace DIR, or set {ENV_VAR}",
+    )
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,9 @@ class Workspace:
         else:
             self.root = Path(root).expanduser().resolve()
             if not (self.root / FILENAME).is_file():
-                raise WorkspaceError(f"{self.root}: no {FILENAME} here",
-                                     hint=f"run 'bildwerk init {root}' first")
+                raise WorkspaceError(
+                    f"{self.root}: no {FILENAME} here", hint=f"run 'bildwerk init {root}' first"
+                )
         self.settings: Settings = load_settings(self.root)
 
     # --- parts -------------------------------------------------------------------------
@@ -76,7 +80,7 @@ class Workspace:
         url = self.settings.catalog.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-            path = self.root / url[len(prefix):]
+            path = self.root / url[len(prefix) :]
             path.parent.mkdir(parents=True, exist_ok=True)
             return prefix + str(path)
         return url
@@ -106,11 +110,16 @@ class Workspace:
     # --- use cases ---------------------------------------------------------------------
 
     def read(self, brief: Path | str, *, backend: str | None = None) -> RunInputs:
-        return read_inputs(Path(brief), default_brand=self.brand_path,
-                           max_megapixels=self.settings.limits.max_megapixels, backend=backend)
+        return read_inputs(
+            Path(brief),
+            default_brand=self.brand_path,
+            max_megapixels=self.settings.limits.max_megapixels,
+            backend=backend,
+        )
 
-    def plan(self, brief: Path | str, *, backend: str | None = None,
-             workers: int | None = None) -> PlanSummary:
+    def plan(
+        self, brief: Path | str, *, backend: str | None = None, workers: int | None = None
+    ) -> PlanSummary:
         inputs = self.read(brief, backend=backend)
         plan = plan_inputs(inputs, self.blobs)
         with self.db.session() as s:
@@ -121,12 +130,19 @@ class Workspace:
         todo = len(plan.jobs) - len(done)
         return PlanSummary(plan, len(done), todo * per_job / n, n)
 
-    def run(self, brief: Path | str, *, workers: int | None = None, backend: str | None = None,
-            on_event: EventSink = ignore) -> RunResult:
+    def run(
+        self,
+        brief: Path | str,
+        *,
+        workers: int | None = None,
+        backend: str | None = None,
+        on_event: EventSink = ignore,
+    ) -> RunResult:
         inputs = self.read(brief, backend=backend)
         self.blobs.sweep_temp()
-        runner = Runner(self.db, self.blobs, self.runs_dir, workers=self.workers(workers),
-                        on_event=on_event)
+        runner = Runner(
+            self.db, self.blobs, self.runs_dir, workers=self.workers(workers), on_event=on_event
+        )
         return runner.run(inputs)
 
     def runs(self, limit: int = 50) -> list[Run]:
@@ -138,12 +154,15 @@ class Workspace:
             run = repo.get_run(s, run_id)
             if run is None:
                 raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
-            jobs = [{"job_key": j.job_key, "position": j.position, "status": j.status,
-                     "error": j.error} for j in run.jobs]
+            jobs = [
+                {"job_key": j.job_key, "position": j.position, "status": j.status, "error": j.error}
+                for j in run.jobs
+            ]
             return {**_row(run), "jobs": jobs}
 
-    def assets(self, *, kind: str | None = None, campaign: str | None = None,
-               limit: int = 200) -> list[Asset]:
+    def assets(
+        self, *, kind: str | None = None, campaign: str | None = None, limit: int = 200
+    ) -> list[Asset]:
         with self.db.session() as s:
             return repo.list_assets(s, kind=kind, campaign_id=campaign, limit=limit)
 
@@ -158,15 +177,17 @@ class Workspace:
             info["lineage"] = [_row(link) for link in repo.lineage_of(s, asset.id)]
             return info
 
-    def import_assets(self, files: list[Path], *, kind: str,
-                      first_frame: bool = False) -> list[dict[str, Any]]:
+    def import_assets(
+        self, files: list[Path], *, kind: str, first_frame: bool = False
+    ) -> list[dict[str, Any]]:
         """Validate every file first, then store them all: one bad file imports nothing."""
         if kind not in ASSET_KINDS:
             raise UserError(f"unknown asset kind '{kind}'", hint=f"use one of {ASSET_KINDS}")
         cleaned = []
         for f in files:
-            clean = load_image(f, max_megapixels=self.settings.limits.max_megapixels,
-                               first_frame=first_frame)
+            clean = load_image(
+                f, max_megapixels=self.settings.limits.max_megapixels, first_frame=first_frame
+            )
             cleaned.append((f, clean, clean.png_bytes()))
         out = []
         prefix = {"product": "pr_", "logo": "lg_", "reference": "rf_"}[kind]
@@ -174,22 +195,37 @@ class Workspace:
             sha = self.blobs.put(png)
             with self.db.session() as s:
                 asset, created = repo.ensure_asset(
-                    s, asset_id=prefix + sha[:24], kind=kind, sha256=sha, width=clean.width,
-                    height=clean.height, fmt="png", source=str(f.resolve()),
-                    meta={"notes": list(clean.notes), "source_format": clean.source_format,
-                          "source_mode": clean.source_mode},
+                    s,
+                    asset_id=prefix + sha[:24],
+                    kind=kind,
+                    sha256=sha,
+                    width=clean.width,
+                    height=clean.height,
+                    fmt="png",
+                    source=str(f.resolve()),
+                    meta={
+                        "notes": list(clean.notes),
+                        "source_format": clean.source_format,
+                        "source_mode": clean.source_mode,
+                    },
                 )
                 if created:
-                    repo.log_event(s, "asset.imported", subject=asset.id,
-                                   payload={"source": str(f), "kind": kind})
+                    repo.log_event(
+                        s,
+                        "asset.imported",
+                        subject=asset.id,
+                        payload={"source": str(f), "kind": kind},
+                    )
                 out.append({**_row(asset), "created": created})
         return out
 
     def report_path(self, run_id: str) -> Path:
         info = self.run_info(run_id)
         if not info.get("manifest_path"):
-            raise NotFoundError(f"run {info['id']} has no report ({info['status']})",
-                                hint="re-run the brief; finished runs write a report")
+            raise NotFoundError(
+                f"run {info['id']} has no report ({info['status']})",
+                hint="re-run the brief; finished runs write a report",
+            )
         path = Path(info["manifest_path"]).with_name("report.html")
         if not path.is_file():
             raise NotFoundError(f"report missing: {path}", hint="re-run the brief to rebuild it")
@@ -210,4 +246,3 @@ def _row(obj: Any) -> dict[str, Any]:
         value = getattr(obj, col.key)
         out[col.key] = value.isoformat() if hasattr(value, "isoformat") else value
     return out
-

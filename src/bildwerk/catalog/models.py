@@ -6,7 +6,7 @@ Rows refer to blobs by sha256; a row is only committed after its blob is durably
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +27,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON,
         list[Any]: JSON,
         datetime: DateTime(timezone=True),
@@ -102,10 +102,10 @@ class RunJob(Base):
 
 class Asset(Base):
     """An image known to the catalog: imported (product, logo, reference) or produced
-    (scene, creative). ``sha256`` names its blob."""
+    (scene, creative). ``sha256`` names its blob; two creatives may share pixels (the same
+    scene and copy for two segments), so it is not unique."""
 
     __tablename__ = "assets"
-    __table_args__ = (UniqueConstraint("kind", "sha256", name="uq_assets_kind_sha256"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)

@@ -125,7 +125,13 @@ def creative_asset_id(job_key: str) -> str:
 
 
 def start_run(
-    s: Session, *, run_id: str, campaign_id: str, brief_sha256: str, workers: int, backend: str,
+    s: Session,
+    *,
+    run_id: str,
+    campaign_id: str,
+    brief_sha256: str,
+    workers: int,
+    backend: str,
     planned: int,
 ) -> Run:
     run = Run(
@@ -155,7 +161,9 @@ def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str
     run = s.get_one(Run, run_id)
     counts = dict(
         s.execute(
-            select(RunJob.status, func.count()).where(RunJob.run_id == run_id).group_by(RunJob.status)
+            select(RunJob.status, func.count())
+            .where(RunJob.run_id == run_id)
+            .group_by(RunJob.status)
         ).all()
     )
     run.generated = int(counts.get("generated", 0))
@@ -170,8 +178,12 @@ def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str
         "run.finished",
         run_id=run_id,
         subject=run.campaign_id,
-        payload={"status": run.status, "generated": run.generated, "cached": run.cached,
-                 "failed": run.failed},
+        payload={
+            "status": run.status,
+            "generated": run.generated,
+            "cached": run.cached,
+            "failed": run.failed,
+        },
     )
     return run
 

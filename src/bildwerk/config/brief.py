@@ -217,8 +217,13 @@ def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
                         hint=f"use one of: {known}",
                     )
                 base = PRESETS[ref.preset].model_dump()
-                base.update({k: v for k, v in ref.model_dump().items()
-                             if k in ("name", "width", "height") and v is not None})
+                base.update(
+                    {
+                        k: v
+                        for k, v in ref.model_dump().items()
+                        if k in ("name", "width", "height") and v is not None
+                    }
+                )
                 base.update(ref.overrides)
                 out.append(Channel.model_validate(base))
             else:
@@ -229,18 +234,30 @@ def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
                         line=line,
                         field=f"channels.{i}",
                     )
-                out.append(Channel.model_validate(
-                    {"name": ref.name, "width": ref.width, "height": ref.height, **ref.overrides}
-                ))
+                out.append(
+                    Channel.model_validate(
+                        {
+                            "name": ref.name,
+                            "width": ref.width,
+                            "height": ref.height,
+                            **ref.overrides,
+                        }
+                    )
+                )
         except ConfigError:
             raise
         except ValueError as exc:
-            raise ConfigError(path, str(exc).splitlines()[0], line=line,
-                              field=f"channels.{i}") from None
+            raise ConfigError(
+                path, str(exc).splitlines()[0], line=line, field=f"channels.{i}"
+            ) from None
     names = [c.name for c in out]
     if len(set(names)) != len(names):
-        raise ConfigError(path, "two channels share a name", field="channels",
-                          line=doc.line_of(("channels",)) if doc else None)
+        raise ConfigError(
+            path,
+            "two channels share a name",
+            field="channels",
+            line=doc.line_of(("channels",)) if doc else None,
+        )
     return out
 
 
@@ -248,18 +265,25 @@ def _cross_check(brief: Brief, doc: YamlDoc) -> None:
     """Rules that span fields; each failure points at the offending field's line."""
 
     def fail(loc: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
-        raise ConfigError(doc.path, message, line=doc.line_of(loc),
-                          field=".".join(map(str, loc)), hint=hint)
+        raise ConfigError(
+            doc.path, message, line=doc.line_of(loc), field=".".join(map(str, loc)), hint=hint
+        )
 
     used = brief.prompt.slot_names()
     for name in used:
         if name not in brief.prompt.slots:
-            fail(("prompt", "template"), f"uses slot '{{{name}}}' but prompt.slots has no values for it",
-                 f"add 'prompt.slots.{name}: [value, ...]'")
+            fail(
+                ("prompt", "template"),
+                f"uses slot '{{{name}}}' but prompt.slots has no values for it",
+                f"add 'prompt.slots.{name}: [value, ...]'",
+            )
     for name in brief.prompt.slots:
         if name not in used:
-            fail(("prompt", "slots", name), "slot is not used in prompt.template",
-                 f"add '{{{name}}}' to the template or remove the slot")
+            fail(
+                ("prompt", "slots", name),
+                "slot is not used in prompt.template",
+                f"add '{{{name}}}' to the template or remove the slot",
+            )
     seen: set[str] = set()
     for i, seg in enumerate(brief.segments):
         if seg.id in seen:
@@ -272,22 +296,33 @@ def _cross_check(brief: Brief, doc: YamlDoc) -> None:
                 continue
             bad = [x for x in values if x not in allowed]
             if bad or not values:
-                fail(("segments", i, "slots", slot),
-                     f"values must come from prompt.slots.{slot} (got {bad or 'none'})")
+                fail(
+                    ("segments", i, "slots", slot),
+                    f"values must come from prompt.slots.{slot} (got {bad or 'none'})",
+                )
         for loc in seg.copy_:
             if loc not in brief.locales:
-                fail(("segments", i, "copy", loc), f"overrides copy for unknown locale '{loc}'",
-                     f"use one of: {', '.join(brief.locales)}")
+                fail(
+                    ("segments", i, "copy", loc),
+                    f"overrides copy for unknown locale '{loc}'",
+                    f"use one of: {', '.join(brief.locales)}",
+                )
     if brief.product_slot is not None:
         if brief.product_slot not in brief.prompt.slots:
             fail(("product_slot",), f"'{brief.product_slot}' is not a slot in prompt.slots")
         missing = [x for x in brief.prompt.slots[brief.product_slot] if x not in brief.products]
         if missing:
-            fail(("products",), f"no product file for {brief.product_slot} value(s) {missing}",
-                 "add them under 'products:'")
+            fail(
+                ("products",),
+                f"no product file for {brief.product_slot} value(s) {missing}",
+                "add them under 'products:'",
+            )
     elif len(brief.products) > 1:
-        fail(("products",), "several products but no product_slot to choose among them",
-             "set product_slot to the slot whose values name the products")
+        fail(
+            ("products",),
+            "several products but no product_slot to choose among them",
+            "set product_slot to the slot whose values name the products",
+        )
 
 
 def load_brief(path: Path) -> tuple[Brief, YamlDoc]:

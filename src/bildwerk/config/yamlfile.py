@@ -132,4 +132,6 @@ def validate(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None = N
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message, hint = _describe(dict(err))
         dotted = ".".join(str(p) for p in loc) or None
-        raise ConfigError(doc.path, message, line=doc.line_of(loc), field=dotted, hint=hint) from None
+        raise ConfigError(
+            doc.path, message, line=doc.line_of(loc), field=dotted, hint=hint
+        ) from None

@@ -31,39 +31,81 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _variant(job_spec: dict[str, Any], qa: dict[str, Any], creative: Asset, cached: bool,
-             blobs: LocalBlobStore, run_dir: Path) -> dict[str, Any]:
+def _variant(
+    job_spec: dict[str, Any],
+    qa: dict[str, Any],
+    creative: Asset,
+    cached: bool,
+    blobs: LocalBlobStore,
+    run_dir: Path,
+) -> dict[str, Any]:
     channel = job_spec["channel"]
     master_rel = Path("masters") / channel / f"{creative.id}.png"
     blobs.export(creative.sha256, run_dir / master_rel)
     renditions = []
     for r in creative.renditions:
-        rel = Path("renditions") / channel / creative.id / f"{creative.id}-{r.width}.{EXT[r.format]}"
+        rel = (
+            Path("renditions") / channel / creative.id / f"{creative.id}-{r.width}.{EXT[r.format]}"
+        )
         blobs.export(r.sha256, run_dir / rel)
-        renditions.append({"format": r.format, "width": r.width, "height": r.height,
-                           "path": rel.as_posix(), "bytes": r.bytes, "sha256": r.sha256,
-                           "quality": r.quality, "budget": r.budget,
-                           "within_budget": r.within_budget})
+        renditions.append(
+            {
+                "format": r.format,
+                "width": r.width,
+                "height": r.height,
+                "path": rel.as_posix(),
+                "bytes": r.bytes,
+                "sha256": r.sha256,
+                "quality": r.quality,
+                "budget": r.budget,
+                "within_budget": r.within_budget,
+            }
+        )
     renditions.sort(key=lambda x: (x["format"], x["width"]))
     return {
-        **{k: job_spec[k] for k in ("id", "job_key", "seed", "slots", "prompt", "negative_prompt",
-                                     "segment", "locale", "channel", "backend", "model", "params")},
+        **{
+            k: job_spec[k]
+            for k in (
+                "id",
+                "job_key",
+                "seed",
+                "slots",
+                "prompt",
+                "negative_prompt",
+                "segment",
+                "locale",
+                "channel",
+                "backend",
+                "model",
+                "params",
+            )
+        },
         "scene_key": job_spec["scene_key"],
         "direction": job_spec["direction"],
         "copy": job_spec["copy"],
         "cached": cached,
-        "master": {"path": master_rel.as_posix(), "sha256": creative.sha256,
-                   "width": creative.width, "height": creative.height},
+        "master": {
+            "path": master_rel.as_posix(),
+            "sha256": creative.sha256,
+            "width": creative.width,
+            "height": creative.height,
+        },
         "texts": creative.meta.get("texts", []),
-        "qa": {"status": qa["status"], "score": qa.get("score"),
-               "checks": [{k: c.get(k) for k in ("name", "verdict", "score", "reason", "evidence")}
-                          for c in qa["checks"]]},
+        "qa": {
+            "status": qa["status"],
+            "score": qa.get("score"),
+            "checks": [
+                {k: c.get(k) for k in ("name", "verdict", "score", "reason", "evidence")}
+                for c in qa["checks"]
+            ],
+        },
         "renditions": renditions,
     }
 
 
-def build_manifest(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path,
-                   inputs: RunInputs, plan: Plan) -> dict[str, Any]:
+def build_manifest(
+    db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
+) -> dict[str, Any]:
     with db.session() as s:
         run = s.get_one(Run, run_id)
         statuses = {rj.job_key: rj for rj in s.query(RunJob).filter(RunJob.run_id == run_id)}
@@ -73,8 +115,13 @@ def build_manifest(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Pa
             rj = statuses.get(planned.key)
             row = jobs.get(planned.key)
             if row is None:
-                failed.append({"id": planned.id, "job_key": planned.key,
-                               "error": rj.error if rj else "not run"})
+                failed.append(
+                    {
+                        "id": planned.id,
+                        "job_key": planned.key,
+                        "error": rj.error if rj else "not run",
+                    }
+                )
                 continue
             creative = repo.get_asset(s, row.creative_id)
             assert creative is not None
@@ -99,8 +146,9 @@ def build_manifest(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Pa
     }
 
 
-def write_outputs(db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path,
-                  inputs: RunInputs, plan: Plan) -> tuple[Path, Path]:
+def write_outputs(
+    db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
+) -> tuple[Path, Path]:
     manifest = build_manifest(db, blobs, run_id, run_dir, inputs, plan)
     manifest_path = run_dir / "manifest.json"
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

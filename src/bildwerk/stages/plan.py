@@ -14,7 +14,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bildwerk.backends.base import SceneRequest
 from bildwerk.config.brand import BrandKit
@@ -74,8 +74,12 @@ class Job:
             "channel": self.channel.name,
             "backend": self.backend,
             "model": self.model,
-            "params": {"style": self.scene.style, **dict(self.scene.params),
-                       "width": self.scene.width, "height": self.scene.height},
+            "params": {
+                "style": self.scene.style,
+                **dict(self.scene.params),
+                "width": self.scene.width,
+                "height": self.scene.height,
+            },
             "copy": self.copy.model_dump(),
         }
 
@@ -140,9 +144,10 @@ def _select(
     full = sum(len(c) for c in per_segment.values()) * len(channels) * n_locales
     budget = brief.budget.max_variants
     cells = [(seg, ch) for seg in brief.segments for ch in channels]
-    if budget is None or full <= budget or brief.budget.strategy == "full":
-        picks = [(seg, ch, combo) for seg, ch in cells for combo in per_segment[seg.id]]
-        return picks, full, "full"
+    if budget is None or full <= budget:
+        return [(seg, ch, c) for seg, ch in cells for c in per_segment[seg.id]], full, "full"
+    if brief.budget.strategy == "full":
+        _budget_error(brief, doc, f"{full} for the full matrix, or use strategy: fractional")
     scenes_budget = budget // n_locales
     quota, extra = divmod(scenes_budget, len(cells))
     if quota == 0:
@@ -167,7 +172,7 @@ def _select(
     return picks, full, "fractional"
 
 
-def _budget_error(brief: Brief, doc: YamlDoc | None, need: str) -> None:
+def _budget_error(brief: Brief, doc: YamlDoc | None, need: str) -> NoReturn:
     path = doc.path if doc else brief.root / "brief.yaml"
     raise ConfigError(
         path,
@@ -202,9 +207,14 @@ def make_plan(
         product_path = brief.product_for(slots)
         product = products.get(product_path) if product_path else None
         width, height = ch.master_size
-        layout = plan_layout(width, height, ch.unsafe.model_copy(update={
-            k: v * ch.density for k, v in ch.unsafe.model_dump().items()}),
-            brand.safe_area.margin)
+        layout = plan_layout(
+            width,
+            height,
+            ch.unsafe.model_copy(
+                update={k: v * ch.density for k, v in ch.unsafe.model_dump().items()}
+            ),
+            brand.safe_area.margin,
+        )
         scene_fields = {
             "pipeline": PIPELINE_VERSION,
             "backend": backend,
@@ -239,31 +249,38 @@ def make_plan(
         for locale in brief.locales:
             copy = brief.copy_for(seg, locale)
             direction = brief.direction(locale)
-            key = content_key({
-                "scene": scene_key,
-                "segment": seg.id,  # the targeting dimension: one variant per segment
-                "channel": ch.model_dump(mode="json"),
-                "locale": locale,
-                "direction": direction,
-                "copy": copy.model_dump(),
-                "brand": {"palette": brand.palette.model_dump(), "fonts": str(brand.fonts),
-                          "logo": brand.logo.model_dump(mode="json") if brand.logo else None,
-                          "safe_area": brand.safe_area.model_dump()},
-                "fingerprints": dict(fingerprints or {}),
-            })
-            jobs.append(Job(
-                key=key,
-                id="cr_" + key[:24],
-                position=len(jobs),
-                segment=seg.id,
-                locale=locale,
-                direction=direction,
-                channel=ch,
-                copy=copy,
-                scene=scene,
-                backend=backend[0],
-                model=model,
-            ))
+            key = content_key(
+                {
+                    "scene": scene_key,
+                    "segment": seg.id,  # the targeting dimension: one variant per segment
+                    "channel": ch.model_dump(mode="json"),
+                    "locale": locale,
+                    "direction": direction,
+                    "copy": copy.model_dump(),
+                    "brand": {
+                        "palette": brand.palette.model_dump(),
+                        "fonts": str(brand.fonts),
+                        "logo": brand.logo.model_dump(mode="json") if brand.logo else None,
+                        "safe_area": brand.safe_area.model_dump(),
+                    },
+                    "fingerprints": dict(fingerprints or {}),
+                }
+            )
+            jobs.append(
+                Job(
+                    key=key,
+                    id="cr_" + key[:24],
+                    position=len(jobs),
+                    segment=seg.id,
+                    locale=locale,
+                    direction=direction,
+                    channel=ch,
+                    copy=copy,
+                    scene=scene,
+                    backend=backend[0],
+                    model=model,
+                )
+            )
     seen: set[str] = set()
     unique: list[Job] = []
     for job in jobs:

@@ -18,9 +18,9 @@ _env = Environment(
 def _thumb(variant: dict[str, Any]) -> dict[str, Any] | None:
     """The smallest WebP (else JPEG) rendition: light to load, decodes everywhere."""
     for fmt in ("webp", "jpeg", "avif", "png"):
-        found = [r for r in variant["renditions"] if r["format"] == fmt]
+        found: list[dict[str, Any]] = [r for r in variant["renditions"] if r["format"] == fmt]
         if found:
-            return min(found, key=lambda r: r["width"])
+            return min(found, key=lambda r: int(r["width"]))
     return None
 
 

@@ -22,7 +22,7 @@ from bildwerk.fonts import FontSet
 from bildwerk.geometry import Layout
 from bildwerk.stages.compose import compose
 from bildwerk.stages.generate import png_bytes
-from bildwerk.stages.render import Rendition, RenderSettings, render
+from bildwerk.stages.render import RenderSettings, Rendition, render
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ComposeTask:
     direction: Literal["ltr", "rtl"]
     brand: BrandKit
     logo_path: Path | None
+    density: int = 1
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,19 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
         direction=task.direction,
         logo=_logo(task.logo_path),
         fonts=_fonts(task.brand),
+        density=task.density,
     )
     texts = [
-        {"role": t.role, "text": t.text, "box": list(t.box.as_tuple()), "color": t.color,
-         "background": t.background, "font_size": t.font_size, "lines": t.lines, "font": t.font}
+        {
+            "role": t.role,
+            "text": t.text,
+            "box": list(t.box.as_tuple()),
+            "color": t.color,
+            "background": t.background,
+            "font_size": t.font_size,
+            "lines": t.lines,
+            "font": t.font,
+        }
         for t in result.texts
     ]
     return ComposeOutput(
@@ -102,7 +112,10 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
 
 
 def render_creative(
-    job_key: str, master_path: Path, channel: Channel, focal: tuple[float, float],
+    job_key: str,
+    master_path: Path,
+    channel: Channel,
+    focal: tuple[float, float],
     settings: RenderSettings,
 ) -> RenderOutput:
     started = time.perf_counter()
@@ -115,11 +128,16 @@ def render_creative(
         "warn" if over else "pass",
         score=1.0 - len(over) / max(1, len(renditions)),
         reason=(
-            "over budget: " + ", ".join(f"{r.format} {r.width}px {len(r.data)} B > {r.budget} B"
-                                        for r in over)
-            if over else None
+            "over budget: "
+            + ", ".join(f"{r.format} {r.width}px {len(r.data)} B > {r.budget} B" for r in over)
+            if over
+            else None
         ),
         evidence={"over": [[r.format, r.width, len(r.data), r.budget] for r in over]},
     )
-    return RenderOutput(job_key=job_key, renditions=renditions, checks=[check],
-                        ms=(time.perf_counter() - started) * 1000)
+    return RenderOutput(
+        job_key=job_key,
+        renditions=renditions,
+        checks=[check],
+        ms=(time.perf_counter() - started) * 1000,
+    )

@@ -56,7 +56,6 @@ def upgrade() -> None:
             ["campaigns.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("kind", "sha256", name="uq_assets_kind_sha256"),
     )
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_assets_kind"), ["kind"], unique=False)
