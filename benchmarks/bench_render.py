@@ -3,6 +3,7 @@
 For realistic masters, times ``render()`` (resize, budget search, encode) and, in the same
 run, encoding exactly its final renditions once at the qualities it chose, from frames
 resized beforehand. The ratio render/bare is the stage's overhead; target <= 1.15.
+Everything is single-threaded, so a busy machine adds noise: use more repeats there.
 
     .venv/bin/python benchmarks/bench_render.py [--repeat 5]
 """
@@ -13,6 +14,7 @@ import argparse
 import gc
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -128,73 +130,89 @@ def _draw_copy(img: Image.Image, tx: int, ty: int, s: int) -> None:
     draw.text((cta[0] + s // 30, cta[1] + s // 90), "Shop now", fill=(255, 255, 255), font=body)
 
 
-def _bare_encode(
-    frames: dict[int, Image.Image], renditions: list[Rendition], settings: RenderSettings
-) -> float:
-    """Seconds to encode each final rendition once, from pre-resized frames."""
-    started = time.perf_counter()
-    for r in renditions:
-        encode(frames[r.width], r.format, r.quality, settings)
-    return time.perf_counter() - started
+@dataclass
+class Case:
+    """One preset's master, the renditions render() makes of it, and the frames those
+    were encoded from (resized outside any timing, for the bare encodes)."""
+
+    preset: str
+    channel: Channel
+    master: Image.Image
+    renditions: list[Rendition]
+    frames: dict[int, Image.Image]
+    render_s: list[float] = field(default_factory=list)
+    bare_s: list[float] = field(default_factory=list)
 
 
-def _frames(
-    master: Image.Image, channel: Channel, renditions: list[Rendition]
-) -> dict[int, Image.Image]:
-    """The resized images render() encodes, made outside any timing."""
-    sizes = {(r.width, r.height) for r in renditions}
-    return {w: fit(master, w, h, mode=channel.fit) for w, h in sizes}
-
-
-def bench_case(
-    preset: str, seed: int, repeat: int, settings: RenderSettings
-) -> tuple[float, float, list[Rendition]]:
-    """Median seconds of render() and of the bare encodes, plus the renditions."""
+def prepare(preset: str, seed: int, settings: RenderSettings) -> Case:
+    """Build the case; the first render() also warms the codecs and the ICC cache."""
     channel = PRESETS[preset]
     master = make_master(*channel.master_size, seed=seed)
-    renditions = render(master, channel, settings=settings)  # warm-up: codecs, ICC cache
-    frames = _frames(master, channel, renditions)
+    renditions = render(master, channel, settings=settings)
+    sizes = {(r.width, r.height) for r in renditions}
+    frames = {w: fit(master, w, h, mode=channel.fit) for w, h in sizes}
     for r in renditions:  # the bare path must reproduce render()'s bytes exactly
         if encode(frames[r.width], r.format, r.quality, settings) != r.data:
-            raise AssertionError(f"bare encode differs for {r.format} {r.width}")
-    render_s: list[float] = []
-    bare_s: list[float] = []
-    for i in range(repeat):  # interleaved, alternating order: both see the same machine
-        for which in ("render", "bare") if i % 2 == 0 else ("bare", "render"):
-            gc.collect()
-            if which == "render":
-                started = time.perf_counter()
-                render(master, channel, settings=settings)
-                render_s.append(time.perf_counter() - started)
-            else:
-                bare_s.append(_bare_encode(frames, renditions, settings))
-    return statistics.median(render_s), statistics.median(bare_s), renditions
+            raise AssertionError(f"bare encode differs for {preset} {r.format} {r.width}")
+    return Case(preset, channel, master, renditions, frames)
+
+
+def time_render(case: Case, settings: RenderSettings) -> None:
+    started = time.perf_counter()
+    render(case.master, case.channel, settings=settings)
+    case.render_s.append(time.perf_counter() - started)
+
+
+def time_bare(case: Case, settings: RenderSettings) -> None:
+    """Encode each final rendition once at the quality render() chose: no resize, no
+    search."""
+    started = time.perf_counter()
+    for r in case.renditions:
+        encode(case.frames[r.width], r.format, r.quality, settings)
+    case.bare_s.append(time.perf_counter() - started)
 
 
 def run(repeat: int) -> dict[str, float]:
-    """Medians in milliseconds and render/bare ratios, per preset and in total."""
+    """Median milliseconds per preset and render/bare ratios, per preset and in total.
+
+    Each repeat times render() and the bare encodes back to back (alternating which goes
+    first), and a ratio is the median of those per-repeat pairs, so drifts in machine
+    speed between repeats cancel out.
+    """
     settings = RenderSettings()
+    cases = [prepare(preset, seed, settings) for preset, seed in CASES]
+    for i in range(repeat):
+        for case in cases:
+            steps = (time_render, time_bare) if i % 2 == 0 else (time_bare, time_render)
+            for step in steps:
+                gc.collect()
+                step(case, settings)
     results: dict[str, float] = {}
-    total_render = total_bare = 0.0
-    for preset, seed in CASES:
-        render_s, bare_s, renditions = bench_case(preset, seed, repeat, settings)
-        _print_case(preset, render_s, bare_s, renditions)
-        results[f"render_{preset}_ms"] = render_s * 1000
-        results[f"bare_{preset}_ms"] = bare_s * 1000
-        results[f"ratio_{preset}"] = render_s / bare_s
-        total_render += render_s
-        total_bare += bare_s
-    results["ratio_total"] = total_render / total_bare
+    for case in cases:
+        results[f"render_{case.preset}_ms"] = statistics.median(case.render_s) * 1000
+        results[f"bare_{case.preset}_ms"] = statistics.median(case.bare_s) * 1000
+        results[f"ratio_{case.preset}"] = _paired_ratio([case.render_s], [case.bare_s])
+        _print_case(case, results)
+    results["ratio_total"] = _paired_ratio([c.render_s for c in cases], [c.bare_s for c in cases])
     print(f"total: render/bare = {results['ratio_total']:.3f} (target <= {TARGET_RATIO})")
     return results
 
 
-def _print_case(preset: str, render_s: float, bare_s: float, renditions: list[Rendition]) -> None:
+def _paired_ratio(render_s: list[list[float]], bare_s: list[list[float]]) -> float:
+    """Median over repeats of (sum of render times) / (sum of bare times)."""
+    repeats = range(len(render_s[0]))
+    ratios = [sum(r[i] for r in render_s) / sum(b[i] for b in bare_s) for i in repeats]
+    return statistics.median(ratios)
+
+
+def _print_case(case: Case, results: dict[str, float]) -> None:
+    p = case.preset
     print(
-        f"{preset}: render {render_s * 1000:.0f} ms, bare encode {bare_s * 1000:.0f} ms, "
-        f"ratio {render_s / bare_s:.3f}"
+        f"{p}: render {results[f'render_{p}_ms']:.0f} ms, "
+        f"bare encode {results[f'bare_{p}_ms']:.0f} ms (medians), "
+        f"ratio {results[f'ratio_{p}']:.3f}"
     )
-    for r in renditions:
+    for r in case.renditions:
         budget = f"{r.budget:>7}" if r.budget is not None else "   none"
         flag = "" if r.within_budget else "  OVER BUDGET"
         print(

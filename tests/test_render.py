@@ -47,6 +47,7 @@ def _load_make_master() -> Callable[..., Image.Image]:
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while executing
     spec.loader.exec_module(module)
     make: Callable[..., Image.Image] = module.make_master
     return make
@@ -389,7 +390,8 @@ def test_metadata_of_the_master_is_stripped(small_master: Image.Image) -> None:
 _CHILD = """
 import hashlib, importlib.util, sys
 spec = importlib.util.spec_from_file_location("b", sys.argv[1])
-mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+mod = importlib.util.module_from_spec(spec); sys.modules["b"] = mod
+spec.loader.exec_module(mod)
 from bildwerk.config.channels import Channel
 from bildwerk.stages.render import render
 channel = Channel(name="det", width=640, height=360, widths=(320, 640),

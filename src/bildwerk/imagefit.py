@@ -33,9 +33,9 @@ def fit(
 
     ``crop`` scales to cover the target and cuts away what does not fit, keeping the crop
     window centred on ``focal`` (fractions of the source size) as far as the edges allow.
-    ``fit`` scales to fit inside and pads with ``background``; the result is RGB, and an
-    alpha channel, if any, is composited onto the background. When the aspect ratios
-    differ by less than a target pixel, both modes are a plain resize.
+    ``fit`` scales to fit inside and pads with ``background`` (the padded result is RGB;
+    alpha, if any, is composited onto the background). When the aspect ratios differ by
+    less than a target pixel, both modes are a plain resize.
     """
     if width < 1 or height < 1:
         raise ValueError(f"target size must be positive, got {width}x{height}")
@@ -76,6 +76,7 @@ def _resample(image: Image.Image, size: tuple[int, int], box: Box | None = None)
 def _letterbox(
     image: Image.Image, width: int, height: int, background: tuple[int, int, int]
 ) -> Image.Image:
+    """Scale to fit inside, centre on a ``background`` canvas."""
     scale = min(width / image.width, height / image.height)
     inner_w = max(1, min(width, round(image.width * scale)))
     inner_h = max(1, min(height, round(image.height * scale)))

@@ -159,3 +159,48 @@ class Event(Base):
     subject: Mapped[str | None] = mapped_column(String(128), default=None)
     actor: Mapped[str] = mapped_column(String(128), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ModelEntry(Base):
+    """A registered model file or folder: checkpoints, LoRAs, textual inversions,
+    ControlNets, upscalers, CLIP. ``sha256`` covers every weight file, so new weights
+    mean new job keys."""
+
+    __tablename__ = "models"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(32))
+    architecture: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    license: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    allowed_uses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImageHash(Base):
+    """Perceptual hashes of scenes and creatives, for near-duplicate search."""
+
+    __tablename__ = "image_hashes"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    phash: Mapped[int] = mapped_column(BigInteger, index=True)
+    colour: Mapped[int] = mapped_column(BigInteger)
+
+
+class Decision(Base):
+    """The gate's and reviewers' decisions about a creative; the newest row is current.
+    Every decision is also in the event log with who and when."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(default=None)
+    rank: Mapped[int | None] = mapped_column(Integer, default=None)
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

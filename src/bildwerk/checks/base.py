@@ -1,13 +1,21 @@
 """The QA check protocol and its result type.
 
-Every check returns a :class:`CheckResult`; evidence (boxes, colours, measurements) is
-plain JSON so the catalog, the manifest and the report can store and draw it.
+Every check is a plugin with one method, ``run(image, context) -> CheckResult``; evidence
+(boxes, colours, measurements) is plain JSON so the catalog, the manifest and the report
+can store and draw it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from PIL import Image
+
+from bildwerk.config.brand import BrandKit
+from bildwerk.config.channels import Channel
+from bildwerk.geometry import Box, Layout
 
 Verdict = Literal["pass", "warn", "fail", "skip"]
 _ORDER: dict[str, int] = {"skip": 0, "pass": 1, "warn": 2, "fail": 3}
@@ -25,7 +33,57 @@ class CheckResult:
         return asdict(self)
 
 
-def overall(results: list[CheckResult]) -> Literal["pass", "warn", "fail", "pending"]:
+@dataclass(frozen=True)
+class TextSpec:
+    """A text block the compose stage drew: what QA reads back and measures."""
+
+    role: str  # "headline" | "subline" | "cta"
+    text: str
+    box: Box
+    color: str  # '#rrggbb'
+    background: str | None  # solid plate behind it (CTA), else None
+    font_size: int
+    script: str = "latin"  # "latin" | "cyrillic" | "greek" | "arabic" | "hebrew" | "cjk"
+    plate: Box | None = None
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may need besides the pixels. Coordinates are master pixels.
+
+    ``scene`` is the generated scene before the brand overlay (None for imported images);
+    ``params`` are this check's thresholds from the brand's QA policy for this channel.
+    """
+
+    channel: Channel
+    brand: BrandKit
+    layout: Layout | None = None
+    locale: str | None = None
+    direction: str = "ltr"
+    texts: Sequence[TextSpec] = ()
+    logo_box: Box | None = None
+    logo: Image.Image | None = None  # the brand logo, RGBA
+    product_box: Box | None = None
+    scene: Image.Image | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    people: Literal["allowed", "forbidden"] = "allowed"
+    model_release: bool = False
+    ai_generated: bool = False
+    guard: Sequence[Mapping[str, Any]] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A QA check. Heavy models load lazily, once per process, and are reused."""
+
+    name: str
+
+    def run(self, image: Image.Image, context: CheckContext) -> CheckResult: ...
+
+
+def overall(results: Sequence[CheckResult]) -> Literal["pass", "warn", "fail", "pending"]:
     """The worst verdict wins; no checks at all means QA is still pending."""
     if not results:
         return "pending"

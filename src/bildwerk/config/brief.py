@@ -122,6 +122,68 @@ class Style(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class LoraRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, description="a registered model of kind lora")
+    weight: float = Field(1.0, ge=-4.0, le=4.0)
+
+
+class EmbeddingRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, description="a registered textual inversion")
+    token: str = Field(min_length=1)
+
+
+class ControlNetRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, description="a registered ControlNet")
+    kind: Literal["canny", "depth", "pose", "segmentation"] = "canny"
+    image: Path | None = Field(
+        None,
+        description="control map (depth/pose/segmentation) "
+        "or source for canny; default: the product cutout",
+    )
+    scale: float = Field(0.8, ge=0.0, le=2.0)
+
+
+class ReferenceImage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    image: Path
+    strength: float = Field(0.6, gt=0.0, le=1.0)
+
+
+class GenerationSettings(BaseModel):
+    """Settings for model-based backends (diffusers, remote APIs); the studio backend
+    ignores them. ``per_channel`` overrides any field for one channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: str | None = None
+    model: str | None = None
+    scheduler: str | None = None
+    steps: int | None = Field(None, ge=1, le=200)
+    guidance: float | None = Field(None, ge=0.0, le=30.0)
+    size: tuple[int, int] | None = None
+    mode: Literal["auto", "txt2img", "img2img", "inpaint", "outpaint", "product"] = "auto"
+    loras: tuple[LoraRef, ...] = ()
+    embeddings: tuple[EmbeddingRef, ...] = ()
+    controlnet: ControlNetRef | None = None
+    reference: ReferenceImage | None = None
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    device: str = "auto"
+    batch_size: int | None = Field(None, ge=1, le=64)
+    compile: bool = False
+    upscaler: str | None = None
+    per_channel: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def for_channel(self, channel: str) -> GenerationSettings:
+        over = self.per_channel.get(channel)
+        if not over:
+            return self
+        data = self.model_dump(exclude={"per_channel"})
+        data.update(over)
+        return GenerationSettings.model_validate(data)
+
+
 class Brief(BaseModel):
     """A campaign brief. ``root`` is the folder relative paths resolve against."""
 
@@ -133,6 +195,9 @@ class Brief(BaseModel):
     backend: str = "studio"
     model: str | None = None
     style: Style = Style()
+    generation: GenerationSettings = GenerationSettings()
+    people: Literal["allowed", "forbidden"] = "allowed"
+    model_release: bool = False
     segments: tuple[Segment, ...] = (Segment(id="all"),)
     locales: dict[str, Locale]
     channels: tuple[str | ChannelRef, ...]
