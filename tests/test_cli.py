@@ -321,3 +321,22 @@ def test_console_script_no_traceback(ws: Path) -> None:
     )
     assert proc.returncode == 2 and "file not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_reproduce_is_bit_identical(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(
+        ["assets", "list", "-w", str(ws), "--kind", "creative", "--json"], capsys, monkeypatch
+    )
+    creative = json.loads(out)[0]["id"]
+    code, out, err = cli(["reproduce", creative, "-w", str(ws), "--json"], capsys, monkeypatch)
+    result = json.loads(out)
+    assert code == 0, err
+    assert result["scene"]["identical"] and result["master"]["identical"]
+    # a changed brand kit is noticed rather than reported as a pixel difference
+    brand = ws / "brand" / "brand.yaml"
+    brand.write_text(brand.read_text(encoding="utf-8").replace("#e4572e", "#00aa00"))
+    code, out, _ = cli(["reproduce", creative, "-w", str(ws), "--json"], capsys, monkeypatch)
+    result = json.loads(out)
+    assert code == 0 and result["master"] is None and "brand kit changed" in result["note"]

@@ -312,6 +312,29 @@ def assets_import(
         out.print(f"[green]✓[/] {r['id']} {r['width']}×{r['height']} ({state}) ← {r['source']}")
 
 
+@app.command("reproduce")
+def reproduce_cmd(asset_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Regenerate an asset from its record; exit 0 if bit-identical, 1 if pixels differ."""
+    result = _ws(workspace).reproduce(asset_id)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        for label, cmp in (("scene", result.scene), ("master", result.master)):
+            if cmp is None:
+                continue
+            if cmp.identical:
+                out.print(f"[green]✓[/] {label} bit-identical")
+            else:
+                out.print(
+                    f"[yellow]≠[/] {label} differs: max {cmp.max_abs_diff}/255, "
+                    f"mean {cmp.mean_abs_diff:.3f}, PSNR {cmp.psnr_db:.1f} dB"
+                )
+        if result.note:
+            out.print(result.note)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
 @app.command()
 def report(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Path of a run's HTML contact sheet."""

@@ -124,9 +124,17 @@ class Runner:
         *,
         workers: int,
         on_event: EventSink = ignore,
+        root: Path | None = None,
     ) -> None:
         self.db, self.blobs, self.runs_dir = db, blobs, runs_dir
         self.workers, self.emit = workers, on_event
+        self.root = root
+
+    def _portable(self, path: Path) -> str:
+        """Paths inside the workspace are stored relative to it, so it can move."""
+        if self.root is not None and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return str(path)
 
     # --- writes before work ------------------------------------------------------------
 
@@ -416,6 +424,7 @@ class Runner:
                     "focal": list(scene.focal),
                     "product_box": list(scene.product_box) if scene.product_box else None,
                     "params": scene.params,
+                    "request": job.scene.to_json(),
                     "prompt": job.scene.prompt,
                     "seed": job.scene.seed,
                     "backend": job.backend,
@@ -439,6 +448,8 @@ class Runner:
                     "texts": composed.texts,
                     "logo_box": list(composed.logo_box) if composed.logo_box else None,
                     "channel": job.channel.name,
+                    "brand_path": self._portable(inputs.brand_path.resolve()),
+                    "brand_sha256": inputs.brand.sha256,
                     "segment": job.segment,
                     "locale": job.locale,
                 },

@@ -19,6 +19,7 @@ from bildwerk.events import EventSink, ignore
 from bildwerk.executors.local import default_workers
 from bildwerk.imageinput import load_image
 from bildwerk.inputs import RunInputs, read_inputs
+from bildwerk.reproduce import Reproduction, reproduce
 from bildwerk.runner import Runner, RunResult, plan_inputs
 from bildwerk.stages.plan import Plan
 
@@ -141,7 +142,12 @@ class Workspace:
         inputs = self.read(brief, backend=backend)
         self.blobs.sweep_temp()
         runner = Runner(
-            self.db, self.blobs, self.runs_dir, workers=self.workers(workers), on_event=on_event
+            self.db,
+            self.blobs,
+            self.runs_dir,
+            workers=self.workers(workers),
+            on_event=on_event,
+            root=self.root,
         )
         return runner.run(inputs)
 
@@ -218,6 +224,10 @@ class Workspace:
                     )
                 out.append({**_row(asset), "created": created})
         return out
+
+    def reproduce(self, asset_id: str) -> Reproduction:
+        """Generate a scene or creative again from its record and compare the pixels."""
+        return reproduce(self.db, self.blobs, asset_id, root=self.root)
 
     def report_path(self, run_id: str) -> Path:
         info = self.run_info(run_id)

@@ -51,6 +51,60 @@ class SceneRequest:
     product: Path | None = None
     product_sha256: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to generate this scene again (``bildwerk reproduce``)."""
+        layout = self.layout
+        return {
+            "key": self.key,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "slots": dict(self.slots),
+            "seed": self.seed,
+            "width": self.width,
+            "height": self.height,
+            "palette": dict(self.palette),
+            "layout": {
+                "width": layout.width,
+                "height": layout.height,
+                "orientation": layout.orientation,
+                **{
+                    k: list(getattr(layout, k).as_tuple())
+                    for k in ("safe", "logo", "copy", "product")
+                },
+            },
+            "style": self.style,
+            "params": dict(self.params),
+            "product_sha256": self.product_sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], product: Path | None = None) -> SceneRequest:
+        lay = data["layout"]
+        layout = Layout(
+            width=lay["width"],
+            height=lay["height"],
+            safe=Box(*lay["safe"]),
+            logo=Box(*lay["logo"]),
+            copy=Box(*lay["copy"]),
+            product=Box(*lay["product"]),
+            orientation=lay["orientation"],
+        )
+        return cls(
+            key=data["key"],
+            prompt=data["prompt"],
+            negative_prompt=data["negative_prompt"],
+            slots=dict(data["slots"]),
+            seed=int(data["seed"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            palette=dict(data["palette"]),
+            layout=layout,
+            style=data["style"],
+            params=dict(data["params"]),
+            product=product,
+            product_sha256=data.get("product_sha256"),
+        )
+
 
 @dataclass
 class Generated:

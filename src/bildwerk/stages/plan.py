@@ -72,6 +72,7 @@ class Job:
             "locale": self.locale,
             "direction": self.direction,
             "channel": self.channel.name,
+            "channel_spec": self.channel.model_dump(mode="json"),
             "backend": self.backend,
             "model": self.model,
             "params": {

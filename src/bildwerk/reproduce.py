@@ -1,0 +1,150 @@
+"""``bildwerk reproduce``: generate an asset again from its recorded inputs and compare.
+
+The scene is regenerated from the request stored with it; for a creative the brand
+overlay is composed again too, when the brand kit is unchanged. Results are reported as
+bit-identical or as a pixel difference.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bildwerk.backends.base import SceneRequest
+from bildwerk.blobs import LocalBlobStore, sha256_bytes
+from bildwerk.catalog import repo
+from bildwerk.catalog.db import Database
+from bildwerk.catalog.models import Job
+from bildwerk.config.brand import BrandKit, load_brand
+from bildwerk.config.brief import Copy
+from bildwerk.errors import NotFoundError, UserError
+from bildwerk.stages.generate import generate_scene
+from bildwerk.stages.work import ComposeTask, compose_creative
+
+
+@dataclass(frozen=True)
+class Comparison:
+    identical: bool
+    max_abs_diff: int
+    mean_abs_diff: float
+    psnr_db: float | None  # None when identical (infinite)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    asset_id: str
+    scene_id: str
+    backend: str
+    scene: Comparison
+    master: Comparison | None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def identical(self) -> bool:
+        return self.scene.identical and (self.master is None or self.master.identical)
+
+
+def compare(stored: bytes, fresh: bytes) -> Comparison:
+    if sha256_bytes(stored) == sha256_bytes(fresh):
+        return Comparison(True, 0, 0.0, None)
+    with Image.open(io.BytesIO(stored)) as a, Image.open(io.BytesIO(fresh)) as b:
+        x = np.asarray(a.convert("RGB"), dtype=np.int16)
+        y = np.asarray(b.convert("RGB"), dtype=np.int16)
+    if x.shape != y.shape:
+        return Comparison(False, 255, 255.0, 0.0)
+    diff = np.abs(x - y)
+    mse = float(np.mean(diff.astype(np.float64) ** 2))
+    psnr = None if mse == 0 else 10 * math.log10(255**2 / mse)
+    return Comparison(bool(mse == 0), int(diff.max()), float(diff.mean()), psnr)
+
+
+def reproduce(
+    db: Database, blobs: LocalBlobStore, asset_id: str, *, root: Path | None = None
+) -> Reproduction:
+    with db.session() as s:
+        asset = repo.get_asset(s, asset_id)
+        if asset is None:
+            raise NotFoundError(f"no asset '{asset_id}'", hint="see 'bildwerk assets list'")
+        if asset.kind not in ("scene", "creative"):
+            raise UserError(
+                f"{asset.id} is an imported {asset.kind}; only generated scenes "
+                "and creatives can be reproduced"
+            )
+        creative = asset if asset.kind == "creative" else None
+        job = None
+        if creative is not None:
+            job = s.query(Job).filter(Job.creative_id == creative.id).first()
+            if job is None:
+                raise NotFoundError(f"no job recorded for {creative.id}")
+            scene = repo.get_asset(s, job.scene_id)
+        else:
+            scene = asset
+        assert scene is not None
+        logo = next(
+            (link.parent_id for link in repo.lineage_of(s, asset.id) if link.relation == "logo_in"),
+            None,
+        )
+        logo_asset = repo.get_asset(s, logo) if logo else None
+        spec = dict(job.spec) if job else {}
+        meta = dict(scene.meta)
+        creative_meta = dict(creative.meta) if creative else {}
+        stored_scene = blobs.get(scene.sha256)
+        stored_master = blobs.get(creative.sha256) if creative else None
+        logo_path = blobs.path(logo_asset.sha256) if logo_asset else None
+    if "request" not in meta:
+        raise UserError(
+            f"{scene.id} was stored without its generation request",
+            hint="re-run the brief with this version of bildwerk",
+        )
+    product_sha = meta["request"].get("product_sha256")
+    product = blobs.path(product_sha) if product_sha else None
+    request = SceneRequest.from_json(meta["request"], product=product)
+    out = generate_scene(str(meta["backend"]), request)
+    scene_cmp = compare(stored_scene, out.png)
+    master_cmp, note = None, None
+    if creative is not None and stored_master is not None:
+        brand_path = Path(creative_meta.get("brand_path", ""))
+        if root is not None and not brand_path.is_absolute():
+            brand_path = root / brand_path
+        brand = load_brand(brand_path) if brand_path.is_file() else None
+        if brand is None or brand.sha256 != creative_meta.get("brand_sha256"):
+            note = "brand kit changed since the run; only the scene was compared"
+        else:
+            with tempfile.TemporaryDirectory(prefix="bildwerk-repro-") as tmp:
+                scene_path = Path(tmp) / "scene.png"
+                scene_path.write_bytes(out.png)
+                master_cmp = compare(
+                    stored_master, _recompose(spec, request, brand, scene_path, logo_path)
+                )
+    return Reproduction(asset.id, scene.id, str(meta["backend"]), scene_cmp, master_cmp, note)
+
+
+def _recompose(
+    spec: dict[str, Any],
+    request: SceneRequest,
+    brand: BrandKit,
+    scene_path: Path,
+    logo_path: Path | None,
+) -> bytes:
+    task = ComposeTask(
+        job_key=spec["job_key"],
+        scene_path=scene_path,
+        layout=request.layout,
+        copy=Copy(**spec["copy"]),
+        locale=spec["locale"],
+        direction="rtl" if spec["direction"] == "rtl" else "ltr",
+        brand=brand,
+        logo_path=logo_path,
+        density=int(spec.get("channel_spec", {}).get("density", 1)),
+    )
+    return compose_creative(task).png
