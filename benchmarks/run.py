@@ -14,10 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_e2e
 import bench_render
 import bench_studio
-
-import bench_e2e
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,9 +50,8 @@ def snapshot(root: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ran_workspace(tmp_path_factory: pytest.TempPathFactory, template_workspace: Path) -> Path:
     """A workspace with one finished small run, so bad input meets a real catalog."""
-    from tests.conftest import SMALL_BRIEF
-
     from bildwerk import Workspace
+    from tests.conftest import SMALL_BRIEF
 
     root = tmp_path_factory.mktemp("ran") / "ws"
     shutil.copytree(template_workspace, root)

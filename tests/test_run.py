@@ -11,10 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 from PIL import Image
-from tests.conftest import manifest_schema
 
 from bildwerk import Workspace
 from bildwerk.config.channels import PRESETS
+from tests.conftest import manifest_schema
 
 pytestmark = pytest.mark.slow
 

@@ -2,16 +2,17 @@
 
 Multi-index hashing (Norouzi, Punjani & Fleet, 2012): split the 64 bits into ``m`` chunks.
 If two hashes differ in at most ``r`` bits, by pigeonhole at least one chunk differs in at
-most ``r // m`` bits. Every chunk value goes into one sorted key array (chunk number in the
-high word, so one ``searchsorted`` serves all chunks); a query probes each value within
-``r // m`` bits of its own chunks and verifies the few candidates with a popcount over all
-64 bits. ``m = r + 1`` (exact chunk matches) is one point of that family; a cost model picks
-the ``m`` that balances probes against candidates for the current size, and below a few
-thousand entries a plain numpy scan wins, so the index scans until it is worth building.
+most ``r // m`` bits. Each chunk has a direct-addressed bucket table (CSR: one offset per
+possible chunk value into a row array), so a query looks up every value within ``r // m``
+bits of its own chunks, one memory read per probe, and verifies the few candidates with a
+popcount over all 64 bits. ``m = r + 1`` (exact chunk matches only) is one point of that
+family; a cost model picks the ``m`` that balances probes against candidates for the
+current size, with bucket tables no larger than a few entries per hash, and while a
+numpy scan is cheaper (a few thousand hashes) the index just scans.
 
-Recent additions sit in an unsorted tail that queries scan; the tail is merged into the
-sorted arrays once it grows (a linear timsort merge of two sorted runs), so interleaved
-``add``/``query`` calls stay cheap. Results are exact: identical to :func:`brute_force`.
+Recent additions sit in a small unsorted tail that queries scan; the tail is merged into
+the tables in one linear pass once it grows, so interleaved ``add``/``query`` calls stay
+cheap. Results are exact: identical to :func:`brute_force`.
 """
 
 from __future__ import annotations
@@ -26,24 +27,27 @@ import numpy.typing as npt
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+U8 = npt.NDArray[np.uint8]
 
-# Relative costs in microseconds on a 2-core x86 laptop-class machine (numpy 2.4), measured
-# with benchmarks/bench_dedup.py; only their ratios matter for choosing a layout.
-_COST_PROBE = 0.09  # two binary searches into the key array
-_COST_CANDIDATE = 0.008  # gather + xor + popcount of one candidate row
-_COST_SCAN = 0.0014  # xor + popcount of one row in a full scan
-_COST_FIXED = 40.0  # numpy call overhead of one indexed query
+# Rough costs in microseconds on a 2-core x86 machine (numpy 2.4), from
+# benchmarks/bench_dedup.py; only their ratios matter for choosing a layout.
+_COST_PROBE = 0.02  # one bucket lookup
+_COST_CANDIDATE = 0.02  # gather + xor + popcount of one candidate row
+_COST_SCAN = 0.0015  # xor + popcount of one row in a full scan
+_COST_FIXED = 30.0  # numpy call overhead of one indexed query
+_TABLE_PER_HASH = 8  # a chunk's bucket table may hold at most this many slots per hash
 _MIN_TAIL, _MAX_TAIL = 4096, 32768
 _MAX_CHUNKS = 16
 
 
-def popcount64(values: U64) -> npt.NDArray[np.uint8]:
+def popcount64(values: U64) -> U8:
     """Set bits per element (numpy >= 2.0 ``bitwise_count``)."""
-    counts: npt.NDArray[np.uint8] = np.bitwise_count(values)
+    counts: U8 = np.bitwise_count(values)
     return counts
 
 
-def brute_force(hashes: U64, h: int, radius: int) -> tuple[I64, npt.NDArray[np.uint8]]:
+def brute_force(hashes: U64, h: int, radius: int) -> tuple[I64, U8]:
     """Rows of ``hashes`` within ``radius`` bits of ``h`` and their distances, rows ascending:
     the exact baseline the index is measured and tested against."""
     distances = popcount64(np.bitwise_xor(hashes, np.uint64(h)))
@@ -58,34 +62,37 @@ def chunk_widths(m: int) -> tuple[int, ...]:
 
 
 @cache
-def _flip_masks(bits: int, max_flips: int) -> U64:
+def _flip_masks(bits: int, max_flips: int) -> I64:
     """Every ``bits``-bit mask with at most ``max_flips`` set bits, fewest first."""
     masks = [
         sum(1 << b for b in chosen)
         for k in range(max_flips + 1)
         for chosen in combinations(range(bits), k)
     ]
-    return np.array(masks, dtype=np.uint64)
-
-
-def _probes(bits: int, flips: int) -> int:
-    return sum(comb(bits, k) for k in range(flips + 1))
+    return np.array(masks, dtype=np.int64)
 
 
 def query_cost(n: int, radius: int, m: int) -> float:
     """Estimated microseconds of one indexed query with ``m`` chunks over ``n`` hashes."""
-    flips = radius // m
+    flips = min(radius // m, 64 // m)
     cost = _COST_FIXED
     for bits in chunk_widths(m):
-        probes = _probes(bits, flips)
+        probes = sum(comb(bits, k) for k in range(flips + 1))
         cost += probes * (_COST_PROBE + _COST_CANDIDATE * n / 2.0**bits)
     return cost
 
 
 def best_chunks(n: int, radius: int) -> int:
-    """The chunk count with the lowest estimated query cost, or 0 when scanning wins."""
-    options = range(2, min(radius + 1, _MAX_CHUNKS) + 1) if radius >= 1 else range(2, 3)
-    m = min(options, key=lambda k: (query_cost(n, radius, k), k))
+    """The chunk count with the lowest estimated query cost whose bucket tables fit the
+    memory cap, or 0 when a plain scan is cheaper."""
+    fits = [
+        m
+        for m in range(2, _MAX_CHUNKS + 1)
+        if m <= radius + 1 and 2 ** chunk_widths(m)[0] <= max(_TABLE_PER_HASH * n, 1 << 16)
+    ]
+    if not fits:
+        return 0
+    m = min(fits, key=lambda k: (query_cost(n, radius, k), k))
     return m if query_cost(n, radius, m) < _COST_SCAN * n else 0
 
 
@@ -94,7 +101,7 @@ class HashIndex:
 
     ``radius`` is the default query radius and tunes the layout; any other radius can be
     asked for and stays exact (a large one just probes more, or scans). Ids are kept as
-    given: adding the same id twice stores it twice.
+    given: adding the same id twice stores it twice. Holds up to 2**31 entries.
     """
 
     def __init__(self, radius: int) -> None:
@@ -103,10 +110,11 @@ class HashIndex:
         self.radius = radius
         self._ids: list[str] = []
         self._hashes: U64 = np.zeros(1024, dtype=np.uint64)
-        self._sorted = 0  # rows [0, _sorted) are in the chunk tables, the rest is the tail
-        self._m = 0  # chunks in the tables; 0 = no tables, every query scans
-        self._keys: U64 = np.zeros(0, dtype=np.uint64)
-        self._rows: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._sorted = 0  # rows [0, _sorted) are in the bucket tables, the rest is the tail
+        self._widths: tuple[int, ...] = ()  # chunk widths; () = no tables, queries scan
+        self._bases: tuple[int, ...] = ()  # first bucket of each chunk
+        self._offsets: I64 = np.zeros(1, dtype=np.int64)  # bucket -> first position in _rows
+        self._rows: I32 = np.zeros(0, dtype=np.int32)  # rows, grouped by bucket
         self._merge_at = _MIN_TAIL
 
     def __len__(self) -> int:
@@ -115,15 +123,15 @@ class HashIndex:
     @property
     def chunks(self) -> int:
         """Chunks in the current layout (0 while the index is small enough to scan)."""
-        return self._m
+        return len(self._widths)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in numpy arrays (hashes, keys, rows); ids are the caller's strings."""
-        return int(self._hashes.nbytes + self._keys.nbytes + self._rows.nbytes)
+        """Bytes held in numpy arrays (hashes, bucket tables); the id strings are extra."""
+        return int(self._hashes.nbytes + self._offsets.nbytes + self._rows.nbytes)
 
     def add(self, id: str, h: int) -> None:
-        self.add_many([id], np.array([h], dtype=np.uint64))
+        self.add_many([id], [h])
 
     def add_many(self, ids: Sequence[str], hashes: npt.ArrayLike) -> None:
         """Add ids with their hashes (a numpy uint64 array is the fast path)."""
@@ -155,9 +163,9 @@ class HashIndex:
         found.sort(key=lambda item: (item[1], item[0]))
         return found
 
-    def _search(self, h: int, r: int) -> tuple[I64, npt.NDArray[np.uint8]]:
-        n = len(self)
-        if self._m == 0 or query_cost(self._sorted, r, self._m) >= _COST_SCAN * self._sorted:
+    def _search(self, h: int, r: int) -> tuple[I64, U8]:
+        n, m = len(self), self.chunks
+        if m == 0 or query_cost(self._sorted, r, m) >= _COST_SCAN * self._sorted:
             return brute_force(self._hashes[:n], h, r)
         rows, dist = self._probe(h, r)
         tail_rows, tail_dist = brute_force(self._hashes[self._sorted : n], h, r)
@@ -166,53 +174,56 @@ class HashIndex:
             np.concatenate([dist, tail_dist]),
         )
 
-    def _chunk_keys(self, values: U64) -> U64:
-        """Chunk ``i`` of every value, tagged with ``i`` in the high word: shape ``(m*len,)``."""
+    def _buckets(self, values: U64) -> I64:
+        """Bucket of every value in every chunk, chunk-major: shape ``(m * len(values),)``."""
         parts, shift = [], 0
-        for i, bits in enumerate(chunk_widths(self._m)):
+        for base, bits in zip(self._bases, self._widths, strict=True):
             chunk = (values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
-            parts.append(chunk | np.uint64(i << 32))
+            parts.append(chunk.astype(np.int64) + base)
             shift += bits
         return np.concatenate(parts)
 
-    def _probe(self, h: int, r: int) -> tuple[I64, npt.NDArray[np.uint8]]:
-        flips, shift, probes = r // self._m, 0, []
-        for i, bits in enumerate(chunk_widths(self._m)):
-            own = ((h >> shift) & ((1 << bits) - 1)) | (i << 32)
-            probes.append(_flip_masks(bits, flips) ^ np.uint64(own))
+    def _probe(self, h: int, r: int) -> tuple[I64, U8]:
+        flips, shift, wanted = r // self.chunks, 0, []
+        for base, bits in zip(self._bases, self._widths, strict=True):
+            own = (h >> shift) & ((1 << bits) - 1)
+            wanted.append((_flip_masks(bits, flips) ^ own) + base)
             shift += bits
-        wanted = np.concatenate(probes)
-        starts = np.searchsorted(self._keys, wanted, side="left")
-        lengths = np.searchsorted(self._keys, wanted, side="right") - starts
+        buckets = np.concatenate(wanted)
+        starts = self._offsets[buckets]
+        lengths = self._offsets[buckets + 1] - starts
         total = int(lengths.sum())
         if total == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
-        # positions of every key in the probed ranges, without a Python loop
-        offsets = np.cumsum(lengths) - lengths
-        positions = np.arange(total) + np.repeat(starts - offsets, lengths)
+        # every position in the probed buckets, without a Python loop
+        positions = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         candidates = self._rows[positions]
         dist = popcount64(self._hashes[candidates] ^ np.uint64(h))
         hit = dist <= r
-        # a row matching in several chunks shows up once per chunk
+        # a row that matches in several chunks shows up once per chunk
         rows, first = np.unique(candidates[hit], return_index=True)
         return rows.astype(np.int64), dist[hit][first]
 
     def _merge(self) -> None:
-        """Move the tail into the chunk tables, re-laying them out if the size calls for it."""
+        """Move the tail into the bucket tables, re-laying them out when the size calls for
+        a different chunk count. Rows within a bucket stay ascending."""
         n = len(self)
         m = best_chunks(n, self.radius)
         if m == 0:
             return  # still small: scanning everything is cheapest
-        if m != self._m:
-            self._m, self._sorted = m, 0
-            self._keys = np.zeros(0, dtype=np.uint64)
+        if m != self.chunks:
+            self._widths = chunk_widths(m)
+            self._bases = tuple(int(b) for b in np.cumsum([0, *(1 << w for w in self._widths)]))
+            self._offsets = np.zeros(self._bases[-1] + 1, dtype=np.int64)
             self._rows = np.zeros(0, dtype=np.int32)
-        new = np.arange(self._sorted, n, dtype=np.int32)
-        keys = self._chunk_keys(self._hashes[self._sorted : n])
-        rows = np.tile(new, self._m)
-        order = np.argsort(keys, kind="stable")
-        keys = np.concatenate([self._keys, keys[order]])
-        rows = np.concatenate([self._rows, rows[order]])
-        # two sorted runs: timsort merges them in linear time
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._rows, self._sorted = keys[order], rows[order], n
+            self._sorted = 0
+            self._bases = self._bases[:-1]
+        buckets = self._buckets(self._hashes[self._sorted : n])
+        order = np.argsort(buckets, kind="stable")
+        new_rows = np.tile(np.arange(self._sorted, n, dtype=np.int32), m)[order]
+        buckets = buckets[order]
+        # each new row goes to the end of its bucket; offsets shift by the new rows before
+        self._rows = np.insert(self._rows, self._offsets[buckets + 1], new_rows)
+        added = np.bincount(buckets, minlength=len(self._offsets) - 1)
+        self._offsets[1:] += np.cumsum(added)
+        self._sorted = n
