@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -310,6 +312,92 @@ def assets_import(
     for r in rows:
         state = "imported" if r["created"] else "already in catalog"
         out.print(f"[green]✓[/] {r['id']} {r['width']}×{r['height']} ({state}) ← {r['source']}")
+
+
+@app.command("qa")
+def qa_cmd(
+    run_id: str,
+    workspace: WorkspaceOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run every QA check on a run's creatives and gate them again."""
+    result = _ws(workspace).qa(run_id, workers=workers)
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(
+            f"[green]✓[/] re-checked {result['checked']} creatives of {result['run_id']}; "
+            f"see 'bildwerk review {result['run_id']}'"
+        )
+
+
+def _actor(by: str | None) -> str:
+    return by or os.environ.get("BILDWERK_USER") or getpass.getuser()
+
+
+@app.command()
+def review(
+    run_id: str,
+    workspace: WorkspaceOpt = None,
+    all_states: Annotated[
+        bool, typer.Option("--all", help="Every decision, not just the queue.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The review queue of a run: ranked creatives waiting for a person."""
+    rows = _ws(workspace).review(run_id, all_states=all_states)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table()
+    for col in ("id", "channel", "segment", "locale", "rank", "score", "state", "reasons"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["channel"],
+            r["segment"] or "",
+            r["locale"] or "",
+            str(r["rank"] or ""),
+            f"{r['score']:.3f}" if r["score"] is not None else "",
+            r["state"],
+            "; ".join(r["reasons"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def approve(
+    asset_id: str,
+    workspace: WorkspaceOpt = None,
+    by: Annotated[
+        str | None, typer.Option(help="Who approves (default: $BILDWERK_USER or the login name).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Note recorded with it.")] = None,
+    override: Annotated[bool, typer.Option(help="Approve a creative the gate rejected.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a creative (ID as in the run manifest); recorded with who and when."""
+    row = _ws(workspace).decide(
+        asset_id, "approved", actor=_actor(by), reason=reason, override=override
+    )
+    _print_json(row) if as_json else out.print(
+        f"[green]✓[/] {row['id']} approved by {row['actor']}"
+    )
+
+
+@app.command()
+def reject(
+    asset_id: str,
+    reason: Annotated[str, typer.Option(help="Why (required).")],
+    workspace: WorkspaceOpt = None,
+    by: Annotated[str | None, typer.Option(help="Who rejects.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a creative with a reason; recorded with who and when."""
+    row = _ws(workspace).decide(asset_id, "rejected", actor=_actor(by), reason=reason)
+    _print_json(row) if as_json else out.print(f"[red]✗[/] {row['id']} rejected by {row['actor']}")
 
 
 @app.command("reproduce")

@@ -32,10 +32,10 @@ U8 = npt.NDArray[np.uint8]
 
 # Rough costs in microseconds on a 2-core x86 machine (numpy 2.4), from
 # benchmarks/bench_dedup.py; only their ratios matter for choosing a layout.
-_COST_PROBE = 0.02  # one bucket lookup
-_COST_CANDIDATE = 0.02  # gather + xor + popcount of one candidate row
-_COST_SCAN = 0.0015  # xor + popcount of one row in a full scan
-_COST_FIXED = 30.0  # numpy call overhead of one indexed query
+_COST_PROBE = 0.04  # one bucket lookup (a cache miss in a large table)
+_COST_CANDIDATE = 0.025  # gather + xor + popcount of one candidate row
+_COST_SCAN = 0.0011  # xor + popcount of one row in a full scan
+_COST_FIXED = 25.0  # numpy call overhead of one indexed query
 _TABLE_PER_HASH = 8  # a chunk's bucket table may hold at most this many slots per hash
 _MIN_TAIL, _MAX_TAIL = 4096, 32768
 _MAX_CHUNKS = 16
@@ -62,23 +62,38 @@ def chunk_widths(m: int) -> tuple[int, ...]:
 
 
 @cache
-def _flip_masks(bits: int, max_flips: int) -> I64:
-    """Every ``bits``-bit mask with at most ``max_flips`` set bits, fewest first."""
-    masks = [
-        sum(1 << b for b in chosen)
-        for k in range(max_flips + 1)
-        for chosen in combinations(range(bits), k)
+def _probe_masks(widths: tuple[int, ...], flips: tuple[int, ...]) -> tuple[I64, I64]:
+    """Every chunk's flip masks (at most ``flips[i]`` of ``widths[i]`` bits set), all chunks
+    concatenated, and how many belong to each chunk."""
+    per_chunk = [
+        [sum(1 << b for b in chosen) for k in range(f + 1) for chosen in combinations(range(w), k)]
+        for w, f in zip(widths, flips, strict=True)
     ]
-    return np.array(masks, dtype=np.int64)
+    counts = np.array([len(c) for c in per_chunk], dtype=np.int64)
+    return np.array([x for c in per_chunk for x in c], dtype=np.int64), counts
+
+
+def chunk_flips(radius: int, m: int) -> tuple[int, ...]:
+    """Bits each chunk's probes may flip so that no match within ``radius`` is missed.
+
+    With ``radius = s*m + a`` (``a < m``), a match differs in at most ``s`` bits in one of
+    the first ``a + 1`` chunks or in at most ``s - 1`` bits in one of the others (else the
+    total would exceed ``radius``); -1 means the chunk needs no probes at all.
+    """
+    s, a = divmod(radius, m)
+    return tuple(s if i <= a else s - 1 for i in range(m))
+
+
+@cache
+def _probe_count(bits: int, flips: int) -> int:
+    return sum(comb(bits, k) for k in range(flips + 1))
 
 
 def query_cost(n: int, radius: int, m: int) -> float:
     """Estimated microseconds of one indexed query with ``m`` chunks over ``n`` hashes."""
-    flips = min(radius // m, 64 // m)
     cost = _COST_FIXED
-    for bits in chunk_widths(m):
-        probes = sum(comb(bits, k) for k in range(flips + 1))
-        cost += probes * (_COST_PROBE + _COST_CANDIDATE * n / 2.0**bits)
+    for bits, flips in zip(chunk_widths(m), chunk_flips(radius, m), strict=True):
+        cost += _probe_count(bits, flips) * (_COST_PROBE + _COST_CANDIDATE * n / 2.0**bits)
     return cost
 
 
@@ -101,7 +116,7 @@ class HashIndex:
 
     ``radius`` is the default query radius and tunes the layout; any other radius can be
     asked for and stays exact (a large one just probes more, or scans). Ids are kept as
-    given: adding the same id twice stores it twice. Holds up to 2**31 entries.
+    given: adding the same id twice stores it twice. Holds up to 10**8 entries.
     """
 
     def __init__(self, radius: int) -> None:
@@ -113,7 +128,7 @@ class HashIndex:
         self._sorted = 0  # rows [0, _sorted) are in the bucket tables, the rest is the tail
         self._widths: tuple[int, ...] = ()  # chunk widths; () = no tables, queries scan
         self._bases: tuple[int, ...] = ()  # first bucket of each chunk
-        self._offsets: I64 = np.zeros(1, dtype=np.int64)  # bucket -> first position in _rows
+        self._offsets: I32 = np.zeros(1, dtype=np.int32)  # bucket -> first position in _rows
         self._rows: I32 = np.zeros(0, dtype=np.int32)  # rows, grouped by bucket
         self._merge_at = _MIN_TAIL
 
@@ -158,51 +173,45 @@ class HashIndex:
         h = int(h)
         if not 0 <= h < 1 << 64:
             raise ValueError(f"hash must be an unsigned 64-bit integer, got {h}")
-        rows, dist = self._search(h, r)
-        found = [(self._ids[i], int(d)) for i, d in zip(rows.tolist(), dist.tolist(), strict=True)]
-        found.sort(key=lambda item: (item[1], item[0]))
-        return found
-
-    def _search(self, h: int, r: int) -> tuple[I64, U8]:
         n, m = len(self), self.chunks
         if m == 0 or query_cost(self._sorted, r, m) >= _COST_SCAN * self._sorted:
-            return brute_force(self._hashes[:n], h, r)
-        rows, dist = self._probe(h, r)
-        tail_rows, tail_dist = brute_force(self._hashes[self._sorted : n], h, r)
-        return (
-            np.concatenate([rows, tail_rows + self._sorted]),
-            np.concatenate([dist, tail_dist]),
-        )
+            rows, dist = brute_force(self._hashes[:n], h, r)
+            found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
+        else:
+            rows, dist = self._probe(h, r)
+            # a row that matches in several chunks shows up once per chunk: dict dedupes
+            found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
+            rows, dist = brute_force(self._hashes[self._sorted : n], h, r)
+            found.update(zip((rows + self._sorted).tolist(), dist.tolist(), strict=True))
+        return sorted(((self._ids[i], d) for i, d in found.items()), key=lambda t: (t[1], t[0]))
+
+    def _probe(self, h: int, r: int) -> tuple[I64, U8]:
+        """Rows within ``r`` found through the bucket tables, possibly repeated."""
+        masks, counts = _probe_masks(self._widths, chunk_flips(r, self.chunks))
+        owns, shift = [], 0
+        for base, bits in zip(self._bases, self._widths, strict=True):
+            owns.append(((h >> shift) & ((1 << bits) - 1)) | base)  # base has no low bits
+            shift += bits
+        buckets = np.repeat(np.array(owns, dtype=np.int64), counts) ^ masks
+        starts = self._offsets[buckets]
+        lengths = self._offsets[buckets + 1] - starts
+        total = int(lengths.sum())
+        # every position in the probed buckets, without a Python loop
+        ahead = np.cumsum(lengths) - lengths
+        positions = np.arange(total) + np.repeat(starts - ahead, lengths)
+        candidates = self._rows[positions]
+        dist = popcount64(self._hashes[candidates] ^ np.uint64(h))
+        hit = dist <= r
+        return candidates[hit].astype(np.int64), dist[hit]
 
     def _buckets(self, values: U64) -> I64:
         """Bucket of every value in every chunk, chunk-major: shape ``(m * len(values),)``."""
         parts, shift = [], 0
         for base, bits in zip(self._bases, self._widths, strict=True):
             chunk = (values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
-            parts.append(chunk.astype(np.int64) + base)
+            parts.append(chunk.astype(np.int64) | base)
             shift += bits
         return np.concatenate(parts)
-
-    def _probe(self, h: int, r: int) -> tuple[I64, U8]:
-        flips, shift, wanted = r // self.chunks, 0, []
-        for base, bits in zip(self._bases, self._widths, strict=True):
-            own = (h >> shift) & ((1 << bits) - 1)
-            wanted.append((_flip_masks(bits, flips) ^ own) + base)
-            shift += bits
-        buckets = np.concatenate(wanted)
-        starts = self._offsets[buckets]
-        lengths = self._offsets[buckets + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
-        # every position in the probed buckets, without a Python loop
-        positions = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        candidates = self._rows[positions]
-        dist = popcount64(self._hashes[candidates] ^ np.uint64(h))
-        hit = dist <= r
-        # a row that matches in several chunks shows up once per chunk
-        rows, first = np.unique(candidates[hit], return_index=True)
-        return rows.astype(np.int64), dist[hit][first]
 
     def _merge(self) -> None:
         """Move the tail into the bucket tables, re-laying them out when the size calls for
@@ -213,11 +222,11 @@ class HashIndex:
             return  # still small: scanning everything is cheapest
         if m != self.chunks:
             self._widths = chunk_widths(m)
-            self._bases = tuple(int(b) for b in np.cumsum([0, *(1 << w for w in self._widths)]))
-            self._offsets = np.zeros(self._bases[-1] + 1, dtype=np.int64)
+            ends = np.cumsum([1 << w for w in self._widths])
+            self._bases = tuple(int(e) - (1 << w) for e, w in zip(ends, self._widths, strict=True))
+            self._offsets = np.zeros(int(ends[-1]) + 1, dtype=np.int32)
             self._rows = np.zeros(0, dtype=np.int32)
             self._sorted = 0
-            self._bases = self._bases[:-1]
         buckets = self._buckets(self._hashes[self._sorted : n])
         order = np.argsort(buckets, kind="stable")
         new_rows = np.tile(np.arange(self._sorted, n, dtype=np.int32), m)[order]
@@ -225,5 +234,5 @@ class HashIndex:
         # each new row goes to the end of its bucket; offsets shift by the new rows before
         self._rows = np.insert(self._rows, self._offsets[buckets + 1], new_rows)
         added = np.bincount(buckets, minlength=len(self._offsets) - 1)
-        self._offsets[1:] += np.cumsum(added)
+        self._offsets[1:] += np.cumsum(added).astype(np.int32)
         self._sorted = n

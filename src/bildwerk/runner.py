@@ -25,9 +25,11 @@ from bildwerk.checks.base import CheckResult, overall
 from bildwerk.events import EventSink, JobFailed, Message, StageProgress, StageStarted, ignore
 from bildwerk.executors.local import make_executor
 from bildwerk.inputs import CleanInput, RunInputs
+from bildwerk.stages.gate import gate_run
 from bildwerk.stages.generate import SceneOutput, generate_scene
 from bildwerk.stages.manifest import write_outputs
 from bildwerk.stages.plan import InputFile, Job, Plan, make_plan
+from bildwerk.stages.qa import QAOutput, QATask, qa_creative
 from bildwerk.stages.work import (
     ComposeOutput,
     ComposeTask,
@@ -36,7 +38,7 @@ from bildwerk.stages.work import (
     render_creative,
 )
 
-STAGES = ("generate", "compose", "render")
+STAGES = ("generate", "compose", "qa", "render")
 
 
 @dataclass
@@ -87,7 +89,7 @@ class _Queue:
     """Ready tasks, later stages first (render, then compose, then generate), then by plan
     position, so work drains depth-first whatever the number of workers."""
 
-    _ORDER: ClassVar[dict[str, int]] = {"render": 0, "compose": 1, "generate": 2}
+    _ORDER: ClassVar[dict[str, int]] = {"render": 0, "qa": 0, "compose": 1, "generate": 2}
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, int, str, Any, Callable[..., Any], tuple[Any, ...]]] = []
@@ -113,6 +115,7 @@ class _Queue:
 class _Progress:
     compose: dict[str, ComposeOutput] = field(default_factory=dict)
     master: dict[str, str] = field(default_factory=dict)
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)  # key → stage → output
 
 
 class Runner:
@@ -208,6 +211,7 @@ class Runner:
             with self.db.session() as s:
                 repo.finish_run(s, run_id, manifest_path=None, error=error)
             raise
+        gate_run(self.db, run_id, [j.key for j in plan.jobs], inputs.brand.qa)
         run_dir = self.runs_dir / run_id
         manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
         with self.db.session() as s:
@@ -251,7 +255,8 @@ class Runner:
                         False,
                     )
         to_generate = [k for k in scenes_needed if k not in scenes]
-        for stage, total in zip(STAGES, (len(to_generate), len(todo), len(todo)), strict=True):
+        totals = (len(to_generate), len(todo), len(todo), len(todo))
+        for stage, total in zip(STAGES, totals, strict=True):
             self.emit(StageStarted(stage, total))
         errors: dict[str, str] = {}
         progress = _Progress()
@@ -308,7 +313,17 @@ class Runner:
                         progress.compose[subject.key] = out
                         progress.master[subject.key] = sha
                         self.emit(StageProgress("compose", job_id=subject.id))
-                        focal = scenes[subject.scene.key].focal
+                        scene = scenes[subject.scene.key]
+                        queue.push(
+                            "qa",
+                            subject.position,
+                            subject,
+                            qa_creative,
+                            self._qa_task(
+                                subject, out, self.blobs.path(sha), scene, inputs, logo_path
+                            ),
+                        )
+                        focal = scene.focal
                         queue.push(
                             "render",
                             subject.position,
@@ -321,16 +336,18 @@ class Runner:
                             inputs.render_settings,
                         )
                     else:
-                        self._commit_job(
-                            run_id,
-                            subject,
-                            fut.result(),
-                            progress,
-                            scenes[subject.scene.key],
-                            inputs,
-                            input_ids,
-                        )
-                        self.emit(StageProgress("render", job_id=subject.id))
+                        results = progress.finished.setdefault(subject.key, {})
+                        results[stage] = fut.result()
+                        self.emit(StageProgress(stage, job_id=subject.id))
+                        if len(results) == 2:
+                            self._commit_job(
+                                run_id,
+                                subject,
+                                progress,
+                                scenes[subject.scene.key],
+                                inputs,
+                                input_ids,
+                            )
         finally:
             executor.shutdown()
         return errors
@@ -374,11 +391,39 @@ class Runner:
             True,
         )
 
+    def _qa_task(
+        self,
+        job: Job,
+        composed: ComposeOutput,
+        master: Path,
+        scene: _Scene,
+        inputs: RunInputs,
+        logo_path: Path | None,
+    ) -> QATask:
+        return QATask(
+            job_key=job.key,
+            master_path=master,
+            scene_path=scene.path,
+            channel=job.channel,
+            brand=inputs.brand,
+            layout=job.scene.layout,
+            locale=job.locale,
+            direction=job.direction,
+            texts=tuple(composed.texts),
+            logo_box=composed.logo_box,
+            logo_path=logo_path,
+            product_box=scene.product_box,
+            prompt=job.scene.prompt,
+            negative_prompt=job.scene.negative_prompt,
+            people=inputs.brief.people,
+            model_release=inputs.brief.model_release,
+            ai_generated=job.backend != "studio",
+        )
+
     def _commit_job(
         self,
         run_id: str,
         job: Job,
-        rendered: RenderOutput,
         progress: _Progress,
         scene: _Scene,
         inputs: RunInputs,
@@ -386,6 +431,9 @@ class Runner:
     ) -> None:
         composed = progress.compose.pop(job.key)
         master_sha = progress.master.pop(job.key)
+        done = progress.finished.pop(job.key)
+        rendered: RenderOutput = done["render"]
+        checked: QAOutput = done["qa"]
         rendition_rows = []
         for r in rendered.renditions:
             sha = self.blobs.put(r.data)
@@ -401,7 +449,12 @@ class Runner:
                     "within_budget": r.within_budget,
                 }
             )
-        checks: list[CheckResult] = [*composed.checks, *rendered.checks]
+        qa_names = {c.name for c in checked.checks}
+        checks: list[CheckResult] = [
+            *(c for c in composed.checks if c.name not in qa_names),
+            *checked.checks,
+            *rendered.checks,
+        ]
         scores = [c.score for c in checks if c.score is not None]
         qa = {
             "status": overall(checks),
@@ -459,6 +512,7 @@ class Runner:
                 repo.add_lineage(s, job.id, input_ids[inputs.logo.sha256], "logo_in")
             for row in rendition_rows:
                 repo.add_rendition(s, job.id, **row)
+            repo.set_hashes(s, job.id, checked.phash, checked.colour)
             s.add(
                 JobRow(
                     key=job.key,

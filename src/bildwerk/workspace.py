@@ -9,22 +9,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run
+from bildwerk.config.brand import load_brand
+from bildwerk.config.channels import Channel
 from bildwerk.config.settings import FILENAME, Settings, load_settings
 from bildwerk.errors import NotFoundError, UserError, WorkspaceError
 from bildwerk.events import EventSink, ignore
-from bildwerk.executors.local import default_workers
+from bildwerk.executors.local import default_workers, make_executor
 from bildwerk.imageinput import load_image
 from bildwerk.inputs import RunInputs, read_inputs
 from bildwerk.reproduce import Reproduction, reproduce
 from bildwerk.runner import Runner, RunResult, plan_inputs
+from bildwerk.stages.gate import gate_run
 from bildwerk.stages.plan import Plan
+from bildwerk.stages.qa import QATask, qa_creative
 
 ENV_VAR = "BILDWERK_WORKSPACE"
 ASSET_KINDS = ("product", "logo", "reference")
+REVIEWABLE = ("needs_review", "queued")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -224,6 +230,157 @@ class Workspace:
                     )
                 out.append({**_row(asset), "created": created})
         return out
+
+    def qa(self, run_id: str, *, workers: int | None = None) -> dict[str, Any]:
+        """Run every QA check again on a run's creatives (after changing thresholds or
+        installing a check), then gate them again."""
+        info = self.run_info(run_id)
+        brand = load_brand(self.brand_path)
+        tasks = []
+        with self.db.session() as s:
+            jobs = repo.done_jobs(s, [j["job_key"] for j in info["jobs"]])
+            for job in jobs.values():
+                creative = repo.get_asset(s, job.creative_id)
+                scene = repo.get_asset(s, job.scene_id)
+                assert creative is not None and scene is not None
+                logo = next(
+                    (
+                        link.parent_id
+                        for link in repo.lineage_of(s, creative.id)
+                        if link.relation == "logo_in"
+                    ),
+                    None,
+                )
+                logo_asset = repo.get_asset(s, logo) if logo else None
+                request = scene.meta.get("request", {})
+                layout = SceneRequest.from_json(request).layout if request else None
+                tasks.append(
+                    QATask(
+                        job_key=job.key,
+                        master_path=self.blobs.path(creative.sha256),
+                        scene_path=self.blobs.path(scene.sha256),
+                        channel=Channel.model_validate(job.spec["channel_spec"]),
+                        brand=brand,
+                        layout=layout,
+                        locale=job.spec.get("locale"),
+                        direction=job.spec.get("direction", "ltr"),
+                        texts=tuple(creative.meta.get("texts", [])),
+                        logo_box=tuple(creative.meta["logo_box"])
+                        if creative.meta.get("logo_box")
+                        else None,
+                        logo_path=self.blobs.path(logo_asset.sha256) if logo_asset else None,
+                        product_box=tuple(scene.meta["product_box"])
+                        if scene.meta.get("product_box")
+                        else None,
+                        prompt=job.spec.get("prompt", ""),
+                        negative_prompt=job.spec.get("negative_prompt", ""),
+                        ai_generated=job.spec.get("backend") != "studio",
+                    )
+                )
+        executor = make_executor(self.workers(workers))
+        try:
+            outputs = [f.result() for f in [executor.submit(qa_creative, t) for t in tasks]]
+        finally:
+            executor.shutdown()
+        with self.db.session() as s:
+            rows = repo.done_jobs(s, [t.job_key for t in tasks])
+            for out in outputs:
+                job = rows[out.job_key]
+                kept = [
+                    c for c in job.qa.get("checks", []) if c["name"] in ("text_fit", "byte_budget")
+                ]
+                checks = [*kept, *(c.to_json() for c in out.checks)]
+                job.qa = {**job.qa, "checks": checks}
+                repo.set_hashes(s, job.creative_id, out.phash, out.colour)
+            repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})
+        gate_run(self.db, info["id"], [t.job_key for t in tasks], brand.qa)
+        return {"run_id": info["id"], "checked": len(tasks)}
+
+    def review(self, run_id: str, *, all_states: bool = False) -> list[dict[str, Any]]:
+        """The run's review queue: creatives waiting for a person (or every decision)."""
+        info = self.run_info(run_id)
+        with self.db.session() as s:
+            jobs = repo.done_jobs(s, [j["job_key"] for j in info["jobs"]])
+            ids = [j.creative_id for j in jobs.values()]
+            current = repo.current_decisions(s, ids)
+            rows = []
+            for job in jobs.values():
+                d = current.get(job.creative_id)
+                if d is None or (not all_states and d.state not in REVIEWABLE):
+                    continue
+                rows.append(
+                    {
+                        "id": job.creative_id,
+                        "state": d.state,
+                        "score": d.score,
+                        "rank": d.rank,
+                        "reasons": d.reasons,
+                        "actor": d.actor,
+                        "at": d.at.isoformat(),
+                        "channel": job.spec["channel"],
+                        "segment": job.spec.get("segment"),
+                        "locale": job.spec.get("locale"),
+                        "qa": job.qa.get("status"),
+                    }
+                )
+        rows.sort(
+            key=lambda r: (
+                r["channel"],
+                r["segment"] or "",
+                r["locale"] or "",
+                r["rank"] or 1 << 30,
+                r["id"],
+            )
+        )
+        return rows
+
+    def decide(
+        self,
+        asset_id: str,
+        state: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        override: bool = False,
+    ) -> dict[str, Any]:
+        """Record a person's approval or rejection, with who and when, in the event log."""
+        if state == "rejected" and not reason:
+            raise UserError("a rejection needs a reason", hint="pass --reason '...'")
+        with self.db.session() as s:
+            asset = repo.get_asset(s, asset_id)
+            if asset is None or asset.kind != "creative":
+                raise NotFoundError(
+                    f"no creative '{asset_id}'",
+                    hint="use a creative id from the run manifest or 'bildwerk review RUN'",
+                )
+            before = repo.current_decisions(s, [asset.id]).get(asset.id)
+            if (
+                state == "approved"
+                and before is not None
+                and before.state == "rejected"
+                and not override
+            ):
+                raise UserError(
+                    f"{asset.id} was rejected ({'; '.join(before.reasons) or 'no reason'})",
+                    hint="fix and re-run, or pass --override --reason '...' to approve anyway",
+                )
+            d = repo.add_decision(
+                s,
+                asset.id,
+                state,
+                score=before.score if before else None,
+                rank=before.rank if before else None,
+                reasons=[reason] if reason else [],
+                actor=actor,
+                run_id=before.run_id if before else None,
+            )
+            return {
+                "id": asset.id,
+                "state": d.state,
+                "actor": d.actor,
+                "reasons": d.reasons,
+                "previous": before.state if before else None,
+            }
 
     def reproduce(self, asset_id: str) -> Reproduction:
         """Generate a scene or creative again from its record and compare the pixels."""

@@ -12,7 +12,9 @@ from bildwerk.catalog.models import (
     Asset,
     BriefVersion,
     Campaign,
+    Decision,
     Event,
+    ImageHash,
     Job,
     Lineage,
     Rendition,
@@ -241,3 +243,83 @@ def recent_durations(s: Session, limit: int = 200) -> list[int]:
     """Milliseconds the most recent jobs took, for time estimates."""
     q = select(Job.duration_ms).order_by(Job.created_at.desc()).limit(limit)
     return [int(d) for d in s.scalars(q)]
+
+
+def _signed64(value: int) -> int:
+    """64-bit hashes are stored in signed BIGINT columns."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def _unsigned64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def set_hashes(s: Session, asset_id: str, phash: int, colour: int) -> None:
+    row = s.get(ImageHash, asset_id)
+    if row is None:
+        s.add(ImageHash(asset_id=asset_id, phash=_signed64(phash), colour=_signed64(colour)))
+
+
+def hashes_for(s: Session, asset_ids: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Perceptual hashes by asset id (all of them when ``asset_ids`` is None)."""
+    q = select(ImageHash)
+    if asset_ids is not None:
+        q = q.where(ImageHash.asset_id.in_(list(asset_ids)))
+    return {r.asset_id: (_unsigned64(r.phash), _unsigned64(r.colour)) for r in s.scalars(q)}
+
+
+def add_decision(
+    s: Session,
+    asset_id: str,
+    state: str,
+    *,
+    run_id: str | None = None,
+    score: float | None = None,
+    rank: int | None = None,
+    reasons: Sequence[str] = (),
+    actor: str = "gate",
+) -> Decision:
+    decision = Decision(
+        asset_id=asset_id,
+        run_id=run_id,
+        state=state,
+        score=score,
+        rank=rank,
+        reasons=list(reasons),
+        actor=actor,
+    )
+    s.add(decision)
+    log_event(
+        s,
+        f"decision.{state}",
+        run_id=run_id,
+        subject=asset_id,
+        actor=actor,
+        payload={"score": score, "rank": rank, "reasons": list(reasons)},
+    )
+    return decision
+
+
+def current_decisions(s: Session, asset_ids: Sequence[str]) -> dict[str, Decision]:
+    """The newest decision per asset."""
+    out: dict[str, Decision] = {}
+    q = select(Decision).where(Decision.asset_id.in_(list(asset_ids))).order_by(Decision.id)
+    for d in s.scalars(q):
+        out[d.asset_id] = d
+    return out
+
+
+def approved_creatives(s: Session, exclude: Sequence[str] = ()) -> list[str]:
+    """Creatives whose current decision is 'approved' (or later, 'published')."""
+    latest = (
+        select(Decision.asset_id, func.max(Decision.id).label("id"))
+        .group_by(Decision.asset_id)
+        .subquery()
+    )
+    q = (
+        select(Decision.asset_id)
+        .join(latest, Decision.id == latest.c.id)
+        .where(Decision.state.in_(["approved", "published"]))
+    )
+    excluded = set(exclude)
+    return [a for a in s.scalars(q) if a not in excluded]

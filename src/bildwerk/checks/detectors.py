@@ -14,8 +14,9 @@ import functools
 import hashlib
 import importlib
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,11 @@ def _module(name: str, purpose: str) -> Any:
         raise MissingExtraError(_PACKAGES.get(name, name), "qa", purpose) from exc
 
 
+def opencv() -> Any:
+    """The ``cv2`` module, or a clear message naming the extra that installs it."""
+    return _module("cv2", "QA image checks")
+
+
 def _package_dir(name: str, purpose: str) -> Path:
     return Path(_module(name, purpose).__file__).parent
 
@@ -150,7 +156,7 @@ def _letterbox(image: Image.Image) -> tuple[Pixels, float]:
 def _decode(raw: NDArray[np.float32], scale: float, size: tuple[int, int]) -> list[Detection]:
     """YOLO-style rows (cx, cy, w, h, class scores...) → boxes in image pixels, after
     class-agnostic NMS (an exposed and a covered guess for one region keep the stronger)."""
-    cv2 = _module("cv2", "The NSFW and people checks")
+    cv2 = opencv()
     rows = raw[0].T
     classes = rows[:, 4:]
     ids = classes.argmax(axis=1)
@@ -166,9 +172,7 @@ def _decode(raw: NDArray[np.float32], scale: float, size: tuple[int, int]) -> li
     x1 = np.clip(cx + bw / 2, 0, width)
     y1 = np.clip(cy + bh / 2, 0, height)
     xywh = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
-    picked = cv2.dnn.NMSBoxes(
-        xywh.tolist(), scores.tolist(), NUDENET_MIN_SCORE, NUDENET_NMS_IOU
-    )
+    picked = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), NUDENET_MIN_SCORE, NUDENET_NMS_IOU)
     found = [
         Detection(
             NUDENET_LABELS[int(ids[i])],
@@ -182,14 +186,26 @@ def _decode(raw: NDArray[np.float32], scale: float, size: tuple[int, int]) -> li
 
 _cache: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()
 _cache_lock = threading.Lock()
+_last: tuple[weakref.ref[Image.Image], tuple[Detection, ...]] | None = None
 
 
 def detect_body(image: Image.Image) -> tuple[Detection, ...]:
     """NudeNet detections (score ≥ 0.2) for ``image``, best first.
 
-    The last few results are cached by the hash of the model input, so the NSFW and the
-    people check share one model run per creative.
+    Results are cached so the NSFW and the people check share one model run: the same
+    image object hits at once (QA never draws on the creative it checks); an equal image
+    hits by the hash of the model input.
     """
+    global _last
+    last = _last
+    if last is not None and last[0]() is image:
+        return last[1]
+    found = _detect_cached(image)
+    _last = (weakref.ref(image), found)
+    return found
+
+
+def _detect_cached(image: Image.Image) -> tuple[Detection, ...]:
     canvas, scale = _letterbox(image)
     key = hashlib.blake2b(canvas.tobytes(), digest_size=16).digest()
     key += f"{image.width}x{image.height}".encode()
@@ -206,6 +222,47 @@ def detect_body(image: Image.Image) -> tuple[Detection, ...]:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return found
+
+
+# --- check params -------------------------------------------------------------------------
+
+
+def float_param(params: Mapping[str, Any], check: str, key: str, default: float) -> float:
+    """A number in 0..1 from a check's ``params``; a wrong value is the user's to fix."""
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise UserError(
+            f"qa params for '{check}': {key} must be a number from 0 to 1, not {value!r}",
+            hint=f"set qa.checks.{check}.params.{key} in the brand kit",
+        )
+    return float(value)
+
+
+def bool_param(params: Mapping[str, Any], check: str, key: str, default: bool) -> bool:
+    value = params.get(key, default)
+    if not isinstance(value, bool):
+        raise UserError(
+            f"qa params for '{check}': {key} must be true or false, not {value!r}",
+            hint=f"set qa.checks.{check}.params.{key} in the brand kit",
+        )
+    return value
+
+
+def labels_param(
+    params: Mapping[str, Any], check: str, key: str, default: Sequence[str]
+) -> frozenset[str]:
+    """A list of NudeNet labels from ``params``; unknown labels are rejected, since a typo
+    would silently switch a policy off."""
+    value = params.get(key, default)
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        value = [value]
+    unknown = [v for v in value if v not in NUDENET_LABELS]
+    if unknown:
+        raise UserError(
+            f"qa params for '{check}': {key} has unknown labels {unknown}",
+            hint="use labels from: " + ", ".join(NUDENET_LABELS),
+        )
+    return frozenset(str(v) for v in value)
 
 
 # --- RapidOCR -----------------------------------------------------------------------------
@@ -275,7 +332,8 @@ def find_text(rgb: Pixels) -> list[TextFound]:
     for quad, score in zip(np.asarray(boxes, dtype=np.float64), scores, strict=True):
         x0, y0 = quad.min(axis=0)
         x1, y1 = quad.max(axis=0)
-        found.append(TextFound((int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))), float(score)))
+        box = (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
+        found.append(TextFound(box, float(score)))
     return found
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bildwerk.config.qa import QAPolicy
 from bildwerk.config.yamlfile import read_yaml, validate
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -81,6 +82,11 @@ class BrandKit(BaseModel):
     logo: Logo | None = None
     safe_area: SafeArea = SafeArea()
     forbidden_terms: tuple[str, ...] = ()
+    default_negative: str = ""
+    policy_file: Path | None = Field(
+        None, description="YAML with people names, competitor marks and blocked terms"
+    )
+    qa: QAPolicy = QAPolicy()
     creator: str | None = None
     copyright: str | None = None
     root: Path = Field(Path("."), exclude=True)

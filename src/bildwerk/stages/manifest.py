@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run, RunJob
+from bildwerk.checks.annotate import annotate
 from bildwerk.inputs import RunInputs
 from bildwerk.stages.plan import Plan
 from bildwerk.stages.report import write_report
@@ -42,6 +45,14 @@ def _variant(
     channel = job_spec["channel"]
     master_rel = Path("masters") / channel / f"{creative.id}.png"
     blobs.export(creative.sha256, run_dir / master_rel)
+    qa_image = None
+    if any(c["verdict"] in ("warn", "fail") for c in qa["checks"]):
+        qa_rel = Path("qa") / f"{creative.id}.jpg"
+        with Image.open(blobs.path(creative.sha256)) as im:
+            marked = annotate(im, qa["checks"])
+        (run_dir / qa_rel).parent.mkdir(parents=True, exist_ok=True)
+        marked.save(run_dir / qa_rel, quality=85)
+        qa_image = qa_rel.as_posix()
     renditions = []
     for r in creative.renditions:
         rel = (
@@ -91,6 +102,8 @@ def _variant(
             "height": creative.height,
         },
         "texts": creative.meta.get("texts", []),
+        "decision": qa.get("decision"),
+        "qa_image": qa_image,
         "qa": {
             "status": qa["status"],
             "score": qa.get("score"),

@@ -1,0 +1,101 @@
+"""Lazy access to torch, diffusers and transformers.
+
+The core of bildwerk must start without the ``diffusion`` extra, so nothing here imports
+a heavy library at module import time. :func:`libs` imports them on first use and turns a
+missing package into :class:`MissingExtraError` naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from types import ModuleType
+
+from bildwerk.errors import MissingExtraError
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "The diffusers backend"
+_PACKAGES = ("torch", "diffusers", "transformers")
+
+
+@dataclass(frozen=True)
+class Libs:
+    """The imported heavy modules (typed loosely: their stubs are incomplete)."""
+
+    torch: ModuleType
+    diffusers: ModuleType
+    transformers: ModuleType
+
+
+def require() -> None:
+    """Raise :class:`MissingExtraError` unless torch, diffusers and transformers can be
+    found; cheap (no import), so backends can fail early at construction."""
+    for name in _PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtraError(name, "diffusion", PURPOSE)
+
+
+def _shield_broken_torchvision() -> None:
+    """Treat an unusable torchvision as absent.
+
+    transformers imports torchvision whenever it is installed, and a torchvision wheel
+    built for another torch (the CUDA wheel beside a CPU torch, say) fails inside that
+    import, so every transformers model fails to load. We need nothing from torchvision;
+    hiding a broken one makes transformers use its PIL fallbacks instead.
+    """
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        return
+    try:
+        importlib.import_module("torchvision")
+    except Exception as exc:  # a binary mismatch raises RuntimeError/OSError, not ImportError
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision"] = None  # type: ignore[assignment]
+        log.warning("ignoring torchvision, which cannot be imported: %s", exc)
+
+
+@lru_cache(maxsize=1)
+def _load() -> Libs:
+    # deterministic cuBLAS needs this before CUDA initialises; harmless elsewhere
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    modules: dict[str, ModuleType] = {}
+    for name in _PACKAGES:
+        try:
+            modules[name] = importlib.import_module(name)
+            if name == "torch":  # before diffusers/transformers probe for torchvision
+                _shield_broken_torchvision()
+        except ImportError as exc:
+            raise MissingExtraError(name, "diffusion", PURPOSE) from exc
+    return Libs(**modules)
+
+
+def libs() -> Libs:
+    """torch, diffusers and transformers, imported once; MissingExtraError if absent."""
+    for name in _PACKAGES:  # a module blocked after the first import must still fail
+        if name in sys.modules and sys.modules[name] is None:
+            raise MissingExtraError(name, "diffusion", PURPOSE)
+    return _load()
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of a distribution, without importing it."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the libraries that decide the pixels; recorded with every image."""
+    return {n: package_version(n) for n in ("torch", "diffusers", "transformers", "peft")}

@@ -1,0 +1,163 @@
+"""WCAG 2.x contrast of every text block against the pixels actually behind its glyphs.
+
+Compose picks text colours from a sample of the scene, but what reaches the reader is the
+final creative: scrims, plates and busy backgrounds all change it. So this check re-reads
+the pixels. Inside a text box it separates glyphs from background by colour distance to
+the text colour, grows the glyphs by their anti-aliased fringe, and takes a low percentile
+of the per-pixel contrast of what remains: a headline that is readable on 90 % of its
+background but vanishes into a bright highlight still fails, which a mean would hide.
+
+Params (``qa.checks.contrast.params``):
+
+- ``percentile`` (10): which percentile of the per-pixel background contrast counts.
+- ``warn_below_aaa`` (false): warn when a block passes AA but not AAA (7:1 / 4.5:1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from bildwerk.checks.base import CheckContext, CheckResult, TextSpec
+from bildwerk.colour import contrast_ratio, hex_to_srgb, relative_luminance, srgb_to_hex
+from bildwerk.geometry import Box
+
+PERCENTILE = 10.0
+AA_NORMAL, AA_LARGE = 4.5, 3.0
+AAA_NORMAL, AAA_LARGE = 7.0, 4.5
+LARGE_PX = 24.0  # 18 pt at 1× display density
+LARGE_BOLD_PX = 18.66  # 14 pt bold
+BOLD_ROLES = ("headline", "cta")  # compose sets both in the bold face
+
+GLYPH_DISTANCE = 48.0  # RGB distance to the text colour that still counts as ink
+STROKE_LIMIT = 0.3  # thicker than this × font size is a background patch, not a stroke
+MIN_BACKGROUND = 0.03  # below this share of the box, glyphs and background are one colour
+
+Mask = NDArray[np.bool_]
+
+
+def _window_sum(mask: Mask, k: int, outside: bool) -> NDArray[np.int64]:
+    """Count of True pixels in the k×k window around each pixel (k odd), via an integral
+    image so cost does not grow with k; pixels beyond the edge count as ``outside``."""
+    p = k // 2
+    padded = np.pad(mask, p, constant_values=outside).astype(np.int64)
+    ii = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1), dtype=np.int64)
+    ii[1:, 1:] = padded.cumsum(0).cumsum(1)
+    out: NDArray[np.int64] = ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]
+    return out
+
+
+def erode(mask: Mask, k: int) -> Mask:
+    out: Mask = _window_sum(mask, k, True) == k * k
+    return out
+
+
+def dilate(mask: Mask, k: int) -> Mask:
+    out: Mask = _window_sum(mask, k, False) > 0
+    return out
+
+
+def background_pixels(pixels: NDArray[np.uint8], colour: str, font_size: int) -> NDArray[np.uint8]:
+    """The pixels of a text box that are not glyphs, as (n, 3) uint8 rows.
+
+    Ink is what lies near the text colour, minus patches too thick to be strokes (a
+    background that happens to match the text colour is background, and exactly where
+    the text disappears). When almost nothing is left, text and background are the same
+    colour and the whole box is returned, which then measures ~1:1.
+    """
+    diff = pixels.astype(np.float32) - hex_to_srgb(colour).astype(np.float32)
+    near = np.einsum("ijk,ijk->ij", diff, diff) < GLYPH_DISTANCE**2
+    thick = max(3, round(STROKE_LIMIT * font_size) | 1)
+    patches = dilate(erode(near, thick), thick)
+    fringe = 2 * max(1, round(font_size / 24)) + 1
+    ink = dilate(near & ~patches, fringe)
+    background = pixels[~ink]
+    if len(background) < MIN_BACKGROUND * ink.size:
+        return pixels.reshape(-1, 3)
+    return background
+
+
+def is_large(spec: TextSpec, density: int) -> bool:
+    """WCAG large-scale text: 18 pt, or 14 pt bold, measured in CSS px at 1×."""
+    px = spec.font_size / max(1, density)
+    return px >= LARGE_PX or (spec.role in BOLD_ROLES and px >= LARGE_BOLD_PX)
+
+
+def _clip(box: Box, width: int, height: int, pad: int) -> Box | None:
+    x0, y0 = max(0, box.x0 - pad), max(0, box.y0 - pad)
+    x1, y1 = min(width, box.x1 + pad), min(height, box.y1 + pad)
+    return Box(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _measure(image: Image.Image, spec: TextSpec, percentile: float) -> dict[str, Any] | None:
+    text_lum = relative_luminance(hex_to_srgb(spec.color))
+    if spec.background is not None:
+        ratio = float(contrast_ratio(text_lum, relative_luminance(hex_to_srgb(spec.background))))
+        return {"contrast": ratio, "background": spec.background, "source": "plate"}
+    box = _clip(spec.box, image.width, image.height, max(2, spec.font_size // 8))
+    if box is None:
+        return None
+    pixels = np.asarray(image.crop(box.as_tuple()).convert("RGB"))
+    bg = background_pixels(pixels, spec.color, spec.font_size)
+    ratios = contrast_ratio(text_lum, relative_luminance(bg))
+    return {
+        "contrast": float(np.percentile(ratios, percentile)),
+        "background": srgb_to_hex(np.median(bg, axis=0)),
+        "source": "pixels",
+        "background_share": round(len(bg) / (pixels.shape[0] * pixels.shape[1]), 3),
+    }
+
+
+class ContrastCheck:
+    """Fails when any text block is below WCAG AA against the pixels behind it."""
+
+    name = "contrast"
+
+    def run(self, image: Image.Image, context: CheckContext) -> CheckResult:
+        if not context.texts:
+            return CheckResult(self.name, "skip", reason="no text blocks to measure")
+        percentile = float(context.params.get("percentile", PERCENTILE))
+        warn_aaa = bool(context.params.get("warn_below_aaa", False))
+        blocks: list[dict[str, Any]] = []
+        failed: list[str] = []
+        below_aaa: list[str] = []
+        for spec in context.texts:
+            found = _measure(image, spec, percentile)
+            if found is None:
+                failed.append(f"{spec.role} lies outside the image")
+                continue
+            large = is_large(spec, context.channel.density)
+            need_aa = AA_LARGE if large else AA_NORMAL
+            need_aaa = AAA_LARGE if large else AAA_NORMAL
+            ratio = found["contrast"]
+            level = "AAA" if ratio >= need_aaa else "AA" if ratio >= need_aa else "below AA"
+            if ratio < need_aa:
+                failed.append(f"{spec.role} {ratio:.2f}:1 < {need_aa}:1")
+            elif ratio < need_aaa:
+                below_aaa.append(f"{spec.role} {ratio:.2f}:1 < AAA {need_aaa}:1")
+            blocks.append(
+                {
+                    "role": spec.role,
+                    "box": list(spec.box.as_tuple()),
+                    "color": spec.color,
+                    **found,
+                    "contrast": round(ratio, 2),
+                    "large": large,
+                    "required": need_aa,
+                    "required_aaa": need_aaa,
+                    "level": level,
+                    "score": round(min(1.0, ratio / need_aaa), 3),
+                }
+            )
+        score = min((b["score"] for b in blocks), default=0.0)
+        evidence = {"percentile": percentile, "blocks": blocks}
+        if failed:
+            reason = "below WCAG AA: " + "; ".join(failed)
+            return CheckResult(self.name, "fail", score, reason, evidence)
+        if warn_aaa and below_aaa:
+            reason = "below WCAG AAA: " + "; ".join(below_aaa)
+            return CheckResult(self.name, "warn", score, reason, evidence)
+        return CheckResult(self.name, "pass", score, None, evidence)

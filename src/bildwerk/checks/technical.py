@@ -1,0 +1,417 @@
+"""Technical image quality: resolution, sharpness, noise, clipping, banding, naturalness.
+
+Each sub-measure gets its own verdict from thresholds in params; the check's verdict is
+the worst of them and its score the lowest sub-score. All are measured outside the brand
+overlay (text, plates, logo), which is crisp and flat by construction and would otherwise
+hide a soft or noisy scene. Measures that depend on scale (sharpness, naturalness) run on
+a grey copy resampled to a fixed area, so a 600 px ad and a 1920 px hero compare; those
+that live at the pixel level (noise, clipping, banding) read the full-resolution luma.
+
+Params (``qa.checks.technical.params``), defaults in the module constants below:
+
+- ``warn_sharpness`` / ``min_sharpness``: the 90th percentile of per-tile Laplacian
+  variance on the 512²-area grey copy. Tiles, not the whole frame, because a studio
+  packshot is mostly a smooth backdrop: it is soft only if even its sharpest parts are.
+- ``warn_noise`` / ``max_noise``: noise σ in 8-bit levels, from the median absolute
+  deviation of the finest diagonal (Haar HH) wavelet band (Donoho's estimator).
+- ``warn_clipped`` / ``max_clipped``: share of pixels at luma ≥ 254 or ≤ 1. A backdrop
+  that is deliberately pure white (or black) at most of the frame's border is a design
+  choice, not clipping, so that polarity is not counted then.
+- ``warn_banding`` / ``max_banding``: share of sampled pixels lying in staircase bands
+  (see :func:`banding`); ``max_banding`` fails only posterised steps (≥ 2 levels).
+- ``warn_naturalness`` / ``min_naturalness``: see :mod:`bildwerk.checks.naturalness`-style
+  notes in :func:`naturalness`; ``min_naturalness`` is 0 (never fails) by default because
+  the score is an untrained heuristic.
+- ``min_width`` / ``min_height``: default to the channel's master size (the largest
+  rendition must not be upscaled).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from bildwerk.checks.base import CheckContext, CheckResult, Verdict
+from bildwerk.geometry import Box
+
+WARN_SHARPNESS, MIN_SHARPNESS = 500.0, 200.0
+WARN_NOISE, MAX_NOISE = 4.0, 8.0
+WARN_CLIPPED, MAX_CLIPPED = 0.02, 0.10
+WARN_BANDING, MAX_BANDING = 0.25, 0.5
+WARN_NATURALNESS, MIN_NATURALNESS = 0.35, 0.0
+
+WORK_AREA = 512 * 512  # pixels of the grey copy for scale-dependent measures
+TILE = 16  # tiles on that copy, for sharpness and naturalness
+SHARP_RANK = 16  # sharpness is that of the 16th sharpest tile: ~1.6 % of the frame
+BACKDROP_BORDER = 0.6  # this share of the border clipped = an intentional white/black backdrop
+LINE_STEP = 4  # banding reads every 4th row and column at full resolution
+MIN_BAND = 6  # a flat run at least this long (px) between two steps is a band
+MAX_STEP = 8  # larger jumps are edges, not quantisation steps
+
+Floats = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+_ORDER: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class Measure:
+    """One sub-measure: its value, verdict, score (0..1) and reason."""
+
+    value: float
+    verdict: Verdict = "pass"
+    score: float = 1.0
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": round(self.value, 4),
+            "verdict": self.verdict,
+            "score": round(self.score, 3),
+            **self.extra,
+        }
+
+
+def _grade(
+    value: float, warn: float, fail: float, higher_is_better: bool, what: str, unit: str = ""
+) -> Measure:
+    """Verdict and a score that falls linearly from 1 at the warn line to 0 at the fail line."""
+    bad = (lambda v, t: v < t) if higher_is_better else (lambda v, t: v > t)
+    span = (warn - fail) if higher_is_better else (fail - warn)
+    past = (warn - value) if higher_is_better else (value - warn)
+    score = 1.0 if past <= 0 else max(0.0, 1.0 - past / span) if span > 0 else 0.0
+    side = "below" if higher_is_better else "above"
+    if bad(value, fail):
+        return Measure(value, "fail", score, f"{what} {value:.3g}{unit} {side} {fail:.3g}{unit}")
+    if bad(value, warn):
+        return Measure(value, "warn", score, f"{what} {value:.3g}{unit} {side} {warn:.3g}{unit}")
+    return Measure(value, "pass", score)
+
+
+# --- shared image preparation -------------------------------------------------------------
+
+
+def overlay_mask(context: CheckContext, shape: tuple[int, int], scale: float) -> Mask:
+    """True where the brand overlay (text, plates, logo) covers a ``shape`` image that is
+    ``scale`` × the master."""
+    mask = np.zeros(shape, dtype=bool)
+    boxes: list[Box] = [t.box for t in context.texts]
+    boxes += [t.plate for t in context.texts if t.plate is not None]
+    boxes += [b for b in (context.logo_box,) if b is not None]
+    for b in boxes:
+        y0, y1 = int(b.y0 * scale), math.ceil(b.y1 * scale)
+        x0, x1 = int(b.x0 * scale), math.ceil(b.x1 * scale)
+        mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
+    return mask
+
+
+def work_copy(grey: Image.Image) -> tuple[Floats, float]:
+    """The grey image resampled to WORK_AREA pixels (box filter), and the scale used."""
+    scale = math.sqrt(WORK_AREA / (grey.width * grey.height))
+    size = (max(8, round(grey.width * scale)), max(8, round(grey.height * scale)))
+    small = grey.resize(size, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float64), size[0] / grey.width
+
+
+# --- sharpness --------------------------------------------------------------------------------
+
+
+def laplacian(img: Floats) -> Floats:
+    out: Floats = (
+        img[:-2, 1:-1] + img[2:, 1:-1] + img[1:-1, :-2] + img[1:-1, 2:] - 4 * img[1:-1, 1:-1]
+    )
+    return out
+
+
+def sharpness(work: Floats, covered: Mask) -> tuple[float, float]:
+    """(Laplacian variance of the SHARP_RANK-th sharpest tile outside the overlay, global).
+
+    A fixed rank, not a percentile: a small product on a large soft backdrop is sharp
+    when the product is, whatever the share of backdrop.
+    """
+    lap = laplacian(work)
+    cov = covered[1:-1, 1:-1]
+    th, tw = lap.shape[0] // TILE, lap.shape[1] // TILE
+    tiles = lap[: th * TILE, : tw * TILE].reshape(th, TILE, tw, TILE)
+    var = tiles.var(axis=(1, 3))
+    free = ~cov[: th * TILE, : tw * TILE].reshape(th, TILE, tw, TILE).any(axis=(1, 3))
+    chosen = np.sort(var[free] if free.any() else var.ravel())[::-1]
+    global_var = float(lap[~cov].var()) if (~cov).any() else float(lap.var())
+    return float(chosen[min(SHARP_RANK, len(chosen)) - 1]), global_var
+
+
+# --- noise ------------------------------------------------------------------------------------
+
+
+def noise_sigma(luma: NDArray[np.uint8]) -> float:
+    """Noise σ (8-bit levels): median |HH| / 0.6745 of the orthonormal Haar transform.
+
+    The finest diagonal band holds almost no image content, so its robust spread is the
+    noise; edges are few and the median ignores them.
+    """
+    h, w = (luma.shape[0] // 2) * 2, (luma.shape[1] // 2) * 2
+    x = luma[:h, :w].astype(np.float32)
+    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2
+    return float(np.median(np.abs(hh)) / 0.6745)
+
+
+# --- clipping ---------------------------------------------------------------------------------
+
+
+def clipping(luma: NDArray[np.uint8], covered: Mask) -> tuple[float, dict[str, Any]]:
+    """Share of clipped pixels outside the overlay, not counting an intentional pure
+    white/black backdrop (most of the border clipped at that end)."""
+    border = np.concatenate([luma[0], luma[-1], luma[:, 0], luma[:, -1]])
+    high, low = luma >= 254, luma <= 1
+    white_bg = bool((border >= 254).mean() >= BACKDROP_BORDER)
+    black_bg = bool((border <= 1).mean() >= BACKDROP_BORDER)
+    counted = ~covered
+    n = max(1, int(counted.sum()))
+    highlights = 0.0 if white_bg else float((high & counted).sum() / n)
+    shadows = 0.0 if black_bg else float((low & counted).sum() / n)
+    extra = {
+        "highlights": round(highlights, 4),
+        "shadows": round(shadows, 4),
+        "white_backdrop": white_bg,
+        "black_backdrop": black_bg,
+    }
+    return highlights + shadows, extra
+
+
+# --- banding ----------------------------------------------------------------------------------
+
+
+def _bands(lines: NDArray[np.int16]) -> tuple[int, int, list[int]]:
+    """Staircase bands along each row of ``lines``: (band px, total px, step heights).
+
+    A band is a run of identical values, at least MIN_BAND long, entered and left by
+    steps of the same sign of 1..MAX_STEP levels: the signature of a smooth gradient
+    quantised too coarsely. Dither or grain breaks the runs; edges are larger jumps;
+    a flat backdrop has no steps; texture has no runs.
+    """
+    n, w = lines.shape
+    d = np.diff(lines.astype(np.int32), axis=1)
+    # One sentinel column (an "edge") between rows so runs never wrap across lines.
+    pad = np.full((n, 1), MAX_STEP + 1, dtype=np.int32)
+    flat = np.concatenate([pad, d, pad], axis=1).ravel()
+    zero = flat == 0
+    edges = np.diff(zero.astype(np.int8))
+    starts = np.flatnonzero(edges == 1) + 1
+    ends = np.flatnonzero(edges == -1) + 1
+    length = ends - starts
+    before, after = flat[starts - 1], flat[ends]
+    small = (np.abs(before) <= MAX_STEP) & (np.abs(after) <= MAX_STEP)
+    band = (length + 1 >= MIN_BAND) & small & (np.sign(before) == np.sign(after))
+    steps = np.abs(before[band])
+    return int((length[band] + 1).sum()), n * w, steps.tolist()
+
+
+def banding(luma: NDArray[np.uint8]) -> tuple[float, float]:
+    """(share of sampled pixels in staircase bands, median step height in levels)."""
+    rows = luma[::LINE_STEP].astype(np.int16)
+    cols = luma[:, ::LINE_STEP].T.astype(np.int16)
+    band_r, total_r, steps_r = _bands(rows)
+    band_c, total_c, steps_c = _bands(cols)
+    steps = steps_r + steps_c
+    share = (band_r + band_c) / max(1, total_r + total_c)
+    return share, float(np.median(steps)) if steps else 0.0
+
+
+# --- BRISQUE-style naturalness ----------------------------------------------------------------
+
+_KERNEL = np.exp(-0.5 * (np.arange(-3, 4) / (7 / 6)) ** 2)
+_KERNEL /= _KERNEL.sum()
+
+
+def _blur(img: Floats) -> Floats:
+    """7-tap Gaussian (σ = 7/6, as BRISQUE), separable, edges reflected."""
+    p = np.pad(img, 3, mode="reflect")
+    h, w = img.shape
+    rows = sum(_KERNEL[i] * p[i : i + h, :] for i in range(7))
+    out: Floats = sum(_KERNEL[i] * rows[:, i : i + w] for i in range(7))
+    return out
+
+
+def mscn(img: Floats) -> tuple[Floats, Floats]:
+    """Mean-subtracted contrast-normalised coefficients and the local σ map."""
+    mu = _blur(img)
+    sigma = np.sqrt(np.abs(_blur(img * img) - mu * mu))
+    return (img - mu) / (sigma + 1.0), sigma
+
+
+@cache
+def _shape_tables() -> tuple[Floats, Floats]:
+    """α grid and Γ(2/α)² / (Γ(1/α)Γ(3/α)), which is increasing in α (moment matching)."""
+    alphas = np.arange(0.2, 10.0, 0.001)
+    lg = np.array([[math.lgamma(k / a) for k in (1, 2, 3)] for a in alphas])
+    rho = np.exp(2 * lg[:, 1] - lg[:, 0] - lg[:, 2])
+    return alphas, rho
+
+
+def _solve_alpha(ratio: float) -> float:
+    alphas, rho = _shape_tables()
+    i = int(np.clip(np.searchsorted(rho, ratio), 0, len(alphas) - 1))
+    return float(alphas[i])
+
+
+def ggd_shape(x: Floats) -> tuple[float, float]:
+    """Generalised Gaussian fit by moment matching: (shape α, variance)."""
+    m2 = float(np.mean(x * x))
+    m1 = float(np.mean(np.abs(x)))
+    return _solve_alpha(m1 * m1 / max(m2, 1e-12)), m2
+
+
+def aggd_fit(x: Floats) -> tuple[float, float]:
+    """Asymmetric GGD fit: (shape α, mean-shift η)."""
+    left, right = x[x < 0], x[x > 0]
+    sl = math.sqrt(float(np.mean(left * left))) if left.size else 1e-6
+    sr = math.sqrt(float(np.mean(right * right))) if right.size else 1e-6
+    gamma = sl / max(sr, 1e-12)
+    m1, m2 = float(np.mean(np.abs(x))), float(np.mean(x * x))
+    r_hat = m1 * m1 / max(m2, 1e-12)
+    big_r = r_hat * (gamma**3 + 1) * (gamma + 1) / (gamma**2 + 1) ** 2
+    alpha = _solve_alpha(big_r)
+    g1, g2, g3 = (math.lgamma(k / alpha) for k in (1, 2, 3))
+    ratio = math.exp(0.5 * (g1 - g3))
+    eta = (sr - sl) * ratio * math.exp(g2 - g1)
+    return alpha, eta
+
+
+@dataclass(frozen=True)
+class Pristine:
+    """A soft range a feature keeps on undistorted natural images (see ``naturalness``)."""
+
+    lo: float
+    hi: float
+    slack: float  # distance outside the range at which the feature's score reaches 0
+
+    def score(self, v: float) -> float:
+        out = max(self.lo - v, v - self.hi, 0.0)
+        return max(0.0, 1.0 - out / self.slack)
+
+
+PRISTINE: Mapping[str, Pristine] = {
+    "mscn_alpha": Pristine(1.6, 3.2, 1.2),
+    "pair_alpha": Pristine(0.55, 1.2, 0.5),
+    "pair_eta": Pristine(-0.02, 0.12, 0.15),
+}
+
+
+def naturalness(work: Floats, covered: Mask) -> tuple[float, dict[str, float]]:
+    """BRISQUE-style feature score in 0..1 (1 = statistics of an undistorted photo).
+
+    This is Mittal et al.'s *feature* extraction (MSCN coefficients, a GGD fit to them and
+    asymmetric GGD fits to the products of horizontally / vertically / diagonally
+    neighbouring coefficients) without BRISQUE's trained SVR, which cannot ship offline.
+    Instead each feature is compared with the range it keeps on undistorted natural
+    images in the BRISQUE/NIQE literature: MSCN shape near Gaussian (α ≈ 2; blur and
+    compression make it peakier, α falls), neighbour products moderately peaked and
+    slightly positive (blur raises η as neighbours correlate, noise drives η to 0 and α
+    up). Only textured tiles count (local σ above a quarter of the image's 90th
+    percentile, as NIQE selects sharp patches): flat studio backdrops say nothing.
+    """
+    coeffs, sigma = mscn(work)
+    th, tw = work.shape[0] // TILE, work.shape[1] // TILE
+    if th == 0 or tw == 0:
+        return 1.0, {}
+    crop = (slice(0, th * TILE), slice(0, tw * TILE))
+    tile_sigma = sigma[crop].reshape(th, TILE, tw, TILE).mean(axis=(1, 3))
+    free = ~covered[crop].reshape(th, TILE, tw, TILE).any(axis=(1, 3))
+    active = free & (tile_sigma >= 0.25 * np.percentile(tile_sigma[free], 90)) if free.any() else free
+    if not active.any():
+        return 1.0, {}
+    keep = np.repeat(np.repeat(active, TILE, 0), TILE, 1)
+    c = np.full_like(coeffs, np.nan)
+    c[crop] = np.where(keep, coeffs[crop], np.nan)
+    alpha, _ = ggd_shape(c[~np.isnan(c)])
+    pairs = (
+        c[:, :-1] * c[:, 1:],
+        c[:-1, :] * c[1:, :],
+        c[:-1, :-1] * c[1:, 1:],
+        c[:-1, 1:] * c[1:, :-1],
+    )
+    fits = [aggd_fit(p[~np.isnan(p)]) for p in pairs]
+    feats = {
+        "mscn_alpha": alpha,
+        "pair_alpha": float(np.mean([f[0] for f in fits])),
+        "pair_eta": float(np.mean([f[1] for f in fits])),
+    }
+    score = min(PRISTINE[k].score(v) for k, v in feats.items())
+    return score, {k: round(v, 4) for k, v in feats.items()}
+
+
+# --- the check --------------------------------------------------------------------------------
+
+
+def _p(params: Mapping[str, Any], key: str, default: float) -> float:
+    return float(params.get(key, default))
+
+
+class TechnicalCheck:
+    """Worst of resolution, sharpness, noise, clipping, banding and naturalness."""
+
+    name = "technical"
+
+    def run(self, image: Image.Image, context: CheckContext) -> CheckResult:
+        p = context.params
+        grey = image.convert("L")
+        luma = np.asarray(grey)
+        work, scale = work_copy(grey)
+        full_mask = overlay_mask(context, luma.shape, 1.0)
+        work_mask = overlay_mask(context, work.shape, scale)
+        measures: dict[str, Measure] = {}
+
+        master_w, master_h = context.channel.master_size
+        need_w, need_h = int(p.get("min_width", master_w)), int(p.get("min_height", master_h))
+        small = image.width < need_w or image.height < need_h
+        measures["resolution"] = Measure(
+            float(image.width),
+            "fail" if small else "pass",
+            min(1.0, image.width / need_w, image.height / need_h),
+            f"{image.width}×{image.height} is smaller than {need_w}×{need_h}" if small else None,
+            {"size": [image.width, image.height], "required": [need_w, need_h]},
+        )
+        sharp, global_var = sharpness(work, work_mask)
+        measures["sharpness"] = _grade(
+            sharp, _p(p, "warn_sharpness", WARN_SHARPNESS), _p(p, "min_sharpness", MIN_SHARPNESS),
+            True, "sharpness (Laplacian variance)",
+        )
+        measures["sharpness"].extra["global_variance"] = round(global_var, 2)
+        measures["noise"] = _grade(
+            noise_sigma(luma), _p(p, "warn_noise", WARN_NOISE), _p(p, "max_noise", MAX_NOISE),
+            False, "noise σ", " levels",
+        )
+        clipped, clip_extra = clipping(luma[::2, ::2], full_mask[::2, ::2])
+        measures["clipping"] = _grade(
+            clipped, _p(p, "warn_clipped", WARN_CLIPPED), _p(p, "max_clipped", MAX_CLIPPED),
+            False, "clipped share",
+        )
+        measures["clipping"].extra.update(clip_extra)
+        band_share, step = banding(luma)
+        band = _grade(
+            band_share, _p(p, "warn_banding", WARN_BANDING), _p(p, "max_banding", MAX_BANDING),
+            False, "banded share",
+        )
+        if band.verdict == "fail" and step < 2:  # 1-level steps: visible, not posterised
+            band.verdict = "warn"
+        band.extra["median_step"] = step
+        measures["banding"] = band
+        nat, feats = naturalness(work, work_mask)
+        measures["naturalness"] = _grade(
+            nat, _p(p, "warn_naturalness", WARN_NATURALNESS),
+            _p(p, "min_naturalness", MIN_NATURALNESS), True, "naturalness (BRISQUE-style)",
+        )
+        measures["naturalness"].extra["features"] = feats
+
+        worst = max(measures.values(), key=lambda m: _ORDER[m.verdict]).verdict
+        reasons = [m.reason for m in measures.values() if m.verdict == worst and m.reason]
+        evidence = {k: m.to_json() for k, m in measures.items()}
+        score = round(min(m.score for m in measures.values()), 3)
+        return CheckResult(self.name, worst, score, "; ".join(reasons) or None, evidence)
