@@ -132,9 +132,15 @@ class Scripted:
 
 
 class _Reject(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    """An error answer; ``violation`` False for answers that are part of the service's
+    normal behaviour (bad key, moderation) rather than a malformed request."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, violation: bool = True
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+        self.violation = violation
 
 
 def _image_png(width: int, height: int, seed: str, base: Image.Image | None = None) -> bytes:
@@ -147,8 +153,11 @@ def _image_png(width: int, height: int, seed: str, base: Image.Image | None = No
     else:
         y, x = np.mgrid[0:height, 0:width]
         arr = np.stack(
-            [(x * 255 // max(1, width - 1) + h[0]) % 256, (y * 255 // max(1, height - 1) + h[1])
-             % 256, np.full_like(x, h[2])],
+            [
+                (x * 255 // max(1, width - 1) + h[0]) % 256,
+                (y * 255 // max(1, height - 1) + h[1]) % 256,
+                np.full_like(x, h[2]),
+            ],
             axis=-1,
         )
     img = Image.fromarray(arr.astype(np.uint8), "RGB")
@@ -157,7 +166,9 @@ def _image_png(width: int, height: int, seed: str, base: Image.Image | None = No
     return buf.getvalue()
 
 
-def _multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], dict[str, list[Upload]]]:
+def _multipart(
+    content_type: str, body: bytes
+) -> tuple[dict[str, list[str]], dict[str, list[Upload]]]:
     msg = BytesParser(policy=policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )
@@ -173,9 +184,7 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], di
         assert isinstance(payload, bytes)
         filename = part.get_filename()
         if filename is not None:
-            files.setdefault(name, []).append(
-                Upload(filename, part.get_content_type(), payload)
-            )
+            files.setdefault(name, []).append(Upload(filename, part.get_content_type(), payload))
         else:
             fields.setdefault(name, []).append(payload.decode("utf-8"))
     return fields, files
@@ -208,7 +217,9 @@ class FakeImageAPI:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -280,10 +291,15 @@ class FakeImageAPI:
             else:
                 raise _Reject(404, f"no route {h.path}")
         except _Reject as rej:
-            if rej.status not in (401,):
+            if rej.violation:
                 self.violations.append(f"{h.path}: {rej.message}")
+            err: dict[str, Any]
             if stability:
-                err = {"id": uuid.uuid4().hex, "name": rej.code or "bad_request", "errors": [rej.message]}
+                err = {
+                    "id": uuid.uuid4().hex,
+                    "name": rej.code or "bad_request",
+                    "errors": [rej.message],
+                }
             else:
                 err = {
                     "error": {
@@ -302,11 +318,13 @@ class FakeImageAPI:
         if given != f"Bearer {self.api_key}":
             shown = given.removeprefix("Bearer ")
             if stability:
-                raise _Reject(401, "missing or invalid authorization header", "unauthorized")
+                raise _Reject(401, "missing or invalid authorization header", "unauthorized", False)
             # as the real service does, echo what was sent (so redaction is tested)
-            raise _Reject(401, f"Incorrect API key provided: {shown}.", "invalid_api_key")
+            raise _Reject(401, f"Incorrect API key provided: {shown}.", "invalid_api_key", False)
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str]) -> None:
+    def _send(
+        self, h: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str]
+    ) -> None:
         try:
             h.send_response(status)
             for k, v in headers.items():
@@ -318,8 +336,19 @@ class FakeImageAPI:
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _send_json(self, h: BaseHTTPRequestHandler, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(h, status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})})
+    def _send_json(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        data: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._send(
+            h,
+            status,
+            json.dumps(data).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
 
     # ------------------------------------------------------------------ OpenAI
 
@@ -330,7 +359,9 @@ class FakeImageAPI:
             raise _Reject(400, f"Unknown parameter: '{sorted(unknown)[0]}'.", "unknown_parameter")
         prompt = p.get("prompt")
         if not isinstance(prompt, str) or not prompt:
-            raise _Reject(400, "Missing required parameter: 'prompt'.", "missing_required_parameter")
+            raise _Reject(
+                400, "Missing required parameter: 'prompt'.", "missing_required_parameter"
+            )
         model = str(p.get("model", "dall-e-2"))
         gpt = model.startswith("gpt-image")
         limit = 32000 if gpt else 4000 if model == "dall-e-3" else 1000
@@ -342,9 +373,17 @@ class FakeImageAPI:
         sizes = GPT_SIZES if gpt else DALLE3_SIZES if model == "dall-e-3" else DALLE2_SIZES
         size = str(p.get("size", "auto" if gpt else "1024x1024"))
         if size not in sizes:
-            raise _Reject(400, f"Invalid value: '{size}'. Supported values are: {sizes}", "invalid_value")
+            raise _Reject(
+                400, f"Invalid value: '{size}'. Supported values are: {sizes}", "invalid_value"
+            )
         quality = p.get("quality")
-        qualities = ("low", "medium", "high", "auto") if gpt else ("standard", "hd") if model == "dall-e-3" else ("standard",)
+        qualities = (
+            ("low", "medium", "high", "auto")
+            if gpt
+            else ("standard", "hd")
+            if model == "dall-e-3"
+            else ("standard",)
+        )
         if quality is not None and quality not in qualities:
             raise _Reject(400, f"Invalid quality '{quality}'", "invalid_value")
         if gpt and "response_format" in p:
@@ -355,7 +394,9 @@ class FakeImageAPI:
             raise _Reject(400, "invalid response_format")
         return model, size
 
-    def _openai_answer(self, h: BaseHTTPRequestHandler, model: str, size: str, p: dict[str, Any], png: bytes) -> None:
+    def _openai_answer(
+        self, h: BaseHTTPRequestHandler, model: str, size: str, p: dict[str, Any], png: bytes
+    ) -> None:
         if model.startswith("gpt-image"):
             item: dict[str, Any] = {"b64_json": base64.b64encode(png).decode()}
         elif p.get("response_format", "url") == "url":
@@ -392,7 +433,12 @@ class FakeImageAPI:
         if "moderation" in p and p["moderation"] not in ("low", "auto"):
             raise _Reject(400, "invalid moderation")
         if "refuse" in str(p["prompt"]):
-            raise _Reject(400, "Your request was rejected by the safety system.", "moderation_blocked")
+            raise _Reject(
+                400,
+                "Your request was rejected by the safety system.",
+                "moderation_blocked",
+                violation=False,
+            )
         w, h_ = (int(v) for v in (size if size != "auto" else "1024x1024").split("x"))
         self._openai_answer(h, model, size, p, _image_png(w, h_, str(p["prompt"])))
 
@@ -422,7 +468,9 @@ class FakeImageAPI:
                 raise _Reject(400, "mask and image must have the same dimensions")
             if m.mode not in ("RGBA", "LA", "PA"):
                 raise _Reject(400, "mask must have an alpha channel")
-        w, h_ = (int(v) for v in (size if size != "auto" else f"{first.width}x{first.height}").split("x"))
+        w, h_ = (
+            int(v) for v in (size if size != "auto" else f"{first.width}x{first.height}").split("x")
+        )
         self._openai_answer(h, model, size, p, _image_png(w, h_, str(p["prompt"]), base=first))
 
     # ------------------------------------------------------------------ Stability
@@ -456,7 +504,12 @@ class FakeImageAPI:
         ):
             raise _Reject(400, "invalid model")
         if "forbidden" in prompt:
-            raise _Reject(403, "Your request was flagged by our content moderation system.", "content_moderation")
+            raise _Reject(
+                403,
+                "Your request was flagged by our content moderation system.",
+                "content_moderation",
+                violation=False,
+            )
         if route.startswith("generate/"):
             if set(rec.files):
                 raise _Reject(400, "text-to-image takes no files")
@@ -490,6 +543,19 @@ class FakeImageAPI:
         finish = self.stability_finish_reason
         out_seed = str(seed or 12345)
         if accept == "application/json":
-            self._send_json(h, 200, {"image": base64.b64encode(png).decode(), "finish_reason": finish, "seed": int(out_seed)})
+            self._send_json(
+                h,
+                200,
+                {
+                    "image": base64.b64encode(png).decode(),
+                    "finish_reason": finish,
+                    "seed": int(out_seed),
+                },
+            )
         else:
-            self._send(h, 200, png, {"Content-Type": "image/png", "finish-reason": finish, "seed": out_seed})
+            self._send(
+                h,
+                200,
+                png,
+                {"Content-Type": "image/png", "finish-reason": finish, "seed": out_seed},
+            )

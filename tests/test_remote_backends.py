@@ -308,7 +308,6 @@ def test_stability_moderation_403_is_refused_without_retry(fake: FakeImageAPI) -
     with pytest.raises(RefusedError, match="content moderation"):
         be.generate([scene(64, 64, prompt="a forbidden thing")])
     assert len(fake.posts()) == 1
-    fake.violations.clear()
 
 
 def test_openai_safety_refusal(fake: FakeImageAPI) -> None:
@@ -316,7 +315,6 @@ def test_openai_safety_refusal(fake: FakeImageAPI) -> None:
     with pytest.raises(RefusedError) as info:
         be.generate([scene(64, 64, prompt="please refuse this")])
     assert info.value.reason == "moderation_blocked"
-    fake.violations.clear()
 
 
 def test_stability_seed_and_aspect() -> None:
@@ -336,7 +334,11 @@ def test_retries_follow_backoff_and_retry_after_with_stable_key(fake: FakeImageA
     fake.script(
         Scripted(500),
         Scripted(503),
-        Scripted(429, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}, {"Retry-After": "3"}),
+        Scripted(
+            429,
+            {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+            {"Retry-After": "3"},
+        ),
     )
     req = scene(64, 64)
     (gen,) = be.generate([req])
@@ -569,7 +571,7 @@ def test_multipart_encoding_round_trips() -> None:
     from bildwerk.backends.remote import FilePart
 
     body, ctype = encode_multipart(
-        [("prompt", "grüne Flasche, \"quoted\""), ("image[]", FilePart("a.png", b"\x89PNG..."))]
+        [("prompt", 'grüne Flasche, "quoted"'), ("image[]", FilePart("a.png", b"\x89PNG..."))]
     )
     fields, files = _multipart(ctype, body)
     assert fields == {"prompt": ['grüne Flasche, "quoted"']}

@@ -107,7 +107,7 @@ def hex_to_srgb(value: str) -> FloatArray:
 
 def srgb_to_hex(rgb: ArrayLike) -> str:
     """sRGB 0..255 (one colour) → '#rrggbb', rounded and clipped."""
-    r, g, b = (int(round(float(c))) for c in np.clip(np.asarray(rgb, dtype=np.float64), 0, 255))
+    r, g, b = (round(float(c)) for c in np.clip(np.asarray(rgb, dtype=np.float64), 0, 255))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

@@ -12,11 +12,11 @@ clean up later). Three sources of terms are checked in the positive prompt:
 
 Matching is principled, not clever: NFKC, case folding, invisible format characters
 dropped, a small leet map (0→o 1→i 3→e 4→a 5→s 7→t @→a $→s) inside tokens that contain a
-letter, and words compared as whole tokens. A term also matches when it is written without
-its separators ("anti-aging" ~ "antiaging") or spelled out ("m i r a c l e"). Accents are
-kept: in many languages words differ only by them. Terms in scripts written without
-spaces (CJK, kana, Thai) match as substrings. Terms in the *negative* prompt are fine
-("no miracle claims") and are only reported.
+letter (so "100%" stays a number), and words compared as whole tokens. A term also
+matches when written without its separators ("anti-aging" ~ "antiaging") or spelled out
+("m i r a c l e"). Accents are kept: in many languages words differ only by them. Terms
+in scripts written without spaces (CJK, kana, Thai) match as substrings. Terms in the
+*negative* prompt are fine ("no miracle claims") and are only reported.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from bildwerk.checks.base import CheckResult
 from bildwerk.config.yamlfile import read_yaml, validate
@@ -49,22 +49,24 @@ CATEGORIES = {
 # --------------------------------------------------------------------------- policy
 
 
+def _term(term: str) -> str:
+    if not _normalise(term).tokens:
+        raise ValueError(f"'{term}' has no letters or digits to match")
+    return term
+
+
+# validated per item, so an error points at the item's own line
+Term = Annotated[str, AfterValidator(_term)]
+
+
 class _PolicyFile(BaseModel):
     """The YAML shape of ``policy.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    people_names: tuple[str, ...] = ()
-    competitor_marks: tuple[str, ...] = ()
-    blocked_terms: tuple[str, ...] = ()
-    default_negatives: tuple[str, ...] = ()
-
-    @field_validator("people_names", "competitor_marks", "blocked_terms", "default_negatives")
-    @classmethod
-    def _terms(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for term in v:
-            if not _normalise(term).tokens:
-                raise ValueError(f"'{term}' has no letters or digits to match")
-        return v
+    people_names: tuple[Term, ...] = ()
+    competitor_marks: tuple[Term, ...] = ()
+    blocked_terms: tuple[Term, ...] = ()
+    default_negatives: tuple[Term, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _normalise(raw: str) -> _Norm:
     starts: list[int] = []
     for m in _TOKEN.finditer(folded):
         tok = m.group()
-        if any(c.isalpha() for c in tok) or len(tok) == 1:
+        if any(c.isalpha() for c in tok):  # "m1racle" -> "miracle"; "100" stays
             tok = tok.translate(_LEET)
         tokens.append(tok)
         spans.append((index[m.start()], index[m.end() - 1] + 1))
@@ -166,7 +168,7 @@ def _find(term: str, hay: _Norm) -> list[tuple[int, int]]:
         elif len(toks[i]) == 1:  # spelled out: single characters that join to the term
             acc, j = "", i
             while j < len(toks) and len(toks[j]) == 1 and len(acc) < len(joined):
-                acc += toks[j]
+                acc += toks[j].translate(_LEET)  # "m 1 r a c l e"
                 j += 1
             if acc == joined and j - i > 1:
                 end = j
@@ -244,7 +246,8 @@ def check_prompt(
                 found = hits[0]["found"]
                 via = "" if found.casefold() == term.casefold() else f" (written '{found}')"
                 reasons.append(f"prompt contains {CATEGORIES[category]} '{term}'{via}")
-    missing = [d for d in policy.default_negatives if not _contains_item(negative, d)]
+    required = [i for d in policy.default_negatives for i in _items(d)]
+    missing = [d for d in required if not _contains_item(negative, d)]
     if missing:
         reasons.append(
             "negative prompt lacks required default(s): "
@@ -272,10 +275,11 @@ def _contains_item(negative: str, item: str) -> bool:
 
 def enforce_negative(negative: str, defaults: Sequence[str]) -> str:
     """``negative`` with every default merged in: comma-separated items, deduplicated
-    by their normalised form, the user's items first, then missing defaults in order."""
+    by their normalised form, the user's items first, then missing defaults in order.
+    A default may itself be a list ("text, watermark", as the brand's default_negative)."""
     out: list[str] = []
     seen: set[str] = set()
-    for item in [*_items(negative), *(d.strip() for d in defaults)]:
+    for item in [*_items(negative), *(i for d in defaults for i in _items(d))]:
         key = _key(item)
         if item and key not in seen:
             seen.add(key)

@@ -35,10 +35,10 @@ U8 = npt.NDArray[np.uint8]
 _COST_PROBE = 0.04  # one bucket lookup (a cache miss in a large table)
 _COST_CANDIDATE = 0.025  # gather + xor + popcount of one candidate row
 _COST_SCAN = 0.0011  # xor + popcount of one row in a full scan
-_COST_FIXED = 25.0  # numpy call overhead of one indexed query
+_COST_FIXED = 50.0  # numpy and Python overhead of one indexed query
 _TABLE_PER_HASH = 8  # a chunk's bucket table may hold at most this many slots per hash
 _MIN_TAIL, _MAX_TAIL = 4096, 32768
-_MAX_CHUNKS = 16
+_MIN_CHUNKS, _MAX_CHUNKS = 3, 16  # 2 chunks of 32 bits would need 2**32-slot tables
 
 
 def popcount64(values: U64) -> U8:
@@ -102,8 +102,8 @@ def best_chunks(n: int, radius: int) -> int:
     memory cap, or 0 when a plain scan is cheaper."""
     fits = [
         m
-        for m in range(2, _MAX_CHUNKS + 1)
-        if m <= radius + 1 and 2 ** chunk_widths(m)[0] <= max(_TABLE_PER_HASH * n, 1 << 16)
+        for m in range(_MIN_CHUNKS, _MAX_CHUNKS + 1)
+        if 2 ** chunk_widths(m)[0] <= max(_TABLE_PER_HASH * n, 1 << 16)
     ]
     if not fits:
         return 0
@@ -119,10 +119,14 @@ class HashIndex:
     given: adding the same id twice stores it twice. Holds up to 10**8 entries.
     """
 
-    def __init__(self, radius: int) -> None:
+    def __init__(self, radius: int, *, chunks: int | None = None) -> None:
+        """``chunks`` forces a layout (for benchmarks); by default a cost model picks it."""
         if not 0 <= radius <= 64:
             raise ValueError(f"radius must be within 0..64, got {radius}")
+        if chunks is not None and not _MIN_CHUNKS <= chunks <= _MAX_CHUNKS:
+            raise ValueError(f"chunks must be within {_MIN_CHUNKS}..{_MAX_CHUNKS}, got {chunks}")
         self.radius = radius
+        self._forced = chunks
         self._ids: list[str] = []
         self._hashes: U64 = np.zeros(1024, dtype=np.uint64)
         self._sorted = 0  # rows [0, _sorted) are in the bucket tables, the rest is the tail
@@ -174,15 +178,15 @@ class HashIndex:
         if not 0 <= h < 1 << 64:
             raise ValueError(f"hash must be an unsigned 64-bit integer, got {h}")
         n, m = len(self), self.chunks
-        if m == 0 or query_cost(self._sorted, r, m) >= _COST_SCAN * self._sorted:
-            rows, dist = brute_force(self._hashes[:n], h, r)
-            found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
-        else:
+        if m and (self._forced or query_cost(self._sorted, r, m) < _COST_SCAN * self._sorted):
             rows, dist = self._probe(h, r)
             # a row that matches in several chunks shows up once per chunk: dict dedupes
             found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
             rows, dist = brute_force(self._hashes[self._sorted : n], h, r)
             found.update(zip((rows + self._sorted).tolist(), dist.tolist(), strict=True))
+        else:  # small, or a radius so large that probing would cost more than a scan
+            rows, dist = brute_force(self._hashes[:n], h, r)
+            found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
         return sorted(((self._ids[i], d) for i, d in found.items()), key=lambda t: (t[1], t[0]))
 
     def _probe(self, h: int, r: int) -> tuple[I64, U8]:
@@ -204,20 +208,11 @@ class HashIndex:
         hit = dist <= r
         return candidates[hit].astype(np.int64), dist[hit]
 
-    def _buckets(self, values: U64) -> I64:
-        """Bucket of every value in every chunk, chunk-major: shape ``(m * len(values),)``."""
-        parts, shift = [], 0
-        for base, bits in zip(self._bases, self._widths, strict=True):
-            chunk = (values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
-            parts.append(chunk.astype(np.int64) | base)
-            shift += bits
-        return np.concatenate(parts)
-
     def _merge(self) -> None:
         """Move the tail into the bucket tables, re-laying them out when the size calls for
         a different chunk count. Rows within a bucket stay ascending."""
         n = len(self)
-        m = best_chunks(n, self.radius)
+        m = self._forced or best_chunks(n, self.radius)
         if m == 0:
             return  # still small: scanning everything is cheapest
         if m != self.chunks:
@@ -227,12 +222,21 @@ class HashIndex:
             self._offsets = np.zeros(int(ends[-1]) + 1, dtype=np.int32)
             self._rows = np.zeros(0, dtype=np.int32)
             self._sorted = 0
-        buckets = self._buckets(self._hashes[self._sorted : n])
-        order = np.argsort(buckets, kind="stable")
-        new_rows = np.tile(np.arange(self._sorted, n, dtype=np.int32), m)[order]
-        buckets = buckets[order]
-        # each new row goes to the end of its bucket; offsets shift by the new rows before
-        self._rows = np.insert(self._rows, self._offsets[buckets + 1], new_rows)
-        added = np.bincount(buckets, minlength=len(self._offsets) - 1)
-        self._offsets[1:] += np.cumsum(added).astype(np.int32)
+        values, k = self._hashes[self._sorted : n], n - self._sorted
+        new_rows = np.arange(self._sorted, n, dtype=np.int32)
+        positions, rows, shift = [], [], 0
+        for i, (base, bits) in enumerate(zip(self._bases, self._widths, strict=True)):
+            chunk = ((values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+            shift += bits
+            order = np.argsort(chunk, kind="stable")
+            chunk = chunk[order]
+            # each new row goes to the end of its bucket (positions in the old row array)
+            positions.append(self._offsets[chunk + (base + 1)])
+            rows.append(new_rows[order])
+            # bucket starts move by the new rows in earlier buckets: i*k from earlier chunks
+            ahead = np.bincount(chunk, minlength=1 << bits)
+            np.cumsum(ahead, out=ahead)
+            ahead += i * k
+            self._offsets[base + 1 : base + (1 << bits) + 1] += ahead.astype(np.int32)
+        self._rows = np.insert(self._rows, np.concatenate(positions), np.concatenate(rows))
         self._sorted = n

@@ -15,6 +15,7 @@ from bildwerk.config.channels import Channel
 from bildwerk.config.yamlfile import YamlDoc
 from bildwerk.errors import ConfigError, InputImageError
 from bildwerk.fonts import FontSet
+from bildwerk.guard import GuardPolicy, load_policy
 from bildwerk.imageinput import CleanImage, load_image
 from bildwerk.registry import get_backend
 from bildwerk.stages.render import RenderSettings, encoder_versions
@@ -45,6 +46,7 @@ class RunInputs:
     products: dict[Path, CleanInput] = field(default_factory=dict)
     logo: CleanInput | None = None
     render_settings: RenderSettings = field(default_factory=RenderSettings)
+    guard: GuardPolicy = field(default_factory=GuardPolicy)
     fingerprints: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,6 +122,7 @@ def read_inputs(
                 hint=exc.hint or "fix the file or the path",
             ) from None
     fonts = FontSet.from_brand(brand, brand_path=brand_path)
+    guard = load_policy(brand.resolve(brand.policy_file)) if brand.policy_file else GuardPolicy()
     settings = RenderSettings()
     fingerprints = {
         "logo": logo.sha256 if logo else None,
@@ -138,5 +141,6 @@ def read_inputs(
         products=products,
         logo=logo,
         render_settings=settings,
+        guard=guard,
         fingerprints=fingerprints,
     )

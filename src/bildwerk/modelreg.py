@@ -77,6 +77,7 @@ _META_HINTS = (
 _LORA_KEY = re.compile(
     r"lora_down|lora_up|lora_A|lora_B|lora\.down|lora\.up|lora_linear_layer|hada_w1|lokr_w1"
 )
+_LORA_DOWN = re.compile(r"lora_down|lora_A|lora\.down")
 _EMBED_KEYS = {"emb_params", "clip_l", "clip_g"}
 _MAX_HEADER = 100 * 1024 * 1024
 _Shapes = dict[str, tuple[int, ...]]
@@ -132,9 +133,7 @@ def inspect_model(
     if arch is None:
         raise UserError(
             f"{path}: cannot tell which base model this {found_kind} belongs to",
-            hint="pass the architecture explicitly (--arch "
-            + "|".join(DIFFUSION_ARCHITECTURES)
-            + ")",
+            hint=f"pass the architecture explicitly (--arch {'|'.join(DIFFUSION_ARCHITECTURES)})",
         )
     return ModelInfo(found_kind, path, fmt, arch, sha, size, meta)
 
@@ -227,7 +226,7 @@ def _read_pickle_shapes(path: Path) -> _Shapes:
     try:
         import torch
     except ImportError as exc:
-        raise MissingExtraError("torch", "diffusion", f"Reading {path.suffix} weights") from exc
+        raise MissingExtraError("torch", "diffusion", f"Reading {path}") from exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # pickles fail in many ways: all mean "cannot use this file"
@@ -284,7 +283,7 @@ def _inspect_file(path: Path, kind: str | None) -> tuple[str, str | None, dict[s
     arch: str | None
     if kind == "lora":
         arch = _lora_arch(shapes) or _metadata_arch(metadata)
-        ranks = {s[0] for k, s in shapes.items() if re.search(r"lora_down|lora_A", k) and s}
+        ranks = {s[0] for k, s in shapes.items() if _LORA_DOWN.search(k) and s}
         if ranks:
             meta["rank"] = max(ranks)
     elif kind == "embedding":
@@ -372,16 +371,15 @@ def _lora_arch(shapes: _Shapes) -> str | None:
         return "flux"
     if any(("joint_blocks" in k or k.startswith("transformer.transformer_blocks")) for k in keys):
         return "sd3"
-    for key, shape in shapes.items():  # cross-attention input width: the UNet's own fact
-        if re.search(r"attn2[._]to_k", key) and re.search(r"lora_down|lora_A|lora\.down", key):
-            if len(shape) == 2 and shape[1] in _CROSS_DIM:
-                return _CROSS_DIM[shape[1]]
+    downs = {k: v for k, v in shapes.items() if _LORA_DOWN.search(k) and len(v) == 2}
+    for key, shape in downs.items():  # cross-attention input width: the UNet's own fact
+        if re.search(r"attn2[._]to_k", key) and shape[1] in _CROSS_DIM:
+            return _CROSS_DIM[shape[1]]
     if any(re.match(r"(lora_te[12]_|te[12]\.|text_encoder_2\.)", k) for k in keys):
         return "sdxl"
-    for key, shape in shapes.items():  # text-encoder-only LoRAs: CLIP hidden width
-        if re.match(r"(lora_te_|text_encoder\.|te\.)", key) and re.search(r"lora_down|lora_A", key):
-            if len(shape) == 2 and shape[1] in _TEXT_DIM:
-                return _TEXT_DIM[shape[1]]
+    for key, shape in downs.items():  # text-encoder-only LoRAs: CLIP hidden width
+        if re.match(r"(lora_te_|text_encoder\.|te\.)", key) and shape[1] in _TEXT_DIM:
+            return _TEXT_DIM[shape[1]]
     return None
 
 
@@ -461,13 +459,12 @@ def _inspect_folder(root: Path, kind: str | None) -> tuple[str, str | None, dict
         config = _read_json(root / "config.json")
         cls = str(config.get("_class_name", ""))
         archs = [str(a) for a in config.get("architectures") or []]
+        model_type = str(config.get("model_type", ""))
         if "ControlNet" in cls:
             found, meta = "controlnet", {"class": cls}
             arch = _controlnet_folder_arch(cls, config)
-        elif any(a.startswith("CLIP") for a in archs) or str(
-            config.get("model_type", "")
-        ).startswith("clip"):
-            found, meta = "clip", {"class": archs[0] if archs else config.get("model_type")}
+        elif any(a.startswith("CLIP") for a in archs) or model_type.startswith("clip"):
+            found, meta = "clip", {"class": archs[0] if archs else model_type}
             arch = _clip_folder_arch(config)
         else:
             found = ""

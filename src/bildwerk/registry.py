@@ -16,6 +16,9 @@ BACKEND_GROUP = "bildwerk.backends"
 # name -> "module:attribute" of a zero-argument factory (usually the class itself)
 DEFAULT_BACKENDS: dict[str, str] = {
     "studio": "bildwerk.backends.studio:StudioBackend",
+    "diffusers": "bildwerk.backends.diffusers:DiffusersBackend",
+    "openai": "bildwerk.backends.openai_images:OpenAIImagesBackend",
+    "stability": "bildwerk.backends.stability:StabilityBackend",
 }
 
 

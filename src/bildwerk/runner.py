@@ -69,6 +69,7 @@ def plan_inputs(inputs: RunInputs, blobs: LocalBlobStore) -> Plan:
         fingerprints=inputs.fingerprints,
         backend=(inputs.backend, inputs.backend_version),
         model=inputs.brief.model,
+        guard=inputs.guard,
     )
 
 
@@ -195,7 +196,17 @@ class Runner:
             for job in plan.jobs:
                 if job.key in done:
                     repo.record_run_job(s, run_id, job.key, job.position, "cached")
-        todo = [j for j in plan.jobs if j.key not in done]
+                elif job.refused:
+                    reason = str(job.guard.get("reason") or "refused by the prompt guard")
+                    repo.record_run_job(s, run_id, job.key, job.position, "refused", reason)
+                    repo.log_event(
+                        s,
+                        "job.refused",
+                        run_id=run_id,
+                        subject=job.id,
+                        payload={"guard": job.guard},
+                    )
+        todo = [j for j in plan.jobs if j.key not in done and not j.refused]
         self.emit(
             Message(
                 f"run {run_id}: {len(plan.jobs)} creatives planned, "
@@ -450,10 +461,24 @@ class Runner:
                 }
             )
         qa_names = {c.name for c in checked.checks}
+        guard = job.guard
         checks: list[CheckResult] = [
             *(c for c in composed.checks if c.name not in qa_names),
             *checked.checks,
             *rendered.checks,
+            *(
+                [
+                    CheckResult(
+                        guard["name"],
+                        guard["verdict"],
+                        guard.get("score"),
+                        guard.get("reason"),
+                        guard.get("evidence") or {},
+                    )
+                ]
+                if guard
+                else []
+            ),
         ]
         scores = [c.score for c in checks if c.score is not None]
         qa = {

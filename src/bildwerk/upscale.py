@@ -10,6 +10,7 @@ model.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from collections import OrderedDict
@@ -53,10 +54,10 @@ def _need_torch() -> None:
 
 
 def _spandrel() -> Any:
+    if importlib.util.find_spec("spandrel") is None:
+        raise MissingExtraError("spandrel", "diffusion", "Upscaling with a model")
     try:
         import spandrel  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise MissingExtraError("spandrel", "diffusion", "Upscaling with a model") from exc
     except Exception as exc:  # a torchvision built for another torch fails with RuntimeError
         raise UserError(
             f"spandrel is installed but cannot be imported ({type(exc).__name__}: {exc})",

@@ -78,7 +78,8 @@ def _measured_pixels(image: Image.Image, excluded: list[Box]) -> NDArray[np.uint
     sx, sy = w / image.width, h / image.height
     for box in excluded:
         keep[
-            int(box.y0 * sy) : int(np.ceil(box.y1 * sy)), int(box.x0 * sx) : int(np.ceil(box.x1 * sx))
+            int(box.y0 * sy) : int(np.ceil(box.y1 * sy)),
+            int(box.x0 * sx) : int(np.ceil(box.x1 * sx)),
         ] = False
     out: NDArray[np.uint8] = small[keep]
     return out
@@ -101,7 +102,10 @@ def kmeans(points: Floats, weights: Floats, k: int, iters: int = 20) -> tuple[Fl
         label = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
         mass = np.bincount(label, weights=weights, minlength=len(c))
         sums = np.stack(
-            [np.bincount(label, weights=weights * points[:, j], minlength=len(c)) for j in range(3)],
+            [
+                np.bincount(label, weights=weights * points[:, j], minlength=len(c))
+                for j in range(3)
+            ],
             axis=1,
         )
         new = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-12)[:, None], c)
@@ -128,7 +132,9 @@ class BrandColourCheck:
         excluded = [b for b in (context.product_box,) if b is not None]
         pixels = _measured_pixels(image, excluded)
         if len(pixels) == 0:
-            return CheckResult(self.name, "skip", reason="nothing left to measure outside the product")
+            return CheckResult(
+                self.name, "skip", reason="nothing left to measure outside the product"
+            )
         # A 128 px creative has few distinct binned colours: measure each once, by count.
         q = (pixels >> QUANT_BITS).astype(np.int64)
         uniq, counts = np.unique((q[:, 0] << 16) | (q[:, 1] << 8) | q[:, 2], return_counts=True)

@@ -42,9 +42,7 @@ def safe_box(context: CheckContext, width: int, height: int) -> Box:
     d = context.channel.density
     u = context.channel.unsafe
     m = round(min(width, height) * context.brand.safe_area.margin)
-    return Box(
-        u.left * d + m, u.top * d + m, width - u.right * d - m, height - u.bottom * d - m
-    )
+    return Box(u.left * d + m, u.top * d + m, width - u.right * d - m, height - u.bottom * d - m)
 
 
 def placed_boxes(context: CheckContext) -> dict[str, Box]:

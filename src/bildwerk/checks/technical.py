@@ -19,9 +19,9 @@ Params (``qa.checks.technical.params``), defaults in the module constants below:
   choice, not clipping, so that polarity is not counted then.
 - ``warn_banding`` / ``max_banding``: share of sampled pixels lying in staircase bands
   (see :func:`banding`); ``max_banding`` fails only posterised steps (≥ 2 levels).
-- ``warn_naturalness`` / ``min_naturalness``: see :mod:`bildwerk.checks.naturalness`-style
-  notes in :func:`naturalness`; ``min_naturalness`` is 0 (never fails) by default because
-  the score is an untrained heuristic.
+- ``warn_naturalness`` / ``min_naturalness``: the BRISQUE-style score of
+  :func:`naturalness`; ``min_naturalness`` is 0 (never fails) by default because the
+  score is an untrained heuristic.
 - ``min_width`` / ``min_height``: default to the channel's master size (the largest
   rendition must not be upscaled).
 """
@@ -46,6 +46,18 @@ WARN_NOISE, MAX_NOISE = 4.0, 8.0
 WARN_CLIPPED, MAX_CLIPPED = 0.02, 0.10
 WARN_BANDING, MAX_BANDING = 0.25, 0.5
 WARN_NATURALNESS, MIN_NATURALNESS = 0.35, 0.0
+DEFAULTS: Mapping[str, float] = {
+    "warn_sharpness": WARN_SHARPNESS,
+    "min_sharpness": MIN_SHARPNESS,
+    "warn_noise": WARN_NOISE,
+    "max_noise": MAX_NOISE,
+    "warn_clipped": WARN_CLIPPED,
+    "max_clipped": MAX_CLIPPED,
+    "warn_banding": WARN_BANDING,
+    "max_banding": MAX_BANDING,
+    "warn_naturalness": WARN_NATURALNESS,
+    "min_naturalness": MIN_NATURALNESS,
+}
 
 WORK_AREA = 512 * 512  # pixels of the grey copy for scale-dependent measures
 TILE = 16  # tiles on that copy, for sharpness and naturalness
@@ -80,18 +92,21 @@ class Measure:
 
 
 def _grade(
-    value: float, warn: float, fail: float, higher_is_better: bool, what: str, unit: str = ""
+    value: float, params: Mapping[str, Any], key: str, higher_is_better: bool, what: str
 ) -> Measure:
-    """Verdict and a score that falls linearly from 1 at the warn line to 0 at the fail line."""
-    bad = (lambda v, t: v < t) if higher_is_better else (lambda v, t: v > t)
-    span = (warn - fail) if higher_is_better else (fail - warn)
-    past = (warn - value) if higher_is_better else (value - warn)
+    """Verdict from ``warn_<key>`` and ``min_<key>``/``max_<key>``, and a score that falls
+    linearly from 1 at the warn line to 0 at the fail line."""
+    limit = f"{'min' if higher_is_better else 'max'}_{key}"
+    warn = float(params.get(f"warn_{key}", DEFAULTS[f"warn_{key}"]))
+    fail = float(params.get(limit, DEFAULTS[limit]))
+    sign = -1.0 if higher_is_better else 1.0  # work as "higher is worse"
+    past, span = sign * (value - warn), sign * (fail - warn)
     score = 1.0 if past <= 0 else max(0.0, 1.0 - past / span) if span > 0 else 0.0
     side = "below" if higher_is_better else "above"
-    if bad(value, fail):
-        return Measure(value, "fail", score, f"{what} {value:.3g}{unit} {side} {fail:.3g}{unit}")
-    if bad(value, warn):
-        return Measure(value, "warn", score, f"{what} {value:.3g}{unit} {side} {warn:.3g}{unit}")
+    if sign * (value - fail) > 0:
+        return Measure(value, "fail", score, f"{what} {value:.3g} {side} {fail:.3g}")
+    if past > 0:
+        return Measure(value, "warn", score, f"{what} {value:.3g} {side} {warn:.3g}")
     return Measure(value, "pass", score)
 
 
@@ -154,12 +169,20 @@ def noise_sigma(luma: NDArray[np.uint8]) -> float:
     """Noise σ (8-bit levels): median |HH| / 0.6745 of the orthonormal Haar transform.
 
     The finest diagonal band holds almost no image content, so its robust spread is the
-    noise; edges are few and the median ignores them.
+    noise; edges are few and the median ignores them. ``2·|HH|`` is an integer, so the
+    median is interpolated within its bin (grouped median) rather than jumping in
+    0.74-level steps at low noise.
     """
     h, w = (luma.shape[0] // 2) * 2, (luma.shape[1] // 2) * 2
-    x = luma[:h, :w].astype(np.float32)
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2
-    return float(np.median(np.abs(hh)) / 0.6745)
+    x = luma[:h, :w].astype(np.int16)
+    twice = np.abs(x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2])
+    counts = np.bincount(twice.ravel())
+    below = np.cumsum(counts) - counts
+    half = twice.size / 2
+    k = int(np.searchsorted(below + counts, half, side="right"))
+    k = min(k, len(counts) - 1)
+    median_twice = max(0.0, k - 0.5 + float(half - below[k]) / max(1, int(counts[k])))
+    return median_twice / 2 / 0.6745
 
 
 # --- clipping ---------------------------------------------------------------------------------
@@ -226,24 +249,32 @@ def banding(luma: NDArray[np.uint8]) -> tuple[float, float]:
 
 # --- BRISQUE-style naturalness ----------------------------------------------------------------
 
-_KERNEL = np.exp(-0.5 * (np.arange(-3, 4) / (7 / 6)) ** 2)
+_KERNEL = np.exp(-0.5 * (np.arange(-3, 4) / (7 / 6)) ** 2).astype(np.float32)
 _KERNEL /= _KERNEL.sum()
 
+F32 = NDArray[np.float32]
 
-def _blur(img: Floats) -> Floats:
-    """7-tap Gaussian (σ = 7/6, as BRISQUE), separable, edges reflected."""
+
+def _blur(img: F32) -> F32:
+    """7-tap Gaussian (σ = 7/6, as BRISQUE), separable, edges reflected; accumulates in
+    place because temporaries dominate numpy's cost at this size."""
     p = np.pad(img, 3, mode="reflect")
     h, w = img.shape
-    rows = sum(_KERNEL[i] * p[i : i + h, :] for i in range(7))
-    out: Floats = sum(_KERNEL[i] * rows[:, i : i + w] for i in range(7))
+    rows = np.zeros((h, w + 6), dtype=np.float32)
+    for i, k in enumerate(_KERNEL):
+        rows += k * p[i : i + h, :]
+    out = np.zeros((h, w), dtype=np.float32)
+    for i, k in enumerate(_KERNEL):
+        out += k * rows[:, i : i + w]
     return out
 
 
-def mscn(img: Floats) -> tuple[Floats, Floats]:
+def mscn(img: F32) -> tuple[F32, F32]:
     """Mean-subtracted contrast-normalised coefficients and the local σ map."""
     mu = _blur(img)
-    sigma = np.sqrt(np.abs(_blur(img * img) - mu * mu))
-    return (img - mu) / (sigma + 1.0), sigma
+    sigma = np.sqrt(np.abs(_blur(img * img) - mu * mu)).astype(np.float32, copy=False)
+    out: F32 = (img - mu) / (sigma + 1.0)
+    return out, sigma
 
 
 @cache
@@ -261,20 +292,24 @@ def _solve_alpha(ratio: float) -> float:
     return float(alphas[i])
 
 
-def ggd_shape(x: Floats) -> tuple[float, float]:
+def ggd_shape(x: F32) -> tuple[float, float]:
     """Generalised Gaussian fit by moment matching: (shape α, variance)."""
     m2 = float(np.mean(x * x))
     m1 = float(np.mean(np.abs(x)))
     return _solve_alpha(m1 * m1 / max(m2, 1e-12)), m2
 
 
-def aggd_fit(x: Floats) -> tuple[float, float]:
+def aggd_fit(x: F32) -> tuple[float, float]:
     """Asymmetric GGD fit: (shape α, mean-shift η)."""
-    left, right = x[x < 0], x[x > 0]
-    sl = math.sqrt(float(np.mean(left * left))) if left.size else 1e-6
-    sr = math.sqrt(float(np.mean(right * right))) if right.size else 1e-6
+    sq = x.astype(np.float64) ** 2
+    neg = x < 0
+    n_left, n_right = int(neg.sum()), int((x > 0).sum())
+    m2 = float(sq.mean())
+    left_sq = float(sq[neg].sum())
+    sl = math.sqrt(left_sq / n_left) if n_left else 1e-6
+    sr = math.sqrt((m2 * x.size - left_sq) / n_right) if n_right else 1e-6
     gamma = sl / max(sr, 1e-12)
-    m1, m2 = float(np.mean(np.abs(x))), float(np.mean(x * x))
+    m1 = float(np.abs(x).mean(dtype=np.float64))
     r_hat = m1 * m1 / max(m2, 1e-12)
     big_r = r_hat * (gamma**3 + 1) * (gamma + 1) / (gamma**2 + 1) ** 2
     alpha = _solve_alpha(big_r)
@@ -298,33 +333,36 @@ class Pristine:
 
 
 PRISTINE: Mapping[str, Pristine] = {
-    "mscn_alpha": Pristine(1.6, 3.2, 1.2),
-    "pair_alpha": Pristine(0.55, 1.2, 0.5),
-    "pair_eta": Pristine(-0.02, 0.12, 0.15),
+    "mscn_alpha": Pristine(1.0, 3.6, 0.4),
+    "pair_alpha": Pristine(0.35, 1.1, 0.3),
+    "pair_eta": Pristine(-0.03, 0.12, 0.06),
 }
 
 
 def naturalness(work: Floats, covered: Mask) -> tuple[float, dict[str, float]]:
-    """BRISQUE-style feature score in 0..1 (1 = statistics of an undistorted photo).
+    """BRISQUE-style feature score in 0..1 (1 = statistics of an undistorted image).
 
     This is Mittal et al.'s *feature* extraction (MSCN coefficients, a GGD fit to them and
-    asymmetric GGD fits to the products of horizontally / vertically / diagonally
-    neighbouring coefficients) without BRISQUE's trained SVR, which cannot ship offline.
-    Instead each feature is compared with the range it keeps on undistorted natural
-    images in the BRISQUE/NIQE literature: MSCN shape near Gaussian (α ≈ 2; blur and
-    compression make it peakier, α falls), neighbour products moderately peaked and
-    slightly positive (blur raises η as neighbours correlate, noise drives η to 0 and α
-    up). Only textured tiles count (local σ above a quarter of the image's 90th
-    percentile, as NIQE selects sharp patches): flat studio backdrops say nothing.
+    asymmetric GGD fits to the products of horizontally, vertically and diagonally
+    neighbouring coefficients), not BRISQUE's trained SVR, which cannot ship offline. Each
+    feature is instead held against a broad range (``PRISTINE``) that undistorted photos
+    (MSCN shape α ≈ 2-3) and clean studio renders (α ≈ 1.1-1.8) both keep; what falls
+    outside is a distortion signature: very peaky MSCN (α < 1: blocking, posterisation,
+    over-smoothing) or decorrelated neighbours (η < 0: strong noise). The score is the
+    worst feature's. Only textured tiles count (local σ above a quarter of the image's
+    90th percentile, as NIQE selects sharp patches): flat backdrops say nothing. Being
+    uncalibrated against human ratings, it warns but does not fail by default.
     """
-    coeffs, sigma = mscn(work)
+    coeffs, sigma = mscn(work.astype(np.float32))
     th, tw = work.shape[0] // TILE, work.shape[1] // TILE
     if th == 0 or tw == 0:
         return 1.0, {}
     crop = (slice(0, th * TILE), slice(0, tw * TILE))
     tile_sigma = sigma[crop].reshape(th, TILE, tw, TILE).mean(axis=(1, 3))
     free = ~covered[crop].reshape(th, TILE, tw, TILE).any(axis=(1, 3))
-    active = free & (tile_sigma >= 0.25 * np.percentile(tile_sigma[free], 90)) if free.any() else free
+    active = (
+        free & (tile_sigma >= 0.25 * np.percentile(tile_sigma[free], 90)) if free.any() else free
+    )
     if not active.any():
         return 1.0, {}
     keep = np.repeat(np.repeat(active, TILE, 0), TILE, 1)
@@ -350,8 +388,19 @@ def naturalness(work: Floats, covered: Mask) -> tuple[float, dict[str, float]]:
 # --- the check --------------------------------------------------------------------------------
 
 
-def _p(params: Mapping[str, Any], key: str, default: float) -> float:
-    return float(params.get(key, default))
+def _resolution(image: Image.Image, context: CheckContext) -> Measure:
+    """The largest rendition is the channel's master: the image must not be smaller."""
+    master_w, master_h = context.channel.master_size
+    need_w = int(context.params.get("min_width", master_w))
+    need_h = int(context.params.get("min_height", master_h))
+    small = image.width < need_w or image.height < need_h
+    return Measure(
+        float(image.width),
+        "fail" if small else "pass",
+        min(1.0, image.width / need_w, image.height / need_h),
+        f"{image.width}×{image.height} is smaller than {need_w}×{need_h}" if small else None,
+        {"size": [image.width, image.height], "required": [need_w, need_h]},
+    )
 
 
 class TechnicalCheck:
@@ -366,48 +415,24 @@ class TechnicalCheck:
         work, scale = work_copy(grey)
         full_mask = overlay_mask(context, luma.shape, 1.0)
         work_mask = overlay_mask(context, work.shape, scale)
-        measures: dict[str, Measure] = {}
 
-        master_w, master_h = context.channel.master_size
-        need_w, need_h = int(p.get("min_width", master_w)), int(p.get("min_height", master_h))
-        small = image.width < need_w or image.height < need_h
-        measures["resolution"] = Measure(
-            float(image.width),
-            "fail" if small else "pass",
-            min(1.0, image.width / need_w, image.height / need_h),
-            f"{image.width}×{image.height} is smaller than {need_w}×{need_h}" if small else None,
-            {"size": [image.width, image.height], "required": [need_w, need_h]},
-        )
         sharp, global_var = sharpness(work, work_mask)
-        measures["sharpness"] = _grade(
-            sharp, _p(p, "warn_sharpness", WARN_SHARPNESS), _p(p, "min_sharpness", MIN_SHARPNESS),
-            True, "sharpness (Laplacian variance)",
-        )
-        measures["sharpness"].extra["global_variance"] = round(global_var, 2)
-        measures["noise"] = _grade(
-            noise_sigma(luma), _p(p, "warn_noise", WARN_NOISE), _p(p, "max_noise", MAX_NOISE),
-            False, "noise σ", " levels",
-        )
         clipped, clip_extra = clipping(luma[::2, ::2], full_mask[::2, ::2])
-        measures["clipping"] = _grade(
-            clipped, _p(p, "warn_clipped", WARN_CLIPPED), _p(p, "max_clipped", MAX_CLIPPED),
-            False, "clipped share",
-        )
-        measures["clipping"].extra.update(clip_extra)
         band_share, step = banding(luma)
-        band = _grade(
-            band_share, _p(p, "warn_banding", WARN_BANDING), _p(p, "max_banding", MAX_BANDING),
-            False, "banded share",
-        )
-        if band.verdict == "fail" and step < 2:  # 1-level steps: visible, not posterised
-            band.verdict = "warn"
-        band.extra["median_step"] = step
-        measures["banding"] = band
         nat, feats = naturalness(work, work_mask)
-        measures["naturalness"] = _grade(
-            nat, _p(p, "warn_naturalness", WARN_NATURALNESS),
-            _p(p, "min_naturalness", MIN_NATURALNESS), True, "naturalness (BRISQUE-style)",
-        )
+        measures = {
+            "resolution": _resolution(image, context),
+            "sharpness": _grade(sharp, p, "sharpness", True, "sharpness (Laplacian variance)"),
+            "noise": _grade(noise_sigma(luma), p, "noise", False, "noise σ (levels)"),
+            "clipping": _grade(clipped, p, "clipped", False, "clipped share"),
+            "banding": _grade(band_share, p, "banding", False, "banded share"),
+            "naturalness": _grade(nat, p, "naturalness", True, "naturalness (BRISQUE-style)"),
+        }
+        measures["sharpness"].extra["global_variance"] = round(global_var, 2)
+        measures["clipping"].extra.update(clip_extra)
+        measures["banding"].extra["median_step"] = step
+        if measures["banding"].verdict == "fail" and step < 2:  # 1-level steps: not posterised
+            measures["banding"].verdict = "warn"
         measures["naturalness"].extra["features"] = feats
 
         worst = max(measures.values(), key=lambda m: _ORDER[m.verdict]).verdict

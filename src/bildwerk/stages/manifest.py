@@ -123,10 +123,21 @@ def build_manifest(
         run = s.get_one(Run, run_id)
         statuses = {rj.job_key: rj for rj in s.query(RunJob).filter(RunJob.run_id == run_id)}
         jobs = repo.done_jobs(s, [j.key for j in plan.jobs])
-        variants, failed = [], []
+        variants, failed, refused = [], [], []
         for planned in plan.jobs:
             rj = statuses.get(planned.key)
             row = jobs.get(planned.key)
+            if rj is not None and rj.status == "refused":
+                refused.append(
+                    {
+                        "id": planned.id,
+                        "job_key": planned.key,
+                        "reason": rj.error,
+                        "prompt": planned.scene.prompt,
+                        "guard": planned.guard,
+                    }
+                )
+                continue
             if row is None:
                 failed.append(
                     {
@@ -156,6 +167,7 @@ def build_manifest(
         "fingerprints": inputs.fingerprints,
         "variants": variants,
         "failed": failed,
+        "refused": refused,
     }
 
 

@@ -23,6 +23,7 @@ from bildwerk.config.channels import Channel
 from bildwerk.config.yamlfile import YamlDoc
 from bildwerk.errors import ConfigError
 from bildwerk.geometry import plan_layout
+from bildwerk.guard import GuardPolicy, check_prompt, enforce_negative
 from bildwerk.hashing import content_key
 
 PIPELINE_VERSION = "1"
@@ -53,6 +54,11 @@ class Job:
     scene: SceneRequest
     backend: str
     model: str | None
+    guard: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        return self.guard.get("verdict") == "fail"
 
     @property
     def slots(self) -> dict[str, str]:
@@ -82,6 +88,7 @@ class Job:
                 "height": self.scene.height,
             },
             "copy": self.copy.model_dump(),
+            "guard": self.guard,
         }
 
 
@@ -195,16 +202,29 @@ def make_plan(
     backend: tuple[str, str] = ("studio", "1"),
     model: str | None = None,
     model_sha256: str | None = None,
+    guard: GuardPolicy | None = None,
 ) -> Plan:
     """Expand the brief into jobs. ``fingerprints`` holds everything else that decides the
     output (logo and font hashes, render settings, encoder versions) and enters each key."""
     products = products or {}
+    guard = guard or GuardPolicy()
     picks, full, strategy = _select(brief, channels, doc)
+    defaults = [d for d in (brand.default_negative, *guard.default_negatives) if d]
+    negative = (
+        enforce_negative(brief.prompt.negative, defaults) if defaults else (brief.prompt.negative)
+    )
+    verdicts: dict[str, dict[str, Any]] = {}
     palette = brand.palette.model_dump(exclude={"extra"})
     jobs: list[Job] = []
     for seg, ch, (pairs, seed) in picks:
         slots = dict(pairs)
         prompt = brief.prompt.render(slots)
+        if prompt not in verdicts:
+            verdicts[prompt] = (
+                check_prompt(prompt, negative, forbidden=brand.forbidden_terms, policy=guard)
+                .to_check()
+                .to_json()
+            )
         product_path = brief.product_for(slots)
         product = products.get(product_path) if product_path else None
         width, height = ch.master_size
@@ -222,7 +242,7 @@ def make_plan(
             "model": model,
             "model_sha256": model_sha256,
             "prompt": prompt,
-            "negative": brief.prompt.negative,
+            "negative": negative,
             "slots": slots,
             "seed": seed,
             "size": [width, height],
@@ -235,7 +255,7 @@ def make_plan(
         scene = SceneRequest(
             key=scene_key,
             prompt=prompt,
-            negative_prompt=brief.prompt.negative,
+            negative_prompt=negative,
             slots=slots,
             seed=seed,
             width=width,
@@ -280,6 +300,7 @@ def make_plan(
                     scene=scene,
                     backend=backend[0],
                     model=model,
+                    guard=verdicts[prompt],
                 )
             )
     seen: set[str] = set()

@@ -58,9 +58,15 @@ class RenderOutput:
     ms: float = 0.0
 
 
-@lru_cache(maxsize=8)
+_FONTSETS: dict[tuple[str, str], FontSet] = {}
+
+
 def _fonts(brand: BrandKit) -> FontSet:
-    return FontSet.from_brand(brand)
+    """One FontSet per brand kit and process (brand kits hold dicts, so no lru_cache)."""
+    key = (brand.sha256, str(brand.root))
+    if key not in _FONTSETS:
+        _FONTSETS[key] = FontSet.from_brand(brand)
+    return _FONTSETS[key]
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,500 @@
+"""Loading diffusers pipelines once per process and keeping them warm.
+
+A checkpoint is loaded once (its own pipeline class, on one device and dtype) and every
+task — text-to-image, image-to-image, inpainting, each with or without a ControlNet — is
+derived from it with ``AutoPipelineFor*.from_pipe``, which shares the weights instead of
+copying them. LoRAs are loaded once as named peft adapters and switched per batch with
+``set_adapters``: the derived pipelines share the same UNet, so the active LoRA set is
+state of the warm model, not a reason to load it again. Schedulers are rebuilt per call
+from the checkpoint's original config so a batch never inherits another's timesteps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bildwerk.backends.diffusion.libs import Libs
+from bildwerk.backends.diffusion.spec import (
+    FAMILY,
+    ControlSpec,
+    EmbeddingSpec,
+    GenerationSpec,
+    LoraSpec,
+    ModelSpec,
+)
+from bildwerk.errors import UserError
+
+log = logging.getLogger(__name__)
+
+Task = str  # "txt2img" | "img2img" | "inpaint"
+
+# friendly name -> (diffusers class, overrides of the checkpoint's scheduler config)
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "ddim": ("DDIMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "dpmpp_2m": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False},
+    ),
+    "dpmpp_2m_karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+    ),
+    "dpmpp_2m_sde": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False},
+    ),
+    "dpmpp_2m_sde_karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+    ),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+# SD3 and Flux are flow-matching models; the noise-prediction schedulers do not apply.
+FLOW_SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("FlowMatchEulerDiscreteScheduler", {}),
+    "heun": ("FlowMatchHeunDiscreteScheduler", {}),
+}
+
+SINGLE_FILE_CLASS: dict[str, str] = {
+    "sd15": "StableDiffusionPipeline",
+    "sd2": "StableDiffusionPipeline",
+    "sd-turbo": "StableDiffusionPipeline",
+    "sdxl": "StableDiffusionXLPipeline",
+    "sdxl-turbo": "StableDiffusionXLPipeline",
+    "sd3": "StableDiffusion3Pipeline",
+    "flux": "FluxPipeline",
+}
+CONTROLNET_CLASS: dict[str, str] = {"sd3": "SD3ControlNetModel", "flux": "FluxControlNetModel"}
+AUTO_CLASS: dict[Task, str] = {
+    "txt2img": "AutoPipelineForText2Image",
+    "img2img": "AutoPipelineForImage2Image",
+    "inpaint": "AutoPipelineForInpainting",
+}
+_CORRUPT_HINT = "the file is damaged or not a checkpoint of this kind: download it again"
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+def resolve_device(torch: Any, want: str) -> str:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; an explicit choice must exist."""
+    if want == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"generation.device is '{want}' but torch sees no CUDA GPU",
+            hint="use device: auto, or install the CUDA build of torch",
+        )
+    if want == "mps" and not torch.backends.mps.is_available():
+        raise UserError("generation.device is 'mps' but MPS is not available here")
+    return want
+
+
+def resolve_dtype(torch: Any, want: str, device: str, architecture: str) -> Any:
+    """fp32 on the CPU (half precision is slow or unsupported there); on GPUs bf16 for
+    the transformer models that were trained in it, fp16 for the UNet models."""
+    if want != "auto":
+        return getattr(torch, want)
+    if device == "cpu":
+        return torch.float32
+    if device.startswith("cuda") and architecture in ("sd3", "flux"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16
+
+
+def dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def is_oom(torch: Any, exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeError other backends (MPS) raise."""
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def find_damaged(path: Path) -> Path:
+    """The first weight or config file under ``path`` that cannot be parsed (headers only,
+    cheap); ``path`` itself when none stands out."""
+    if path.is_file():
+        return path
+    from safetensors import safe_open
+
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        try:
+            if f.suffix == ".safetensors":
+                with safe_open(str(f), framework="pt") as handle:
+                    handle.keys()
+            elif f.suffix == ".json":
+                json.loads(f.read_text(encoding="utf-8"))
+        except Exception:
+            return f
+    return path
+
+
+def load_error(what: str, path: Path, exc: BaseException) -> UserError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    culprit = find_damaged(path) if path.exists() else path
+    return UserError(f"cannot load {what} from {culprit}: {reason[:300]}", hint=_CORRUPT_HINT)
+
+
+# --------------------------------------------------------------------------- LoRA files
+
+
+def sniff_lora_family(path: Path) -> str | None:
+    """Guess a LoRA's base family from its safetensors header (keys, shapes, kohya
+    metadata) without reading the weights; None when it cannot tell."""
+    try:
+        with path.open("rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 0 < n < 100_000_000:
+                return None
+            header = json.loads(f.read(n))
+    except (OSError, ValueError):
+        return None
+    meta = header.pop("__metadata__", None) or {}
+    base = str(meta.get("ss_base_model_version", "")).lower()
+    for needle, family in (("sdxl", "sdxl"), ("sd3", "sd3"), ("flux", "flux")):
+        if needle in base:
+            return family
+    if base.startswith("sd_v1"):
+        return "sd1"
+    if base.startswith("sd_v2"):
+        return "sd2"
+    keys = list(header)
+    if any(k.startswith(("text_encoder_2.", "lora_te2_", "te2.")) for k in keys):
+        return "sdxl"
+    if any("single_transformer_blocks" in k for k in keys):
+        return "flux"
+    if any("joint_blocks" in k or "context_block" in k for k in keys):
+        return "sd3"
+    for key, info in header.items():  # cross-attention width: 768 SD1, 1024 SD2, 2048 SDXL
+        if "attn2" in key and "to_k" in key and ("lora_A" in key or "lora.down" in key):
+            width = info.get("shape", [0, 0])[-1]
+            return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(width)
+    return None
+
+
+def _in_channels(pipe: Any) -> int | None:
+    unet = getattr(pipe, "unet", None)
+    return None if unet is None else int(unet.config.in_channels)
+
+
+def _adapter_name(index: int, name: str) -> str:
+    return f"bw{index}_" + re.sub(r"[^A-Za-z0-9_]+", "_", name)[:40]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@dataclass
+class Warm:
+    """One loaded checkpoint on one device and dtype, with what has been added to it."""
+
+    key: tuple[str, ...]
+    model: ModelSpec
+    pipe: Any
+    device: str
+    dtype: Any
+    scheduler_class: str
+    scheduler_config: dict[str, Any]
+    inpaint_unet: bool
+    vae_scale_factor: int
+    variants: dict[tuple[Task, str], Any] = field(default_factory=dict)
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA key -> adapter name
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> embedding key
+    compiled: bool = False
+    channels_last: bool = False
+
+
+class PipelineCache:
+    """Warm checkpoints, least recently used first out. ``max_models`` bounds how many
+    stay resident (one on a GPU unless raised: two SDXLs rarely fit beside activations)."""
+
+    def __init__(self, lib: Libs, max_models: int | None = None) -> None:
+        self.lib = lib
+        self.max_models = max_models
+        self._warm: OrderedDict[tuple[str, ...], Warm] = OrderedDict()
+        self._controlnets: dict[tuple[str, ...], Any] = {}
+        self.loads = 0  # checkpoint loads, for tests and logs
+
+    # ------------------------------------------------------------------ base models
+
+    def get(self, spec: GenerationSpec) -> Warm:
+        torch = self.lib.torch
+        device = resolve_device(torch, spec.device)
+        dtype = resolve_dtype(torch, spec.dtype, device, spec.model.architecture)
+        m = spec.model
+        key = (m.sha256 or str(Path(m.path).resolve()), m.format, dtype_name(dtype), device)
+        warm = self._warm.get(key)
+        if warm is None:
+            self._evict(device)
+            warm = self._load(m, key, device, dtype)
+            self._warm[key] = warm
+        self._warm.move_to_end(key)
+        if spec.compile and not warm.compiled:
+            # in place (nn.Module.compile): LoRA loading still sees the plain module tree
+            denoiser = getattr(warm.pipe, "unet", None) or warm.pipe.transformer
+            denoiser.compile()
+            warm.compiled = True
+        return warm
+
+    def _evict(self, device: str) -> None:
+        limit = self.max_models if self.max_models is not None else (2 if device == "cpu" else 1)
+        while len(self._warm) >= limit:
+            _, old = self._warm.popitem(last=False)
+            log.info("unloading %s to make room", old.model.name)
+            del old
+            if device.startswith("cuda"):
+                self.lib.torch.cuda.empty_cache()
+
+    def _load(self, m: ModelSpec, key: tuple[str, ...], device: str, dtype: Any) -> Warm:
+        diffusers, torch = self.lib.diffusers, self.lib.torch
+        path = Path(m.path)
+        if not path.exists():
+            raise UserError(
+                f"model '{m.name}': {path} does not exist",
+                hint="register the model again (bildwerk models add ...)",
+            )
+        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+        try:
+            if m.format == "diffusers":
+                index = path / "model_index.json"
+                if not index.is_file():
+                    raise UserError(
+                        f"model '{m.name}': {path} is not a diffusers folder (no model_index.json)",
+                        hint="use format: single_file for a .safetensors/.ckpt checkpoint",
+                    )
+                if "safety_checker" in json.loads(index.read_text(encoding="utf-8")):
+                    # content checks are the QA stage's job, with reasons and evidence
+                    kwargs.update(safety_checker=None, requires_safety_checker=False)
+                pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), **kwargs)
+            else:
+                if m.config:
+                    kwargs["config"] = m.config
+                cls = getattr(diffusers, SINGLE_FILE_CLASS[m.architecture])
+                pipe = cls.from_single_file(str(path), **kwargs)
+        except UserError:
+            raise
+        except Exception as exc:
+            if is_oom(torch, exc):
+                raise
+            raise load_error(f"model '{m.name}'", path, exc) from exc
+        pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)
+        self.loads += 1
+        warm = Warm(
+            key=key,
+            model=m,
+            pipe=pipe,
+            device=device,
+            dtype=dtype,
+            scheduler_class=type(pipe.scheduler).__name__,
+            scheduler_config=dict(pipe.scheduler.config),
+            inpaint_unet=_in_channels(pipe) == 9,
+            vae_scale_factor=int(getattr(pipe, "vae_scale_factor", 8)),
+        )
+        if device.startswith("cuda") and hasattr(pipe, "unet"):
+            pipe.unet.to(memory_format=torch.channels_last)
+            warm.channels_last = True
+        return warm
+
+    # ------------------------------------------------------------------ variants
+
+    def controlnet(self, spec: ControlSpec, warm: Warm) -> Any:
+        key = (spec.sha256 or str(Path(spec.path).resolve()), dtype_name(warm.dtype), warm.device)
+        net = self._controlnets.get(key)
+        if net is None:
+            path = Path(spec.path)
+            if not path.exists():
+                raise UserError(f"ControlNet '{spec.name}': {path} does not exist")
+            cls = getattr(self.lib.diffusers, CONTROLNET_CLASS.get(warm.model.family, "ControlNetModel"))
+            try:
+                if path.is_file():
+                    net = cls.from_single_file(str(path), dtype=warm.dtype, local_files_only=True)
+                else:
+                    net = cls.from_pretrained(str(path), dtype=warm.dtype, local_files_only=True)
+            except Exception as exc:
+                if is_oom(self.lib.torch, exc):
+                    raise
+                raise load_error(f"ControlNet '{spec.name}'", path, exc) from exc
+            net.to(warm.device)
+            if warm.channels_last:
+                net.to(memory_format=self.lib.torch.channels_last)
+            self._controlnets[key] = net
+        return net
+
+    def pipeline(self, warm: Warm, task: Task, control: ControlSpec | None) -> Any:
+        """The pipeline for ``task`` (and ControlNet), sharing ``warm``'s weights."""
+        cn_key = control.sha256 or control.path if control else ""
+        key = (task, cn_key)
+        pipe = warm.variants.get(key)
+        if pipe is None:
+            auto = getattr(self.lib.diffusers, AUTO_CLASS[task])
+            kwargs: dict[str, Any] = {}
+            if control is not None:
+                kwargs["controlnet"] = self.controlnet(control, warm)
+            elif "controlnet" in warm.pipe.components:
+                kwargs["controlnet"] = None
+            try:
+                pipe = auto.from_pipe(warm.pipe, **kwargs)
+            except ValueError as exc:
+                raise UserError(
+                    f"model '{warm.model.name}' ({warm.model.architecture}) has no "
+                    f"{task} pipeline{' with a ControlNet' if control else ''} in diffusers",
+                    hint=str(exc).splitlines()[0][:200],
+                ) from exc
+            pipe.set_progress_bar_config(disable=True)
+            warm.variants[key] = pipe
+        return pipe
+
+    # ------------------------------------------------------------------ LoRAs, embeddings
+
+    def activate_loras(self, warm: Warm, loras: tuple[LoraSpec, ...]) -> None:
+        """Load new LoRAs as named adapters and make exactly ``loras`` active."""
+        pipe = warm.pipe
+        weights: dict[str, float] = {}
+        for lora in loras:
+            key = lora.sha256 or str(Path(lora.path).resolve())
+            if key not in warm.adapters:
+                self._check_lora(warm.model, lora)
+                name = _adapter_name(len(warm.adapters), lora.name)
+                try:
+                    pipe.load_lora_weights(lora.path, adapter_name=name)
+                except Exception as exc:
+                    if is_oom(self.lib.torch, exc):
+                        raise
+                    raise UserError(
+                        f"LoRA '{lora.name}' does not fit model '{warm.model.name}' "
+                        f"({warm.model.architecture}): {str(exc).strip().splitlines()[0][:200]}",
+                        hint="use a LoRA trained for this model's architecture",
+                    ) from exc
+                warm.adapters[key] = name
+            name = warm.adapters[key]
+            weights[name] = weights.get(name, 0.0) + lora.weight
+        if not warm.adapters:
+            return
+        if weights:
+            pipe.enable_lora()
+            pipe.set_adapters(list(weights), adapter_weights=list(weights.values()))
+        else:
+            pipe.disable_lora()
+
+    @staticmethod
+    def _check_lora(model: ModelSpec, lora: LoraSpec) -> None:
+        path = Path(lora.path)
+        if not path.is_file():
+            raise UserError(f"LoRA '{lora.name}': {path} does not exist")
+        declared = FAMILY.get(lora.architecture) if lora.architecture else None
+        family = declared or (sniff_lora_family(path) if path.suffix == ".safetensors" else None)
+        if family is not None and family != model.family:
+            arch = lora.architecture or family
+            raise UserError(
+                f"LoRA '{lora.name}' is for {arch}, but model '{model.name}' is "
+                f"{model.architecture}",
+                hint=f"pick a LoRA trained for {model.architecture}, or another model",
+            )
+
+    def load_embeddings(self, warm: Warm, embeddings: tuple[EmbeddingSpec, ...]) -> None:
+        """Textual inversions add tokens; a loaded token stays (it only acts when a prompt
+        uses it), so this is additive and cheap on repeat."""
+        pipe = warm.pipe
+        for emb in embeddings:
+            key = emb.sha256 or str(Path(emb.path).resolve())
+            if emb.token in warm.tokens:
+                if warm.tokens[emb.token] != key:
+                    raise UserError(
+                        f"embedding '{emb.name}': token {emb.token} is already taken by "
+                        "another embedding on this model",
+                        hint="give each embedding its own token",
+                    )
+                continue
+            if warm.model.family in ("sd3", "flux"):
+                raise UserError(
+                    f"embedding '{emb.name}': textual inversion is not supported for "
+                    f"{warm.model.architecture} models"
+                )
+            path = Path(emb.path)
+            if not path.is_file():
+                raise UserError(f"embedding '{emb.name}': {path} does not exist")
+            try:
+                self._load_embedding(warm, path, emb.token)
+            except UserError:
+                raise
+            except Exception as exc:
+                raise UserError(
+                    f"cannot load embedding '{emb.name}' from {path} into model "
+                    f"'{warm.model.name}': {str(exc).strip().splitlines()[0][:200]}",
+                    hint="check that it was trained for this model's architecture",
+                ) from exc
+            warm.tokens[emb.token] = key
+
+    def _load_embedding(self, warm: Warm, path: Path, token: str) -> None:
+        pipe = warm.pipe
+        state: dict[str, Any] | None = None
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        dual = state is not None and {"clip_l", "clip_g"} <= set(state)
+        if warm.model.family == "sdxl":
+            if not dual or state is None:
+                raise UserError(
+                    f"embedding {path} is not an SDXL embedding (needs clip_l and clip_g)"
+                )
+            pipe.load_textual_inversion(
+                state["clip_l"], token=token, text_encoder=pipe.text_encoder,
+                tokenizer=pipe.tokenizer,
+            )
+            pipe.load_textual_inversion(
+                state["clip_g"], token=token, text_encoder=pipe.text_encoder_2,
+                tokenizer=pipe.tokenizer_2,
+            )
+            return
+        if dual:
+            raise UserError(
+                f"embedding {path} is an SDXL embedding; model '{warm.model.name}' is "
+                f"{warm.model.architecture}"
+            )
+        pipe.load_textual_inversion(str(path), token=token)
+
+    # ------------------------------------------------------------------ schedulers
+
+    def scheduler(self, warm: Warm, name: str | None) -> Any:
+        """A fresh scheduler: ``name``'s class (or the checkpoint's own) built from the
+        checkpoint's original config."""
+        diffusers = self.lib.diffusers
+        if name is None:
+            cls = getattr(diffusers, warm.scheduler_class)
+            return cls.from_config(warm.scheduler_config)
+        table = FLOW_SCHEDULERS if warm.model.family in ("sd3", "flux") else SCHEDULERS
+        lookup = {k: v for k, v in table.items()}
+        lookup.update({cls: (cls, {}) for cls, _ in table.values()})
+        entry = lookup.get(name) or lookup.get(name.lower().replace("-", "_").replace("+", "p"))
+        if entry is None:
+            raise UserError(
+                f"unknown scheduler '{name}' for {warm.model.architecture}",
+                hint=f"use one of: {', '.join(table)}",
+            )
+        cls_name, overrides = entry
+        return getattr(diffusers, cls_name).from_config(warm.scheduler_config, **overrides)
