@@ -57,34 +57,42 @@ def _flip(rng: np.random.Generator, h: int, k: int) -> int:
     return h
 
 
+class _Node:
+    __slots__ = ("children", "id", "value")
+
+    def __init__(self, value: int, id_: str) -> None:
+        self.value, self.id = value, id_
+        self.children: dict[int, _Node] = {}
+
+
 class BKTree:
     """Burkhard-Keller tree: children keyed by their distance to the parent; the triangle
     inequality prunes subtrees whose key is further than ``radius`` from the query's."""
 
     def __init__(self) -> None:
-        self.root: tuple[int, str, dict[int, object]] | None = None
+        self.root: _Node | None = None
 
     def add(self, id_: str, h: int) -> None:
         if self.root is None:
-            self.root = (h, id_, {})
+            self.root = _Node(h, id_)
             return
         node = self.root
         while True:
-            d = (node[0] ^ h).bit_count()
-            child = node[2].get(d)
+            d = (node.value ^ h).bit_count()
+            child = node.children.get(d)
             if child is None:
-                node[2][d] = (h, id_, {})
+                node.children[d] = _Node(h, id_)
                 return
-            node = child  # type: ignore[assignment]
+            node = child
 
     def query(self, h: int, radius: int) -> list[tuple[str, int]]:
         found, stack = [], [self.root] if self.root else []
         while stack:
-            value, id_, children = stack.pop()  # type: ignore[misc]
-            d = (value ^ h).bit_count()
+            node = stack.pop()
+            d = (node.value ^ h).bit_count()
             if d <= radius:
-                found.append((id_, d))
-            stack.extend(c for k, c in children.items() if d - radius <= k <= d + radius)
+                found.append((node.id, d))
+            stack.extend(c for k, c in node.children.items() if d - radius <= k <= d + radius)
         return sorted(found, key=lambda t: (t[1], t[0]))
 
 
@@ -115,7 +123,10 @@ def bench_size(n: int) -> dict[str, float]:
     for r in RADII:
         index, build_s, peak = _build(ids, hashes, r, None)
         textbook, textbook_build_s, _ = _build(ids, hashes, r, r + 1)
-        idx_s, scan_s, text_s, hits = [], [], [], 0
+        idx_s: list[float] = []
+        scan_s: list[float] = []
+        text_s: list[float] = []
+        hits = 0
         for i, q in enumerate(queries):
             steps = [("index", index), ("scan", None), ("textbook", textbook)]
             for name, ix in steps if i % 2 == 0 else reversed(steps):

@@ -179,7 +179,8 @@ def _noise(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
         grid = rng.random((max(2, cells * h // w), cells)).astype(np.float32)
         layer = Image.fromarray(grid, "F").resize((w, h), Image.Resampling.BICUBIC)
         acc += np.asarray(layer, np.float64) / 1.7**i
-    return (acc - acc.min()) / (acc.max() - acc.min())
+    normalised: np.ndarray = (acc - acc.min()) / (acc.max() - acc.min())
+    return normalised
 
 
 def _product(img: Image.Image, p: Product, floor: int) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_dedup
 import bench_e2e
 import bench_render
 import bench_studio
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, float] = {}
     results.update(bench_studio.run(10 if args.quick else 30))
     results.update(bench_render.run(2 if args.quick else 5))
+    results.update(bench_dedup.run())
     results.update(bench_e2e.run(1))
     if args.json:
         print(json.dumps(results, indent=2))

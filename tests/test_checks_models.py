@@ -204,6 +204,7 @@ def test_detections_are_shared_between_checks(monkeypatch: pytest.MonkeyPatch) -
             return real.run(*args)
 
     monkeypatch.setattr(detectors, "nudenet_session", lambda: Counting())
+    detectors.clear_caches()
     image = render_face(seed=3)
     ctx = context()
     NSFWCheck().run(image, ctx)
@@ -349,6 +350,15 @@ def test_text_that_differs_from_the_copy_fails() -> None:
     assert block["read"].lower() == "winter sale"
     assert block["similarity"] < 0.5
 
+    image = scene()
+    face = font(NOTO / "NotoSans-Bold.ttf", 80)
+    spec = write(
+        image, "headline", (80, 150), "Summer sale now", face, expected="Summer sale now on"
+    )
+    result = LegibilityCheck().run(image, context(texts=[spec], product_box=PRODUCT))
+    assert result.verdict == "warn"  # 3 edits in 18: 0.83, within 0.1 of the 0.8 bar
+    assert result.score == pytest.approx(1 - 3 / 18, abs=1e-3)
+
 
 def test_japanese_reads_back() -> None:
     image = scene()
@@ -367,6 +377,21 @@ def test_arabic_is_skipped_not_failed() -> None:
     assert result.verdict == "skip"
     assert "arabic" in (result.reason or "") and "PP-OCRv6" in (result.reason or "")
     assert result.evidence["blocks"][0]["verdict"] == "skip"
+
+    cta = write(image, "cta", (200, 400), "Shop now", font(NOTO / "NotoSans-Bold.ttf", 48))
+    cyrillic = write(
+        image,
+        "subline",
+        (200, 300),
+        "Привет",
+        font(NOTO / "NotoSans-Bold.ttf", 48),
+        script="cyrillic",
+    )
+    mixed = LegibilityCheck().run(image, context(texts=[spec, cyrillic, cta], product_box=PRODUCT))
+    assert mixed.verdict == "pass"  # the Latin block was read; the others are only skipped
+    verdicts = [b["verdict"] for b in mixed.evidence["blocks"]]
+    assert verdicts == ["skip", "skip", "pass"]
+    assert "cannot output 6 of its 6 characters" in mixed.evidence["blocks"][1]["reason"]
 
 
 def test_unintended_text_in_the_scene_fails_outside_the_product() -> None:

@@ -8,6 +8,7 @@ import random
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def scenes() -> list[Image.Image]:
 
 
 @pytest.fixture(scope="module")
-def eval_set() -> object:
+def eval_set() -> Any:
     return dedup_eval.build(families=12)
 
 
@@ -219,9 +220,25 @@ def test_index_interleaved_adds_and_queries() -> None:
             for i in range(start, stop):
                 index.add(ids[i], int(hashes[i]))
         layouts.add(index.chunks)
-        q = _near(rng, int(hashes[rng.integers(stop)]), int(rng.integers(8)))
-        assert index.query(q) == _expected(ids[:stop], hashes[:stop], q, 6)
+        for row in (int(rng.integers(stop)), stop - 1):  # anywhere, and the newest (tail)
+            q = _near(rng, int(hashes[row]), int(rng.integers(8)))
+            assert index.query(q) == _expected(ids[:stop], hashes[:stop], q, 6)
     assert layouts >= {0, 4}  # scanned while small, then built its tables
+    assert index.query(int(hashes[-1]))[0] == (ids[-1], 0)  # the last add is in the tail
+
+
+@pytest.mark.parametrize("chunks", [3, 5])
+def test_index_merges_batches_into_existing_tables(chunks: int) -> None:
+    hashes = _random(30_000, seed=11)
+    ids = [f"b{i}" for i in range(len(hashes))]
+    index = HashIndex(7, chunks=chunks)
+    rng = np.random.default_rng(2)
+    for stop in range(5_000, 30_001, 5_000):
+        index.add_many(ids[stop - 5_000 : stop], hashes[stop - 5_000 : stop])
+        assert index._sorted == stop  # each batch went into the tables, none left in a tail
+        for _ in range(20):
+            q = _near(rng, int(hashes[rng.integers(stop)]), int(rng.integers(10)))
+            assert index.query(q) == _expected(ids[:stop], hashes[:stop], q, 7)
 
 
 def test_index_results_sorted_by_distance_then_id_and_keeps_repeats() -> None:
@@ -263,7 +280,7 @@ def test_benchmark_runs_and_agrees_with_the_scan() -> None:
 # --- measured thresholds -----------------------------------------------------------------
 
 
-def test_defaults_meet_recall_and_precision_on_the_eval_set(eval_set: object) -> None:
+def test_defaults_meet_recall_and_precision_on_the_eval_set(eval_set: Any) -> None:
     data = eval_set
     point = evaluate(data.duplicates, data.distinct, [PHASH_MAX], [COLOUR_MAX])[0]
     assert point.recall >= 0.95
@@ -278,7 +295,7 @@ def test_defaults_meet_recall_and_precision_on_the_eval_set(eval_set: object) ->
         assert recall >= (0.6 if name == "crop10" else 0.95), name
 
 
-def test_defaults_beat_their_neighbours(eval_set: object) -> None:
+def test_defaults_beat_their_neighbours(eval_set: Any) -> None:
     """Tighter loses recall below the bar; looser merges more distinct variants."""
     data = eval_set
     grid = evaluate(data.duplicates, data.distinct, range(8, 21, 2), range(0, 6))

@@ -30,10 +30,10 @@ from bildwerk.samples import draw_serum
 if not all(importlib.util.find_spec(m) for m in ("torch", "diffusers", "transformers", "peft")):
     pytest.skip("needs the diffusion extra", allow_module_level=True)
 
-from bildwerk import testing  # noqa: E402
-from bildwerk.backends.diffusers import DiffusersBackend  # noqa: E402
-from bildwerk.backends.diffusion.libs import libs  # noqa: E402
-from bildwerk.backends.diffusion.pipelines import PipelineCache  # noqa: E402
+from bildwerk import testing
+from bildwerk.backends.diffusers import DiffusersBackend
+from bildwerk.backends.diffusion.libs import libs
+from bildwerk.backends.diffusion.pipelines import PipelineCache
 
 # A batch of 4 must match the same 4 images made one by one within this many levels (of
 # 255). Measured on a 2-core x86 CPU, fp32: max |diff| = 1 (batched matmuls round
@@ -57,6 +57,17 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "embedding": testing.tiny_textual_inversion(root / "emb", "<bw-style>"),
         "product": cutout,
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core runner, torch's spinning OpenMP threads
+    slow down tenfold when other processes hold the cores. Results do not depend on it."""
+    torch = libs().torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +169,10 @@ def test_batch_equals_singles(backend: DiffusersBackend, models: dict[str, Path]
     singles = [backend.generate([request(g, seed=s)])[0] for s in range(10, 14)]
     assert [b.params["batch"]["size"] for b in batch] == [4, 4, 4, 4]
     assert [s.params["batch"]["size"] for s in singles] == [1, 1, 1, 1]
-    worst = max(int(np.abs(pixels(b.image) - pixels(s.image)).max()) for b, s in zip(batch, singles))
+    worst = max(
+        int(np.abs(pixels(b.image) - pixels(s.image)).max())
+        for b, s in zip(batch, singles, strict=True)
+    )
     assert worst <= BATCH_TOLERANCE
 
 
@@ -188,7 +202,9 @@ def test_outpaint_keeps_source_pixels(
     rng = np.random.default_rng(0)
     source = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), "RGB")
     source.save(tmp_path / "source.png")
-    g = gen(models, mode="outpaint", reference={"image": str(tmp_path / "source.png"), "strength": 1})
+    g = gen(
+        models, mode="outpaint", reference={"image": str(tmp_path / "source.png"), "strength": 1}
+    )
     out = backend.generate([request(g, width=64, height=112)])[0]
     box = out.product_box
     assert box is not None and (box.width, box.height) == (64, 64)
@@ -332,7 +348,9 @@ def test_scheduler_by_name(backend: DiffusersBackend, models: dict[str, Path]) -
     }
     assert outs["euler_a"].params["scheduler"]["class"] == "EulerAncestralDiscreteScheduler"
     karras = outs["dpmpp_2m_karras"].params["scheduler"]
-    assert karras["class"] == "DPMSolverMultistepScheduler" and karras["config"]["use_karras_sigmas"]
+    assert (
+        karras["class"] == "DPMSolverMultistepScheduler" and karras["config"]["use_karras_sigmas"]
+    )
     assert outs["ddim"].params["scheduler"]["name"] == "ddim"
     assert png(outs["ddim"].image) != png(outs["euler_a"].image)
     with pytest.raises(UserError, match="unknown scheduler 'warp9'") as err:
@@ -350,7 +368,7 @@ def test_corrupt_checkpoint_names_the_file(
 
     broken = Path(shutil.copytree(models["sd15"], tmp_path / "broken"))
     weights = broken / "unet" / "diffusion_pytorch_model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: 3000])
+    weights.write_bytes(weights.read_bytes()[:3000])
     g = gen(models)
     g["model"] = {**g["model"], "path": str(broken), "sha256": "sha-broken"}
     with pytest.raises(UserError, match=r"cannot load model 'tiny-sd15' from .*unet.diffusion"):
@@ -398,13 +416,8 @@ def test_out_of_memory_on_one_image_is_a_user_error(
         backend.generate([request(gen(models))])
 
 
-@pytest.fixture
-def no_diffusers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(sys.modules, "diffusers", None)
-    yield
-
-
-def test_missing_extra(no_diffusers: None, backend: DiffusersBackend) -> None:
+def test_missing_extra(backend: DiffusersBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if it were not installed
     with pytest.raises(MissingExtraError, match=r"bildwerk\[diffusion\]"):
         DiffusersBackend()
     with pytest.raises(MissingExtraError, match="diffusers"):

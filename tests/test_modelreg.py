@@ -686,6 +686,102 @@ def test_pull_unreachable_endpoint_fails_in_bounded_time(
     assert "bildwerk models add PATH" in str(err.value)
 
 
+HUB_SHA = "0123456789abcdef0123456789abcdef01234567"
+HUB_FILES = {
+    "model_index.json": b'{"_class_name": "StableDiffusionPipeline"}',
+    "README.md": b"# tiny",
+    "v1-5-pruned.safetensors": b"single file" * 50,
+    "unet/config.json": b'{"cross_attention_dim": 768}',
+    "unet/diffusion_pytorch_model.safetensors": b"full" * 20,
+    "unet/diffusion_pytorch_model.fp16.safetensors": b"half" * 10,
+    "unet/diffusion_pytorch_model.bin": b"pickle",
+}
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A loopback stand-in for the Hub's model API (repo info, tree, resolve); yields the
+    request log."""
+    import hashlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import unquote, urlparse
+
+    seen: list[str] = []
+    repo = "acme/tiny-sd"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _reply(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(code)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = unquote(urlparse(self.path).path)
+            seen.append(f"{self.command} {path}")
+            as_json = {"Content-Type": "application/json"}
+            if path in (f"/api/models/{repo}", f"/api/models/{repo}/revision/main"):
+                siblings = [{"rfilename": f} for f in HUB_FILES]
+                body = json.dumps({"id": repo, "sha": HUB_SHA, "siblings": siblings})
+                return self._reply(200, body.encode(), as_json)
+            if path == f"/api/models/{repo}/tree/{HUB_SHA}":
+                tree = [
+                    {"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                    for f, b in HUB_FILES.items()
+                ]
+                return self._reply(200, json.dumps(tree).encode(), as_json)
+            name = path.removeprefix(f"/{repo}/resolve/{HUB_SHA}/")
+            if name in HUB_FILES:
+                etag = hashlib.sha1(HUB_FILES[name]).hexdigest()
+                headers = {"X-Repo-Commit": HUB_SHA, "ETag": f'"{etag}"'}
+                return self._reply(200, HUB_FILES[name], headers)
+            error = {"X-Error-Code": "RepoNotFound", **as_json}
+            return self._reply(404, b'{"error": "Repository not found"}', error)
+
+        do_HEAD = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.timeout(60)
+def test_pull_downloads_configs_and_preferred_weights(fake_hub: list[str], tmp_path: Path) -> None:
+    pytest.importorskip("huggingface_hub")
+    dest = mr.pull_model("acme/tiny-sd", tmp_path / "dl", timeout=5)
+    got = sorted(p.relative_to(dest).as_posix() for p in mr.folder_files(dest))
+    assert got == [
+        "model_index.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+    ]
+    assert (dest / "unet" / "diffusion_pytorch_model.fp16.safetensors").read_bytes() == b"half" * 10
+    assert not any("v1-5-pruned" in line or ".bin" in line for line in fake_hub)
+    info = mr.inspect_model(dest)  # the hub's bookkeeping in .cache/ is not hashed
+    assert (info.architecture, info.meta["variant"], info.meta["files"]) == ("sd15", "fp16", 3)
+
+
+@pytest.mark.timeout(60)
+def test_pull_unknown_repo(fake_hub: list[str], tmp_path: Path) -> None:
+    pytest.importorskip("huggingface_hub")
+    with pytest.raises(UserError, match="no model 'acme/missing' on the Hub"):
+        mr.pull_model("acme/missing", tmp_path / "dl", timeout=5)
+
+
 def test_heavy_libraries_are_not_imported_by_the_modules() -> None:
     code = (
         "import sys, bildwerk.modelreg, bildwerk.upscale; "

@@ -1,17 +1,18 @@
 """Hamming-radius search over 64-bit perceptual hashes that stays fast at a million entries.
 
 Multi-index hashing (Norouzi, Punjani & Fleet, 2012): split the 64 bits into ``m`` chunks.
-If two hashes differ in at most ``r`` bits, by pigeonhole at least one chunk differs in at
-most ``r // m`` bits. Each chunk has a direct-addressed bucket table (CSR: one offset per
-possible chunk value into a row array), so a query looks up every value within ``r // m``
-bits of its own chunks, one memory read per probe, and verifies the few candidates with a
-popcount over all 64 bits. ``m = r + 1`` (exact chunk matches only) is one point of that
-family; a cost model picks the ``m`` that balances probes against candidates for the
-current size, with bucket tables no larger than a few entries per hash, and while a
-numpy scan is cheaper (a few thousand hashes) the index just scans.
+If two hashes differ in at most ``r`` bits, by pigeonhole some chunk differs in at most
+about ``r / m`` of them (:func:`chunk_flips` has the exact split). Each chunk has a
+direct-addressed bucket table (CSR: one offset per possible chunk value into a row
+array), so a query looks up every value within those few bits of its own chunks, one
+memory read per probe, and verifies the candidates with a popcount over all 64 bits.
+``m = r + 1`` (exact chunk matches only) is one point of that family; a cost model picks
+the ``m`` that balances probes against candidates for the current size, with tables of
+at most a few slots per hash. While a numpy scan is cheaper (below ~50k hashes, or for a
+very large radius) the index just scans.
 
-Recent additions sit in a small unsorted tail that queries scan; the tail is merged into
-the tables in one linear pass once it grows, so interleaved ``add``/``query`` calls stay
+Recent additions sit in a small unsorted tail that queries scan; it is merged into the
+tables in one linear pass once it grows, so interleaved ``add``/``query`` calls stay
 cheap. Results are exact: identical to :func:`brute_force`.
 """
 
@@ -135,6 +136,7 @@ class HashIndex:
         self._offsets: I32 = np.zeros(1, dtype=np.int32)  # bucket -> first position in _rows
         self._rows: I32 = np.zeros(0, dtype=np.int32)  # rows, grouped by bucket
         self._merge_at = _MIN_TAIL
+        self._plans: dict[int, bool] = {}  # radius -> probe the tables (else scan)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -177,17 +179,27 @@ class HashIndex:
         h = int(h)
         if not 0 <= h < 1 << 64:
             raise ValueError(f"hash must be an unsigned 64-bit integer, got {h}")
-        n, m = len(self), self.chunks
-        if m and (self._forced or query_cost(self._sorted, r, m) < _COST_SCAN * self._sorted):
+        n = len(self)
+        if self._use_tables(r):
             rows, dist = self._probe(h, r)
             # a row that matches in several chunks shows up once per chunk: dict dedupes
             found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
-            rows, dist = brute_force(self._hashes[self._sorted : n], h, r)
-            found.update(zip((rows + self._sorted).tolist(), dist.tolist(), strict=True))
+            if n > self._sorted:
+                rows, dist = brute_force(self._hashes[self._sorted : n], h, r)
+                found.update(zip((rows + self._sorted).tolist(), dist.tolist(), strict=True))
         else:  # small, or a radius so large that probing would cost more than a scan
             rows, dist = brute_force(self._hashes[:n], h, r)
             found = dict(zip(rows.tolist(), dist.tolist(), strict=True))
         return sorted(((self._ids[i], d) for i, d in found.items()), key=lambda t: (t[1], t[0]))
+
+    def _use_tables(self, r: int) -> bool:
+        """Whether probing beats scanning at radius ``r`` (decided once per layout)."""
+        use = self._plans.get(r)
+        if use is None:
+            m, n = self.chunks, self._sorted
+            use = m > 0 and (bool(self._forced) or query_cost(n, r, m) < _COST_SCAN * n)
+            self._plans[r] = use
+        return use
 
     def _probe(self, h: int, r: int) -> tuple[I64, U8]:
         """Rows within ``r`` found through the bucket tables, possibly repeated."""
@@ -238,5 +250,9 @@ class HashIndex:
             np.cumsum(ahead, out=ahead)
             ahead += i * k
             self._offsets[base + 1 : base + (1 << bits) + 1] += ahead.astype(np.int32)
-        self._rows = np.insert(self._rows, np.concatenate(positions), np.concatenate(rows))
+        if len(self._rows):
+            self._rows = np.insert(self._rows, np.concatenate(positions), np.concatenate(rows))
+        else:  # first build: the chunks' rows, each sorted by bucket, are the whole array
+            self._rows = np.concatenate(rows)
         self._sorted = n
+        self._plans.clear()

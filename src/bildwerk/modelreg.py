@@ -708,6 +708,7 @@ def pull_model(
         raise _hub_unreachable(repo_id, "HF_HUB_OFFLINE is set")
     try:
         import huggingface_hub as hub
+        from huggingface_hub import constants as hub_constants
         from huggingface_hub import errors as hub_errors
     except ImportError as exc:
         raise MissingExtraError("huggingface_hub", "diffusion", "Pulling models") from exc
@@ -723,7 +724,7 @@ def pull_model(
         net_errors += (httpx2.TransportError,)
     except ImportError:
         pass
-    if hub.constants.HF_HUB_OFFLINE:
+    if hub_constants.HF_HUB_OFFLINE:
         raise _hub_unreachable(repo_id, "HF_HUB_OFFLINE is set")
     endpoint = os.environ.get("HF_ENDPOINT") or None  # read now, not at import time
     dest = Path(dest).expanduser()

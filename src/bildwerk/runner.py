@@ -537,7 +537,8 @@ class Runner:
                 repo.add_lineage(s, job.id, input_ids[inputs.logo.sha256], "logo_in")
             for row in rendition_rows:
                 repo.add_rendition(s, job.id, **row)
-            repo.set_hashes(s, job.id, checked.phash, checked.colour)
+            if checked.phash is not None and checked.colour is not None:
+                repo.set_hashes(s, job.id, checked.phash, checked.colour)
             s.add(
                 JobRow(
                     key=job.key,

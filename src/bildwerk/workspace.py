@@ -291,7 +291,8 @@ class Workspace:
                 ]
                 checks = [*kept, *(c.to_json() for c in out.checks)]
                 job.qa = {**job.qa, "checks": checks}
-                repo.set_hashes(s, job.creative_id, out.phash, out.colour)
+                if out.phash is not None and out.colour is not None:
+                    repo.set_hashes(s, job.creative_id, out.phash, out.colour)
             repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})
         gate_run(self.db, info["id"], [t.job_key for t in tasks], brand.qa)
         return {"run_id": info["id"], "checked": len(tasks)}

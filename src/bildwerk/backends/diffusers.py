@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bildwerk.backends.base import Capabilities, Generated, SceneRequest
+from bildwerk.backends.diffusion.adapters import activate_loras, load_embeddings
 from bildwerk.backends.diffusion.libs import libs, package_version, require
 from bildwerk.backends.diffusion.modes import Frame, Prepared, finish, prepare
 from bildwerk.backends.diffusion.pipelines import PipelineCache, Warm, is_oom
@@ -28,6 +29,7 @@ from bildwerk.backends.diffusion.repro import (
     record,
     scheduler_record,
 )
+from bildwerk.backends.diffusion.schedulers import make_scheduler
 from bildwerk.backends.diffusion.spec import GenerationSpec
 from bildwerk.errors import UserError
 
@@ -75,14 +77,12 @@ class DiffusersBackend:
         self.version = f"{CODE_VERSION}+diffusers-{package_version('diffusers')}"
         self.deterministic = deterministic
         self._cache = cache
+        self._ready = False
 
     @property
     def cache(self) -> PipelineCache:
         if self._cache is None:
-            lib = libs()
-            if self.deterministic:
-                make_deterministic(lib.torch)
-            self._cache = PipelineCache(lib)
+            self._cache = PipelineCache(libs())
         return self._cache
 
     # ------------------------------------------------------------------ generate
@@ -92,6 +92,10 @@ class DiffusersBackend:
         size and task run as one batched pipeline call."""
         lib = libs()
         cache = self.cache
+        if not self._ready:
+            if self.deterministic:
+                make_deterministic(lib.torch)
+            self._ready = True
         out: list[Generated | None] = [None] * len(batch)
         by_spec: dict[GenerationSpec, list[int]] = {}
         for i, request in enumerate(batch):
@@ -117,8 +121,8 @@ class DiffusersBackend:
     ) -> list[Generated]:
         first = preps[0]
         pipe = self.cache.pipeline(warm, first.task, spec.controlnet)
-        self.cache.activate_loras(warm, spec.loras)
-        self.cache.load_embeddings(warm, spec.embeddings)
+        activate_loras(torch, warm, spec.loras)
+        load_embeddings(warm, spec.embeddings)
         steps, guidance = spec.resolved_steps, spec.resolved_guidance
         if first.task != "txt2img" and first.strength < 1.0 and int(steps * first.strength) < 1:
             steps = math.ceil(1.0 / first.strength)  # diffusers runs steps × strength steps
@@ -201,7 +205,7 @@ class DiffusersBackend:
         guidance: float,
     ) -> tuple[list[Any], dict[str, Any]]:
         first = chunk[0]
-        scheduler = self.cache.scheduler(warm, spec.scheduler)
+        scheduler = make_scheduler(self.cache.lib.diffusers, warm, spec.scheduler)
         pipe.scheduler = scheduler
         self._vae_options(pipe, first.frame, len(chunk))
         negatives = [p.request.negative_prompt for p in chunk]

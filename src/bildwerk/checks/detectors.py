@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -184,8 +184,43 @@ def _decode(raw: NDArray[np.float32], scale: float, size: tuple[int, int]) -> li
     return sorted(found, key=lambda d: -d.score)
 
 
-_cache: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()
-_cache_lock = threading.Lock()
+T = TypeVar("T")
+
+
+class _Recent(Generic[T]):
+    """A few recent results keyed by a content hash of the model input."""
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._items: OrderedDict[bytes, T] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(pixels: Pixels, extra: str = "") -> bytes:
+        digest = hashlib.blake2b(pixels.tobytes(), digest_size=16)
+        digest.update(f"{pixels.shape}{extra}".encode())
+        return digest.digest()
+
+    def get(self, key: bytes) -> T | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: bytes, value: T) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_detections: _Recent[tuple[Detection, ...]] = _Recent()
+_text_regions: _Recent[list[TextFound]] = _Recent()
 _last: tuple[weakref.ref[Image.Image], tuple[Detection, ...]] | None = None
 
 
@@ -207,21 +242,24 @@ def detect_body(image: Image.Image) -> tuple[Detection, ...]:
 
 def _detect_cached(image: Image.Image) -> tuple[Detection, ...]:
     canvas, scale = _letterbox(image)
-    key = hashlib.blake2b(canvas.tobytes(), digest_size=16).digest()
-    key += f"{image.width}x{image.height}".encode()
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
+    key = _Recent.key(canvas, f"{image.width}x{image.height}")
+    hit = _detections.get(key)
+    if hit is not None:
+        return hit
     session = nudenet_session()
     blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
     raw = session.run(None, {session.get_inputs()[0].name: blob})[0]
     found = tuple(_decode(raw, scale, image.size))
-    with _cache_lock:
-        _cache[key] = found
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    _detections.put(key, found)
     return found
+
+
+def clear_caches() -> None:
+    """Forget cached model results (benchmarks and tests that must see a model run)."""
+    global _last
+    _last = None
+    _detections.clear()
+    _text_regions.clear()
 
 
 # --- check params -------------------------------------------------------------------------
@@ -324,18 +362,27 @@ def recognize(crops: Sequence[Pixels]) -> list[TextRead]:
 
 def find_text(rgb: Pixels) -> list[TextFound]:
     """Text regions in an RGB image (detection only), boxes in that image's pixels.
-    Callers downscale first: cost grows with the pixel count."""
+
+    Callers downscale first: cost grows with the pixel count. Results are cached by
+    content, since one scene is checked once per locale.
+    """
+    key = _Recent.key(rgb)
+    hit = _text_regions.get(key)
+    if hit is not None:
+        return list(hit)
     out = ocr_engine()(_bgr(rgb), use_det=True, use_cls=False, use_rec=False)
     boxes, scores = getattr(out, "boxes", None), getattr(out, "scores", None)
+    found: list[TextFound] = []
     if boxes is None or scores is None:
+        _text_regions.put(key, found)
         return []
-    found = []
     for quad, score in zip(np.asarray(boxes, dtype=np.float64), scores, strict=True):
         x0, y0 = quad.min(axis=0)
         x1, y1 = quad.max(axis=0)
         box = (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
         found.append(TextFound(box, float(score)))
-    return found
+    _text_regions.put(key, found)
+    return list(found)
 
 
 @functools.cache

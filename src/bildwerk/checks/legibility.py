@@ -285,7 +285,7 @@ def _block(rgb: Pixels, spec: TextSpec, p: _Params, density: int) -> dict[str, A
             if spec.script in p.unsupported
             else f"cannot output {unknown} of its {total} characters"
         )
-        reason = f"{spec.role}: not read back, the bundled OCR model ({OCR_MODEL}) {why}"
+        reason = f"the bundled OCR model ({OCR_MODEL}) {why}"
         return {**entry, "verdict": "skip", "reason": reason}
     crops = [viewed(c, p.view_scale / density, p.contrast_loss) for c in _lines(rgb, spec)]
     reads = recognize(crops)
@@ -297,7 +297,7 @@ def _block(rgb: Pixels, spec: TextSpec, p: _Params, density: int) -> dict[str, A
     entry.update(read=read, similarity=sim, threshold=threshold, lines=len(crops))
     entry["verdict"] = verdict
     if verdict != "pass":
-        entry["reason"] = f"{spec.role} reads {read!r} (similarity {sim:.2f}, needs {threshold})"
+        entry["reason"] = f"reads {read!r} (similarity {sim:.2f}, needs {threshold})"
     return entry
 
 
@@ -379,6 +379,14 @@ def _unintended(
 # --- the check ----------------------------------------------------------------------------
 
 
+def _skipped(blocks: Sequence[Mapping[str, Any]]) -> str:
+    """'headline, cta not read back: <why>', one clause per distinct reason."""
+    roles: dict[str, list[str]] = {}
+    for block in blocks:
+        roles.setdefault(str(block["reason"]), []).append(str(block["role"]))
+    return "; ".join(f"{', '.join(r)} not read back: {why}" for why, r in roles.items())
+
+
 class LegibilityCheck:
     """Fails copy a viewer cannot read back as written, and unintended text in the scene."""
 
@@ -390,8 +398,8 @@ class LegibilityCheck:
         density = context.channel.density
         blocks = [_block(rgb, spec, p, density) for spec in context.texts]
         evidence: dict[str, Any] = {"blocks": blocks}
-        issues = [b["reason"] for b in blocks if b["verdict"] == "fail"]
-        warnings = [b["reason"] for b in blocks if b["verdict"] == "warn"]
+        issues = [f"{b['role']} {b['reason']}" for b in blocks if b["verdict"] == "fail"]
+        warnings = [f"{b['role']} {b['reason']}" for b in blocks if b["verdict"] == "warn"]
         sims = [float(b["similarity"]) for b in blocks if "similarity" in b]
         if p.unintended:
             source, found, ignored = _unintended(rgb, context, p)
@@ -407,5 +415,5 @@ class LegibilityCheck:
         verdict: Verdict = "fail" if issues else "warn" if warnings else "pass"
         reason = "; ".join(issues or warnings) or None
         if verdict == "pass" and blocks and all(b["verdict"] == "skip" for b in blocks):
-            verdict, reason, score = "skip", "; ".join(b["reason"] for b in blocks), None
+            verdict, reason, score = "skip", _skipped(blocks), None
         return CheckResult(self.name, verdict, score, reason, evidence)

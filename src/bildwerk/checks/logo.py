@@ -17,7 +17,8 @@ Params (``qa.checks.logo.params``):
 - ``min_match`` (0.5): NCC below this means the logo is not there.
 - ``warn_match`` (0.8): NCC below this (but ≥ ``min_match``) means altered or covered: fail.
 - ``max_colour_de`` (10): median ΔE00 of the logo's solid pixels; above it, recoloured.
-- ``max_distortion`` (0.05): allowed |aspect / true aspect − 1|.
+- ``max_distortion`` (0.05): allowed |aspect / true aspect − 1| (never below what one
+  pixel of the found box amounts to).
 - ``clear_space_fails`` (false): a text block inside the clear space warns by default; a
   brand that treats clear space as a hard rule sets this to fail.
 """
@@ -47,6 +48,7 @@ MIN_INLIERS = 8  # fewer RANSAC inliers than this: fall back to template matchin
 RATIO = 0.8  # Lowe's ratio test
 SEARCH_PAD = 1.0  # search this many logo heights around the expected box
 TEMPLATE_HEIGHT = 40  # template search runs with the logo about this tall
+UNDISTORTED_BONUS = 0.005  # NCC an undistorted fit may trail a stretched one and still win
 
 Pixels = NDArray[np.uint8]
 Floats = NDArray[np.float64]
@@ -54,10 +56,11 @@ Floats = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Found:
-    """Where the logo was found (master px) and how: aspect is found / true aspect."""
+    """Where the logo was found (master px), its measured width/height ratio (from the
+    homography's edges, finer than the box's whole pixels) and how it was found."""
 
     box: Box
-    aspect: float
+    ratio: float
     method: str
     inliers: int = 0
 
@@ -84,6 +87,26 @@ def _over(rgba: Floats, background: Floats) -> Floats:
 
 def _grey(rgb: Floats) -> Pixels:
     out: Pixels = np.clip(rgb @ np.array([0.299, 0.587, 0.114]), 0, 255).astype(np.uint8)
+    return out
+
+
+def _grey_master(logo: Image.Image, background: Floats) -> NDArray[np.float32]:
+    """The (premultiplied) logo over ``background`` in grey, at the logo's resolution.
+
+    Candidate templates are area-resized from this: compositing and area averaging are
+    both linear, so this equals resizing first and compositing after, at a fraction of
+    the cost of a Lanczos resize per candidate size.
+    """
+    rgba = np.asarray(logo.convert("RGBA"), dtype=np.float64)
+    out: NDArray[np.float32] = (_over(rgba, background) @ np.array([0.299, 0.587, 0.114])).astype(
+        np.float32
+    )
+    return out
+
+
+def _render(cv2: Any, master: NDArray[np.float32], size: tuple[int, int]) -> Pixels:
+    sized = cv2.resize(master, size, interpolation=cv2.INTER_AREA)
+    out: Pixels = np.clip(np.rint(sized), 0, 255).astype(np.uint8)
     return out
 
 
@@ -126,77 +149,131 @@ def _by_features(cv2: Any, template: Pixels, region: Pixels, origin: Box) -> Fou
     box = Box(
         origin.x0 + round(x0), origin.y0 + round(y0), origin.x0 + round(x1), origin.y0 + round(y1)
     )
-    return Found(box, (width / height) / (tw / th), "features", int(mask.sum()))
+    return Found(box, float(width / height), "features", int(mask.sum()))
 
 
 def _by_template(
-    cv2: Any, logo: Image.Image, background: Floats, region: Pixels, origin: Box, expected_h: int
+    cv2: Any,
+    logo: Image.Image,
+    background: Floats,
+    region: Pixels,
+    origin: Box,
+    expected_h: int,
+    hint: Box | None,
 ) -> Found | None:
-    """Multi-scale, multi-aspect template matching on a copy where the logo is ~40 px tall:
-    scale first, then aspect at that scale, then a fine pass around both."""
+    """Template matching over sizes on a copy where the logo is ~40 px tall.
+
+    Candidates: the hinted box as drawn (a logo stretched into its box is the usual
+    distortion), the logo undistorted at the hint's height or width, and a search over
+    heights, then aspect ratios at the best height; a fine pass refines the winner.
+    """
     k = min(1.0, TEMPLATE_HEIGHT / max(1, expected_h))
     true_aspect = logo.width / max(1, logo.height)
-    logo = premultiplied(logo, TEMPLATE_HEIGHT)
+    master = _grey_master(premultiplied(logo, TEMPLATE_HEIGHT), background)
     rh, rw = region.shape
-    size = (max(1, round(rw * k)), max(1, round(rh * k)))
-    small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        region, (max(1, round(rw * k)), max(1, round(rh * k))), interpolation=cv2.INTER_AREA
+    )
+    seen: dict[tuple[int, int], tuple[float, int, int]] = {}
 
-    def score(scale: float, aspect: float) -> tuple[float, tuple[int, int], tuple[int, int]]:
-        h = max(4, round(expected_h * scale * k))
-        w = max(4, round(h * true_aspect * aspect))
-        if h > small.shape[0] or w > small.shape[1]:
-            return -1.0, (0, 0), (w, h)
-        tmpl = _grey(_over(_premultiplied_resize(logo, (w, h)), background))
-        res = cv2.matchTemplate(small, tmpl, cv2.TM_CCOEFF_NORMED)
-        _, best, _, loc = cv2.minMaxLoc(res)
-        return float(best), (int(loc[0]), int(loc[1])), (w, h)
+    def match(size: tuple[float, float]) -> float:
+        tw, th = max(4, round(size[0] * k)), max(4, round(size[1] * k))
+        if (tw, th) not in seen:
+            if th > small.shape[0] or tw > small.shape[1]:
+                seen[tw, th] = (-1.0, 0, 0)
+            else:
+                tmpl = _render(cv2, master, (tw, th))
+                res = cv2.matchTemplate(small, tmpl, cv2.TM_CCOEFF_NORMED)
+                _, value, _, (x, y) = cv2.minMaxLoc(res)
+                seen[tw, th] = (float(value), int(x), int(y))
+        return seen[tw, th][0]
 
-    scales = np.geomspace(0.5, 1.6, 12)
-    s = max(scales, key=lambda v: score(float(v), 1.0)[0])
-    a = max(np.geomspace(0.5, 2.0, 13), key=lambda v: score(float(s), float(v))[0])
-    fine = [(s * ds, a * da) for ds in (0.95, 1.0, 1.05) for da in (0.96, 1.0, 1.04)]
-    best_s, best_a = max(fine, key=lambda sa: score(float(sa[0]), float(sa[1]))[0])
-    value, (x, y), (w, h) = score(float(best_s), float(best_a))
+    candidates: list[tuple[float, float]] = []
+    if hint is not None:
+        candidates += [
+            (hint.width, hint.height),
+            (hint.height * true_aspect, hint.height),
+            (hint.width, hint.width / true_aspect),
+        ]
+    heights = [float(h) for h in np.geomspace(0.5, 1.6, 10) * expected_h]
+    best_h = max(heights, key=lambda h: match((h * true_aspect, h)))
+    aspects = [float(a) for a in np.geomspace(0.5, 2.0, 13)]
+    best_a = max(aspects, key=lambda a: match((best_h * true_aspect * a, best_h)))
+    candidates.append((best_h * true_aspect * best_a, best_h))
+    w0, h0 = max(candidates, key=match)
+    fine = [(w0 * dw, h0 * dh) for dw in (0.96, 1.0, 1.04) for dh in (0.96, 1.0, 1.04)]
+    w1, h1 = max(fine, key=match)
+    tw, th = max(4, round(w1 * k)), max(4, round(h1 * k))
+    value, x, y = seen[tw, th]
     if value < 0:
         return None
     box = Box(
         origin.x0 + round(x / k),
         origin.y0 + round(y / k),
-        origin.x0 + round((x + w) / k),
-        origin.y0 + round((y + h) / k),
+        origin.x0 + round(x / k + w1),
+        origin.y0 + round(y / k + h1),
     )
-    return Found(box, (w / h) / true_aspect, "template")
+    return Found(box, float(w1 / h1), "template")
 
 
 def refine(cv2: Any, image: Image.Image, logo: Image.Image, found: Found) -> Found:
-    """Snap the box to the pixel grid: ±1 px in size and ±3 px in position, by NCC of the
-    logo at that exact size (feature corners and template scales are a pixel or two off,
-    and a pixel matters to a 30 px logo's NCC and its clear space)."""
+    """:func:`snap` until the box stops moving (at most three rounds)."""
+    for _ in range(3):
+        snapped = snap(cv2, image, logo, found)
+        if snapped.box == found.box:
+            return snapped
+        found = snapped
+    return found
+
+
+def snap(cv2: Any, image: Image.Image, logo: Image.Image, found: Found) -> Found:
+    """Snap the box to the pixel grid by NCC of the logo drawn at each candidate size:
+    ±2 px in width or height, and the undistorted logo at ±2 px of the height.
+
+    Feature corners and template scales are a pixel or two off, and a pixel matters to
+    a small logo's NCC, its clear space and above all its aspect ratio; when the
+    undistorted logo fits as well as a stretched one, it wins, so grid noise is not
+    reported as distortion. The ratio returned is that of the winning candidate.
+    """
     b, m = found.box, 3
+    true_ratio = logo.width / max(1, logo.height)
     window = image.crop((b.x0 - m - 1, b.y0 - m - 1, b.x1 + m + 1, b.y1 + m + 1)).convert("RGB")
     rgb = np.asarray(window, dtype=np.float64)
     background = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
     grey = _grey(rgb)
-    base = _grey(_over(_premultiplied_resize(logo, (b.width, b.height)), background))
-    best = (-2.0, b)
-    for dw in (-1, 0, 1):
-        for dh in (-1, 0, 1):
-            w, h = b.width + dw, b.height + dh
-            if w < 4 or h < 4 or w > grey.shape[1] or h > grey.shape[0]:
-                continue
-            tmpl = (
-                base if dw == dh == 0 else cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)
-            )
-            res = cv2.matchTemplate(grey, tmpl, cv2.TM_CCOEFF_NORMED)
-            _, value, _, (x, y) = cv2.minMaxLoc(res)
-            if value > best[0]:
-                x0, y0 = b.x0 - m - 1 + int(x), b.y0 - m - 1 + int(y)
-                best = (float(value), Box(x0, y0, x0 + w, y0 + h))
-    return Found(best[1], found.aspect, found.method, found.inliers)
+    master = _grey_master(logo, background)
+    # ±2 px, not ±1: sizes of the other parity sit half a pixel off the grid and score
+    # worse than both neighbours, which would stall the search one pixel short.
+    steps = (-2, -1, 0, 1, 2)
+    sizes = {(round((b.height + d) * true_ratio), b.height + d): True for d in steps}
+    for d in steps:
+        sizes.setdefault((b.width + d, b.height), False)
+        sizes.setdefault((b.width, b.height + d), False)
+    best = (-2.0, b, found.ratio)
+    for (w, h), undistorted in sizes.items():
+        if w < 4 or h < 4 or w > grey.shape[1] or h > grey.shape[0]:
+            continue
+        res = cv2.matchTemplate(grey, _render(cv2, master, (w, h)), cv2.TM_CCOEFF_NORMED)
+        _, value, _, (x, y) = cv2.minMaxLoc(res)
+        value += UNDISTORTED_BONUS if undistorted else 0.0
+        if value > best[0]:
+            x0, y0 = b.x0 - m - 1 + int(x), b.y0 - m - 1 + int(y)
+            best = (float(value), Box(x0, y0, x0 + w, y0 + h), true_ratio if undistorted else w / h)
+    return Found(best[1], best[2], found.method, found.inliers)
 
 
-def verify(image: Image.Image, logo: Image.Image, box: Box) -> tuple[float, float, str]:
-    """(NCC, median ΔE00 of the solid logo pixels, observed colour there) at ``box``.
+@dataclass(frozen=True)
+class Match:
+    """How the pixels at a box compare with the logo: NCC, median ΔE00 of its solid
+    pixels, and the colour observed there."""
+
+    ncc: float
+    colour_de: float
+    colour: str
+
+
+def verify(image: Image.Image, logo: Image.Image, box: Box) -> Match:
+    """Compare the creative at ``box`` with the (premultiplied) logo drawn there.
 
     The expected pixels are the logo drawn over the median colour around the box, so
     the comparison is colour-aware: a recoloured logo keeps its shape but not its NCC
@@ -215,9 +292,9 @@ def verify(image: Image.Image, logo: Image.Image, box: Box) -> tuple[float, floa
     ncc = float((e * o).sum() / denom) if denom > 0 else 0.0
     solid = rgba[..., 3] >= 250
     if solid.sum() < 4:
-        return ncc, 0.0, srgb_to_hex(observed.reshape(-1, 3).mean(axis=0))
+        return Match(ncc, 0.0, srgb_to_hex(observed.reshape(-1, 3).mean(axis=0)))
     de = ciede2000(srgb_to_lab(expected[solid]), srgb_to_lab(observed[solid]))
-    return ncc, float(np.median(de)), srgb_to_hex(np.median(observed[solid], axis=0))
+    return Match(ncc, float(np.median(de)), srgb_to_hex(np.median(observed[solid], axis=0)))
 
 
 def allowed_zone(context: CheckContext, width: int, height: int) -> tuple[Box, str]:
@@ -242,9 +319,16 @@ def expected_height(context: CheckContext, width: int, height: int) -> int:
     return max(8, round(frac * min(width, height)))
 
 
-def locate(image: Image.Image, context: CheckContext, logo: Image.Image) -> Found | None:
-    """Find the (premultiplied) logo near ``context.logo_box``, or anywhere: features
-    first, then templates; the result is snapped by :func:`refine`."""
+def locate(
+    image: Image.Image, context: CheckContext, logo: Image.Image
+) -> tuple[Found, Match] | None:
+    """Find the (premultiplied) logo near ``context.logo_box``, or anywhere.
+
+    Features first; when they find nothing, or a placement the pixels do not confirm (a
+    squashed logo can still yield a few consistent but wrong matches), template matching
+    runs too and the better-confirmed placement wins. Results are snapped by
+    :func:`refine`.
+    """
     import cv2
 
     expected_h = expected_height(context, image.width, image.height)
@@ -255,10 +339,18 @@ def locate(image: Image.Image, context: CheckContext, logo: Image.Image) -> Foun
     region = _grey(rgb)
     tw = max(4, round(expected_h * logo.width / logo.height))
     template = _grey(_over(_premultiplied_resize(logo, (tw, expected_h)), background))
+    candidates: list[tuple[Found, Match]] = []
     found = _by_features(cv2, template, region, area)
-    if found is None:
-        found = _by_template(cv2, logo, background, region, area, expected_h)
-    return None if found is None else refine(cv2, image, logo, found)
+    if found is not None:
+        found = refine(cv2, image, logo, found)
+        candidates.append((found, verify(image, logo, found.box)))
+        if candidates[0][1].ncc >= WARN_MATCH:
+            return candidates[0]
+    found = _by_template(cv2, logo, background, region, area, expected_h, context.logo_box)
+    if found is not None:
+        found = refine(cv2, image, logo, found)
+        candidates.append((found, verify(image, logo, found.box)))
+    return max(candidates, key=lambda c: c[1].ncc, default=None)
 
 
 class LogoCheck:
@@ -285,13 +377,15 @@ class LogoCheck:
         max_distortion = float(p.get("max_distortion", MAX_DISTORTION))
         clear_fails = bool(p.get("clear_space_fails", False))
         logo = premultiplied(context.logo, expected_height(context, image.width, image.height))
-        found = locate(image, context, logo)
+        located = locate(image, context, logo)
         expected = list(context.logo_box.as_tuple()) if context.logo_box else None
-        if found is None:
+        if located is None:
             return CheckResult(
                 self.name, "fail", 0.0, "logo not found", {"expected": expected, "found": None}
             )
-        ncc, colour_de, colour = verify(image, logo, found.box)
+        found, match = located
+        ncc, colour_de, colour = match.ncc, match.colour_de, match.colour
+        aspect = found.ratio / (context.logo.width / context.logo.height)
         evidence: dict[str, Any] = {
             "expected": expected,
             "found": list(found.box.as_tuple()),
@@ -300,7 +394,7 @@ class LogoCheck:
             "match": round(ncc, 3),
             "colour_de": round(colour_de, 2),
             "colour": colour,
-            "aspect": round(found.aspect, 3),
+            "aspect": round(aspect, 3),
         }
         if ncc < min_match:
             return CheckResult(
@@ -316,8 +410,11 @@ class LogoCheck:
             fails.append(f"logo differs from the brand file (match {ncc:.2f} < {warn_match})")
         if colour_de > max_de:
             fails.append(f"logo recoloured (ΔE00 {colour_de:.1f} > {max_de:g})")
-        if abs(found.aspect - 1.0) > max_distortion:
-            fails.append(f"logo distorted: aspect ratio ×{found.aspect:.2f}")
+        # A logo h px tall is measured to ±1 px each way: never demand more than that.
+        tolerance = max(max_distortion, 1 / found.box.height + 1 / found.box.width)
+        evidence["distortion_tolerance"] = round(tolerance, 3)
+        if abs(aspect - 1.0) > tolerance:
+            fails.append(f"logo distorted: aspect ratio ×{aspect:.2f}")
         (fails if clear_fails else warns).extend(crowded)
         score = round(min(1.0, max(0.0, ncc)) * (0.5 if fails else 1.0), 3)
         if fails:

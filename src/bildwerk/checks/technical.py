@@ -237,13 +237,17 @@ def _bands(lines: NDArray[np.int16]) -> tuple[int, int, list[int]]:
 
 
 def banding(luma: NDArray[np.uint8]) -> tuple[float, float]:
-    """(share of sampled pixels in staircase bands, median step height in levels)."""
+    """(share of sampled pixels in staircase bands, median step height in levels).
+
+    Rows and columns are read separately and the worse direction counts: a vertical
+    gradient bands along columns only, and its flat rows must not dilute that.
+    """
     rows = luma[::LINE_STEP].astype(np.int16)
     cols = luma[:, ::LINE_STEP].T.astype(np.int16)
     band_r, total_r, steps_r = _bands(rows)
     band_c, total_c, steps_c = _bands(cols)
     steps = steps_r + steps_c
-    share = (band_r + band_c) / max(1, total_r + total_c)
+    share = max(band_r / max(1, total_r), band_c / max(1, total_c))
     return share, float(np.median(steps)) if steps else 0.0
 
 

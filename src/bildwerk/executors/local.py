@@ -33,6 +33,12 @@ def _worker_init() -> None:
     # depend on thread scheduling.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    try:
+        import cv2  # the qa extra; OpenCV would otherwise start a thread per core
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
 
 
 class ProcessExecutor:

@@ -16,9 +16,9 @@ from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Job
 from bildwerk.checks.base import CheckResult, overall
 from bildwerk.config.qa import QAPolicy
-from bildwerk.dedup import ImageHashes, cluster, is_near_duplicate
+from bildwerk.dedup import PHASH_MAX, ImageHashes, cluster, is_near_duplicate
 from bildwerk.hashindex import HashIndex
-from bildwerk.stages.rank import Candidate, rank
+from bildwerk.stages.rank import Candidate, composite_score, rank
 
 GATE = "gate"
 
@@ -51,7 +51,10 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
         approved = repo.approved_creatives(s, exclude=ids)
         approved_hashes = repo.hashes_for(s, approved) if approved else {}
         current = repo.current_decisions(s, ids)
-        dup_of = _duplicates(jobs, hashes, approved_hashes)
+        scores = {
+            j.creative_id: composite_score(_checks(j.qa), policy, j.spec["channel"]) for j in jobs
+        }
+        dup_of = _duplicates(jobs, hashes, approved_hashes, scores)
         candidates = []
         for job in jobs:
             checks = _checks(job.qa)
@@ -104,7 +107,10 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
 
 
 def _duplicates(
-    jobs: Sequence[Job], hashes: dict[str, tuple[int, int]], approved: dict[str, tuple[int, int]]
+    jobs: Sequence[Job],
+    hashes: dict[str, tuple[int, int]],
+    approved: dict[str, tuple[int, int]],
+    scores: dict[str, float | None],
 ) -> dict[str, tuple[str, bool]]:
     """creative id → (id it duplicates, whether that one is already approved)."""
     out: dict[str, tuple[str, bool]] = {}
@@ -113,13 +119,14 @@ def _duplicates(
         h = hashes.get(job.creative_id)
         if h is None:
             continue
-        score = float(job.qa.get("score") or 0.0)
+        score = scores.get(job.creative_id)
+        score = float("nan") if score is None else score
         items.append((job.creative_id, ImageHashes(*h), score))
     for group in cluster(items):
         for dup in group.duplicates:
             out[dup] = (group.keep, False)
     if approved:
-        index = HashIndex(radius=16)
+        index = HashIndex(radius=PHASH_MAX)
         for asset_id, (phash, _) in approved.items():
             index.add(asset_id, phash)
         for cid, hashes_of, _score in items:

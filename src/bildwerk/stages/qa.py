@@ -50,8 +50,8 @@ class QATask:
 class QAOutput:
     job_key: str
     checks: list[CheckResult]
-    phash: int
-    colour: int
+    phash: int | None
+    colour: int | None
     ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -126,5 +126,9 @@ def qa_creative(task: QATask) -> QAOutput:
     with Image.open(task.master_path) as im:
         image = im.convert("RGB")
     results, timings = run_checks(image, task)
-    hashes = hash_image(image)
+    try:
+        hashes = hash_image(image)
+    except MissingExtraError as exc:
+        results.append(CheckResult("duplicate", "skip", None, str(exc).splitlines()[0]))
+        return QAOutput(task.job_key, results, None, None, timings)
     return QAOutput(task.job_key, results, hashes.phash, hashes.colour, timings)

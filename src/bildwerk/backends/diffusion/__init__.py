@@ -1,7 +1,8 @@
 """Pieces of the diffusers backend (``bildwerk.backends.diffusers``), one idea per module.
 
 ``spec`` parses the planner's JSON, ``libs`` imports the heavy libraries lazily,
-``pipelines`` loads and keeps pipelines warm, ``modes`` prepares canvases and masks and
+``pipelines`` loads and keeps checkpoints warm, ``adapters`` manages LoRAs and embeddings
+on them, ``schedulers`` maps friendly names, ``modes`` prepares canvases and masks and
 composites results, ``controls`` makes ControlNet maps, ``repro`` records what was used.
-Only ``spec`` and ``modes`` may be imported without torch installed.
+None of them imports torch at module import time.
 """

@@ -56,9 +56,7 @@ class Frame:
     inner: tuple[int, int, int, int]
 
     @classmethod
-    def plan(
-        cls, width: int, height: int, size: tuple[int, int] | None, multiple: int
-    ) -> Frame:
+    def plan(cls, width: int, height: int, size: tuple[int, int] | None, multiple: int) -> Frame:
         if size is None:  # the request size, padded up to the VAE's multiple
             gw, gh = round_up(width, multiple), round_up(height, multiple)
             cw, ch = width, height
@@ -166,7 +164,7 @@ def _mean_colour(image: Image.Image) -> tuple[int, int, int]:
     if total <= 0:
         return (128, 128, 128)
     mean = (arr[..., :3] * weight).sum(axis=(0, 1)) / total
-    return (int(round(mean[0])), int(round(mean[1])), int(round(mean[2])))
+    return (round(float(mean[0])), round(float(mean[1])), round(float(mean[2])))
 
 
 def _keep_mask(alpha: Image.Image, seam: int) -> Image.Image:
@@ -325,7 +323,9 @@ def finish(prep: Prepared, image: Image.Image) -> Generated:
         colours = replace(colours, shadow=_shadow_colour(scene, prep.stage))
         draw_shadows(scene, colours, prep.stage, prep.layer)
     if prep.layer is not None and prep.box is not None:
-        scene.paste(prep.layer.convert("RGB"), (prep.box.x0, prep.box.y0), prep.layer.getchannel("A"))
+        scene.paste(
+            prep.layer.convert("RGB"), (prep.box.x0, prep.box.y0), prep.layer.getchannel("A")
+        )
     focal = (0.5, 0.5)
     product_box = None
     if prep.box is not None and prep.mode in ("product", "outpaint"):

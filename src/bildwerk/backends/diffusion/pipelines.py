@@ -3,70 +3,26 @@
 A checkpoint is loaded once (its own pipeline class, on one device and dtype) and every
 task — text-to-image, image-to-image, inpainting, each with or without a ControlNet — is
 derived from it with ``AutoPipelineFor*.from_pipe``, which shares the weights instead of
-copying them. LoRAs are loaded once as named peft adapters and switched per batch with
-``set_adapters``: the derived pipelines share the same UNet, so the active LoRA set is
-state of the warm model, not a reason to load it again. Schedulers are rebuilt per call
-from the checkpoint's original config so a batch never inherits another's timesteps.
+copying them. What is added to a warm model later (LoRA adapters, embedding tokens)
+is tracked on :class:`Warm` and managed in ``adapters``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bildwerk.backends.diffusion.libs import Libs
-from bildwerk.backends.diffusion.spec import (
-    FAMILY,
-    ControlSpec,
-    EmbeddingSpec,
-    GenerationSpec,
-    LoraSpec,
-    ModelSpec,
-)
+from bildwerk.backends.diffusion.spec import ControlSpec, GenerationSpec, ModelSpec
 from bildwerk.errors import UserError
 
 log = logging.getLogger(__name__)
 
 Task = str  # "txt2img" | "img2img" | "inpaint"
-
-# friendly name -> (diffusers class, overrides of the checkpoint's scheduler config)
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "ddim": ("DDIMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "dpmpp_2m": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False},
-    ),
-    "dpmpp_2m_karras": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
-    ),
-    "dpmpp_2m_sde": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False},
-    ),
-    "dpmpp_2m_sde_karras": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
-    ),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "lcm": ("LCMScheduler", {}),
-}
-# SD3 and Flux are flow-matching models; the noise-prediction schedulers do not apply.
-FLOW_SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "euler": ("FlowMatchEulerDiscreteScheduler", {}),
-    "heun": ("FlowMatchHeunDiscreteScheduler", {}),
-}
 
 SINGLE_FILE_CLASS: dict[str, str] = {
     "sd15": "StableDiffusionPipeline",
@@ -158,50 +114,9 @@ def load_error(what: str, path: Path, exc: BaseException) -> UserError:
     return UserError(f"cannot load {what} from {culprit}: {reason[:300]}", hint=_CORRUPT_HINT)
 
 
-# --------------------------------------------------------------------------- LoRA files
-
-
-def sniff_lora_family(path: Path) -> str | None:
-    """Guess a LoRA's base family from its safetensors header (keys, shapes, kohya
-    metadata) without reading the weights; None when it cannot tell."""
-    try:
-        with path.open("rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if not 0 < n < 100_000_000:
-                return None
-            header = json.loads(f.read(n))
-    except (OSError, ValueError):
-        return None
-    meta = header.pop("__metadata__", None) or {}
-    base = str(meta.get("ss_base_model_version", "")).lower()
-    for needle, family in (("sdxl", "sdxl"), ("sd3", "sd3"), ("flux", "flux")):
-        if needle in base:
-            return family
-    if base.startswith("sd_v1"):
-        return "sd1"
-    if base.startswith("sd_v2"):
-        return "sd2"
-    keys = list(header)
-    if any(k.startswith(("text_encoder_2.", "lora_te2_", "te2.")) for k in keys):
-        return "sdxl"
-    if any("single_transformer_blocks" in k for k in keys):
-        return "flux"
-    if any("joint_blocks" in k or "context_block" in k for k in keys):
-        return "sd3"
-    for key, info in header.items():  # cross-attention width: 768 SD1, 1024 SD2, 2048 SDXL
-        if "attn2" in key and "to_k" in key and ("lora_A" in key or "lora.down" in key):
-            width = info.get("shape", [0, 0])[-1]
-            return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(width)
-    return None
-
-
 def _in_channels(pipe: Any) -> int | None:
     unet = getattr(pipe, "unet", None)
     return None if unet is None else int(unet.config.in_channels)
-
-
-def _adapter_name(index: int, name: str) -> str:
-    return f"bw{index}_" + re.sub(r"[^A-Za-z0-9_]+", "_", name)[:40]
 
 
 # --------------------------------------------------------------------------- cache
@@ -240,16 +155,22 @@ class PipelineCache:
 
     # ------------------------------------------------------------------ base models
 
-    def get(self, spec: GenerationSpec) -> Warm:
+    def _key(self, spec: GenerationSpec) -> tuple[tuple[str, ...], str, Any]:
         torch = self.lib.torch
         device = resolve_device(torch, spec.device)
         dtype = resolve_dtype(torch, spec.dtype, device, spec.model.architecture)
         m = spec.model
         key = (m.sha256 or str(Path(m.path).resolve()), m.format, dtype_name(dtype), device)
+        return key, device, dtype
+
+    def get(self, spec: GenerationSpec) -> Warm:
+        """The warm checkpoint for ``spec`` (loaded on first use), compiled if asked."""
+        key, device, dtype = self._key(spec)
         warm = self._warm.get(key)
         if warm is None:
             self._evict(device)
-            warm = self._load(m, key, device, dtype)
+            warm = self._warm_up(self._load(spec.model, dtype), spec.model, key, device, dtype)
+            self.loads += 1
             self._warm[key] = warm
         self._warm.move_to_end(key)
         if spec.compile and not warm.compiled:
@@ -257,6 +178,15 @@ class PipelineCache:
             denoiser = getattr(warm.pipe, "unet", None) or warm.pipe.transformer
             denoiser.compile()
             warm.compiled = True
+        return warm
+
+    def adopt(self, spec: GenerationSpec, pipe: Any) -> Warm:
+        """Use an already built pipeline for ``spec``'s model: benchmarks with random
+        weights, or applications that build their pipelines some other way."""
+        key, device, dtype = self._key(spec)
+        self._evict(device)
+        warm = self._warm_up(pipe, spec.model, key, device, dtype)
+        self._warm[key] = warm
         return warm
 
     def _evict(self, device: str) -> None:
@@ -268,7 +198,7 @@ class PipelineCache:
             if device.startswith("cuda"):
                 self.lib.torch.cuda.empty_cache()
 
-    def _load(self, m: ModelSpec, key: tuple[str, ...], device: str, dtype: Any) -> Warm:
+    def _load(self, m: ModelSpec, dtype: Any) -> Any:
         diffusers, torch = self.lib.diffusers, self.lib.torch
         path = Path(m.path)
         if not path.exists():
@@ -300,9 +230,15 @@ class PipelineCache:
             if is_oom(torch, exc):
                 raise
             raise load_error(f"model '{m.name}'", path, exc) from exc
-        pipe.to(device)
+        return pipe
+
+    def _warm_up(
+        self, pipe: Any, m: ModelSpec, key: tuple[str, ...], device: str, dtype: Any
+    ) -> Warm:
+        """Move to the device and apply the throughput settings: channels_last for the
+        UNet's convolutions on CUDA (SDPA attention is diffusers' default on torch 2)."""
+        pipe.to(device=device, dtype=dtype)
         pipe.set_progress_bar_config(disable=True)
-        self.loads += 1
         warm = Warm(
             key=key,
             model=m,
@@ -315,7 +251,7 @@ class PipelineCache:
             vae_scale_factor=int(getattr(pipe, "vae_scale_factor", 8)),
         )
         if device.startswith("cuda") and hasattr(pipe, "unet"):
-            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.unet.to(memory_format=self.lib.torch.channels_last)
             warm.channels_last = True
         return warm
 
@@ -328,7 +264,9 @@ class PipelineCache:
             path = Path(spec.path)
             if not path.exists():
                 raise UserError(f"ControlNet '{spec.name}': {path} does not exist")
-            cls = getattr(self.lib.diffusers, CONTROLNET_CLASS.get(warm.model.family, "ControlNetModel"))
+            cls = getattr(
+                self.lib.diffusers, CONTROLNET_CLASS.get(warm.model.family, "ControlNetModel")
+            )
             try:
                 if path.is_file():
                     net = cls.from_single_file(str(path), dtype=warm.dtype, local_files_only=True)
@@ -367,134 +305,3 @@ class PipelineCache:
             pipe.set_progress_bar_config(disable=True)
             warm.variants[key] = pipe
         return pipe
-
-    # ------------------------------------------------------------------ LoRAs, embeddings
-
-    def activate_loras(self, warm: Warm, loras: tuple[LoraSpec, ...]) -> None:
-        """Load new LoRAs as named adapters and make exactly ``loras`` active."""
-        pipe = warm.pipe
-        weights: dict[str, float] = {}
-        for lora in loras:
-            key = lora.sha256 or str(Path(lora.path).resolve())
-            if key not in warm.adapters:
-                self._check_lora(warm.model, lora)
-                name = _adapter_name(len(warm.adapters), lora.name)
-                try:
-                    pipe.load_lora_weights(lora.path, adapter_name=name)
-                except Exception as exc:
-                    if is_oom(self.lib.torch, exc):
-                        raise
-                    raise UserError(
-                        f"LoRA '{lora.name}' does not fit model '{warm.model.name}' "
-                        f"({warm.model.architecture}): {str(exc).strip().splitlines()[0][:200]}",
-                        hint="use a LoRA trained for this model's architecture",
-                    ) from exc
-                warm.adapters[key] = name
-            name = warm.adapters[key]
-            weights[name] = weights.get(name, 0.0) + lora.weight
-        if not warm.adapters:
-            return
-        if weights:
-            pipe.enable_lora()
-            pipe.set_adapters(list(weights), adapter_weights=list(weights.values()))
-        else:
-            pipe.disable_lora()
-
-    @staticmethod
-    def _check_lora(model: ModelSpec, lora: LoraSpec) -> None:
-        path = Path(lora.path)
-        if not path.is_file():
-            raise UserError(f"LoRA '{lora.name}': {path} does not exist")
-        declared = FAMILY.get(lora.architecture) if lora.architecture else None
-        family = declared or (sniff_lora_family(path) if path.suffix == ".safetensors" else None)
-        if family is not None and family != model.family:
-            arch = lora.architecture or family
-            raise UserError(
-                f"LoRA '{lora.name}' is for {arch}, but model '{model.name}' is "
-                f"{model.architecture}",
-                hint=f"pick a LoRA trained for {model.architecture}, or another model",
-            )
-
-    def load_embeddings(self, warm: Warm, embeddings: tuple[EmbeddingSpec, ...]) -> None:
-        """Textual inversions add tokens; a loaded token stays (it only acts when a prompt
-        uses it), so this is additive and cheap on repeat."""
-        pipe = warm.pipe
-        for emb in embeddings:
-            key = emb.sha256 or str(Path(emb.path).resolve())
-            if emb.token in warm.tokens:
-                if warm.tokens[emb.token] != key:
-                    raise UserError(
-                        f"embedding '{emb.name}': token {emb.token} is already taken by "
-                        "another embedding on this model",
-                        hint="give each embedding its own token",
-                    )
-                continue
-            if warm.model.family in ("sd3", "flux"):
-                raise UserError(
-                    f"embedding '{emb.name}': textual inversion is not supported for "
-                    f"{warm.model.architecture} models"
-                )
-            path = Path(emb.path)
-            if not path.is_file():
-                raise UserError(f"embedding '{emb.name}': {path} does not exist")
-            try:
-                self._load_embedding(warm, path, emb.token)
-            except UserError:
-                raise
-            except Exception as exc:
-                raise UserError(
-                    f"cannot load embedding '{emb.name}' from {path} into model "
-                    f"'{warm.model.name}': {str(exc).strip().splitlines()[0][:200]}",
-                    hint="check that it was trained for this model's architecture",
-                ) from exc
-            warm.tokens[emb.token] = key
-
-    def _load_embedding(self, warm: Warm, path: Path, token: str) -> None:
-        pipe = warm.pipe
-        state: dict[str, Any] | None = None
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        dual = state is not None and {"clip_l", "clip_g"} <= set(state)
-        if warm.model.family == "sdxl":
-            if not dual or state is None:
-                raise UserError(
-                    f"embedding {path} is not an SDXL embedding (needs clip_l and clip_g)"
-                )
-            pipe.load_textual_inversion(
-                state["clip_l"], token=token, text_encoder=pipe.text_encoder,
-                tokenizer=pipe.tokenizer,
-            )
-            pipe.load_textual_inversion(
-                state["clip_g"], token=token, text_encoder=pipe.text_encoder_2,
-                tokenizer=pipe.tokenizer_2,
-            )
-            return
-        if dual:
-            raise UserError(
-                f"embedding {path} is an SDXL embedding; model '{warm.model.name}' is "
-                f"{warm.model.architecture}"
-            )
-        pipe.load_textual_inversion(str(path), token=token)
-
-    # ------------------------------------------------------------------ schedulers
-
-    def scheduler(self, warm: Warm, name: str | None) -> Any:
-        """A fresh scheduler: ``name``'s class (or the checkpoint's own) built from the
-        checkpoint's original config."""
-        diffusers = self.lib.diffusers
-        if name is None:
-            cls = getattr(diffusers, warm.scheduler_class)
-            return cls.from_config(warm.scheduler_config)
-        table = FLOW_SCHEDULERS if warm.model.family in ("sd3", "flux") else SCHEDULERS
-        lookup = {k: v for k, v in table.items()}
-        lookup.update({cls: (cls, {}) for cls, _ in table.values()})
-        entry = lookup.get(name) or lookup.get(name.lower().replace("-", "_").replace("+", "p"))
-        if entry is None:
-            raise UserError(
-                f"unknown scheduler '{name}' for {warm.model.architecture}",
-                hint=f"use one of: {', '.join(table)}",
-            )
-        cls_name, overrides = entry
-        return getattr(diffusers, cls_name).from_config(warm.scheduler_config, **overrides)

@@ -103,7 +103,9 @@ def record(
             {"name": x.name, "sha256": x.sha256, "weight": x.weight, "architecture": x.architecture}
             for x in spec.loras
         ],
-        "embeddings": [{"name": x.name, "sha256": x.sha256, "token": x.token} for x in spec.embeddings],
+        "embeddings": [
+            {"name": x.name, "sha256": x.sha256, "token": x.token} for x in spec.embeddings
+        ],
         "controlnet": None,
         "reference": None,
         "batch": batch,
