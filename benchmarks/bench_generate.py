@@ -59,8 +59,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "attention_head_dim": 8,
         },
         "vae": {**_VAE, "sample_size": 512, "scaling_factor": 0.18215},
-        "text": [{"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
-                  "num_attention_heads": 12, "hidden_act": "quick_gelu"}],  # fmt: skip
+        "text": [
+            {
+                "hidden_size": 768,
+                "intermediate_size": 3072,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 12,
+                "hidden_act": "quick_gelu",
+            }
+        ],  # fmt: skip
         "size": 512,
     },
     "sdxl": {
@@ -80,10 +87,20 @@ CONFIGS: dict[str, dict[str, Any]] = {
         },
         "vae": {**_VAE, "sample_size": 1024, "scaling_factor": 0.13025},
         "text": [
-            {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
-             "num_attention_heads": 12, "hidden_act": "quick_gelu"},
-            {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
-             "num_attention_heads": 20, "hidden_act": "gelu"},
+            {
+                "hidden_size": 768,
+                "intermediate_size": 3072,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 12,
+                "hidden_act": "quick_gelu",
+            },
+            {
+                "hidden_size": 1280,
+                "intermediate_size": 5120,
+                "num_hidden_layers": 32,
+                "num_attention_heads": 20,
+                "hidden_act": "gelu",
+            },
         ],  # fmt: skip
         "size": 1024,
     },
@@ -116,6 +133,9 @@ def build_pipeline(lib: Libs, arch: str, device: str, dtype: Any, folder: Path) 
             )
             cls = transformers.CLIPTextModelWithProjection if i else transformers.CLIPTextModel
             encoders.append(cls(config))
+        if dtype != torch.float32:  # cast before the pipeline exists: no upcast warnings
+            for module in (unet, vae, *encoders):
+                module.to(dtype)
     scheduler = diffusers.EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )
@@ -140,7 +160,6 @@ def build_pipeline(lib: Libs, arch: str, device: str, dtype: Any, folder: Path) 
             feature_extractor=None,
             requires_safety_checker=False,
         )
-    pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -326,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", choices=sorted(CONFIGS), default=["sd15"])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
+    parser.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"]
+    )
     parser.add_argument("--size", type=int, help="square side (default 256 CPU; 512/1024 GPU)")
     parser.add_argument("--steps", type=int, help="default 2 on CPU, 20 on GPU")
     parser.add_argument("--guidance", type=float, default=7.0)

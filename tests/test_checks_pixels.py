@@ -269,6 +269,19 @@ def test_brand_colour_thresholds_come_from_params_and_are_deterministic() -> Non
     assert strict.verdict == "fail"
 
 
+def test_kmeans_finds_weighted_clusters() -> None:
+    from bildwerk.checks.brand_colour import kmeans
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[20.0, 0.0, 0.0], [60.0, 40.0, 10.0], [90.0, -20.0, 50.0]])
+    points = np.concatenate([c + rng.normal(0, 1.0, (50, 3)) for c in centres])
+    weights = np.repeat([1.0, 2.0, 5.0], 50)
+    found, shares = kmeans(points, weights, 3)
+    order = np.argsort(found[:, 0])
+    np.testing.assert_allclose(found[order], centres, atol=0.5)
+    np.testing.assert_allclose(shares[order], [1 / 8, 2 / 8, 5 / 8])
+
+
 def test_neutral_greys_are_allowed() -> None:
     img = backdrop(300, 300, "#fafafa", "#5a5a5a")
     assert BrandColourCheck().run(img, ctx()).verdict == "pass"
@@ -726,6 +739,30 @@ def test_clip_score_matches_the_definition(tiny_clip: Path) -> None:
     )
 
 
+def test_clip_score_encodes_a_scene_once_per_prompt(
+    tiny_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creatives of one scene (channels × locales) share the scene's CLIP score."""
+    from bildwerk.checks import clip_score as module
+
+    scene = backdrop(96, 96, "#dfe7f1", "#9fb3cc", seed=11)
+    params = {"model_path": str(tiny_clip), "min_score": -1, "warn_score": -1}
+    first = module.ClipScoreCheck().run(scene, ctx(scene=scene, prompt="a blue one", params=params))
+
+    def boom(*args: Any) -> float:
+        raise AssertionError("the model ran again")
+
+    monkeypatch.setattr(module, "clip_cosine", boom)
+    creative = scene.copy()
+    ImageDraw.Draw(creative).rectangle((0, 0, 96, 20), fill="#ffffff")  # another overlay
+    again = module.ClipScoreCheck().run(
+        creative, ctx(scene=scene, prompt="a blue one", params=params)
+    )
+    assert again.evidence == first.evidence
+    with pytest.raises(AssertionError, match="ran again"):
+        module.ClipScoreCheck().run(scene, ctx(scene=scene, prompt="a red one", params=params))
+
+
 def test_clip_score_thresholds(tiny_clip: Path) -> None:
     from bildwerk.checks.clip_score import ClipScoreCheck
 
@@ -751,6 +788,18 @@ def test_clip_score_skips_without_a_model_or_a_prompt(tmp_path: Path) -> None:
     assert none.verdict == "skip" and none.reason == "no CLIP model registered"
     empty = ClipScoreCheck().run(img, ctx(params={"model_path": str(tmp_path)}))
     assert empty.verdict == "skip" and "no prompt" in (empty.reason or "")
+
+
+def test_clip_score_skips_when_the_directory_holds_no_model(
+    tmp_path: Path, hide_broken_torchvision: None
+) -> None:
+    pytest.importorskip("transformers")
+    from bildwerk.checks.clip_score import ClipScoreCheck
+
+    params = {"model_path": str(tmp_path)}
+    result = ClipScoreCheck().run(solid(32, 32, CREAM), ctx(prompt="a podium", params=params))
+    assert result.verdict == "skip"
+    assert "could not be loaded" in (result.reason or "")
 
 
 def test_clip_score_skips_with_the_install_hint_when_transformers_is_missing(

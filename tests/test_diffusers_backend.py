@@ -237,6 +237,44 @@ def test_product_pixels_unchanged(backend: DiffusersBackend, models: dict[str, P
     assert left.std() > 5
 
 
+def test_inpaint_regenerates_only_the_transparent_part(
+    backend: DiffusersBackend, models: dict[str, Path], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(1)
+    source = Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA")
+    source.putalpha(255)
+    hole = Image.new("L", (24, 24), 0)
+    alpha = source.getchannel("A")
+    alpha.paste(hole, (20, 20))
+    source.putalpha(alpha)
+    source.save(tmp_path / "holey.png")
+    g = gen(models, mode="inpaint", reference={"image": str(tmp_path / "holey.png")})
+    out = backend.generate([request(g)])[0]
+    kept = np.asarray(alpha) == 255
+    result, original = pixels(out.image), pixels(source)
+    assert np.array_equal(result[kept], original[kept])
+    assert not np.array_equal(result[~kept], original[~kept])
+
+
+def test_sdxl_product_with_lora_and_embedding(
+    backend: DiffusersBackend, models: dict[str, Path], tmp_path: Path
+) -> None:
+    emb = testing.tiny_textual_inversion(tmp_path, "<bw-xl>", base="sdxl")
+    extras = {
+        "loras": [lora(models, "lora_sdxl", weight=0.8)],
+        "embeddings": [{"name": "xl", "path": str(emb), "token": "<bw-xl>"}],
+    }
+    plain = backend.generate([request(gen(models, "sdxl"), width=96, product=models["product"])])
+    styled = backend.generate(
+        [request(gen(models, "sdxl", **extras), width=96, product=models["product"],
+                 prompt="a product photo <bw-xl>")]
+    )  # fmt: skip
+    assert styled[0].params["pipeline"] == "StableDiffusionXLInpaintPipeline"
+    assert png(plain[0].image) != png(styled[0].image)
+    box = styled[0].product_box
+    assert box is not None and box == plain[0].product_box
+
+
 def test_inpainting_checkpoint_runs_every_mode(
     backend: DiffusersBackend, models: dict[str, Path]
 ) -> None:

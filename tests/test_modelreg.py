@@ -684,6 +684,7 @@ def test_pull_unreachable_endpoint_fails_in_bounded_time(
         mr.pull_model("stabilityai/sd-turbo", tmp_path / "dl", timeout=3)
     assert time.monotonic() - start < 20
     assert "bildwerk models add PATH" in str(err.value)
+    assert not (tmp_path / "dl").exists()
 
 
 HUB_SHA = "0123456789abcdef0123456789abcdef01234567"

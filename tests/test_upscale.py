@@ -21,12 +21,9 @@ def _torch() -> Any:
 
 
 def _spandrel() -> Any:
+    """spandrel through bildwerk's loader (which copes with a mismatched torchvision)."""
     _torch()
-    try:
-        import spandrel  # type: ignore[import-untyped]
-    except Exception as exc:  # a torchvision built for another torch breaks its import
-        pytest.skip(f"spandrel cannot be imported here: {type(exc).__name__}: {exc}")
-    return spandrel
+    return up._spandrel()
 
 
 def _noise(w: int, h: int, mode: str = "RGB", seed: int = 0) -> Image.Image:

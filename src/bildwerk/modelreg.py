@@ -118,13 +118,8 @@ def inspect_model(
         raise UserError(f"unknown model kind '{kind}'", hint=f"use one of: {', '.join(KINDS)}")
     if path.is_dir():
         found_kind, arch, meta = _inspect_folder(path, kind)
-        fmt = "diffusers"
-        sha, size, count = folder_digest(path)
-        meta["files"] = count
     else:
         found_kind, arch, meta = _inspect_file(path, kind)
-        fmt = "single_file"
-        sha, size = sha256_file(path), path.stat().st_size
     if architecture is not None:
         wanted = _check_architecture(found_kind, architecture)
         if arch is not None and arch != wanted:
@@ -135,7 +130,11 @@ def inspect_model(
             f"{path}: cannot tell which base model this {found_kind} belongs to",
             hint=f"pass the architecture explicitly (--arch {'|'.join(DIFFUSION_ARCHITECTURES)})",
         )
-    return ModelInfo(found_kind, path, fmt, arch, sha, size, meta)
+    if path.is_dir():  # hashed last: gigabytes, so only once the model is known to be usable
+        sha, size, meta["files"] = folder_digest(path)
+        return ModelInfo(found_kind, path, "diffusers", arch, sha, size, meta)
+    sha, size = sha256_file(path), path.stat().st_size
+    return ModelInfo(found_kind, path, "single_file", arch, sha, size, meta)
 
 
 def _check_architecture(kind: str, architecture: str) -> str:
@@ -204,7 +203,7 @@ def read_safetensors_header(path: Path) -> tuple[_Shapes, dict[str, str]]:
         header = json.loads(raw.decode("utf-8"))
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-        meta = header.pop("__metadata__", None) or {}
+        meta = {str(k): str(v) for k, v in dict(header.pop("__metadata__", None) or {}).items()}
         shapes: _Shapes = {}
         end = 0
         for key, entry in header.items():
@@ -217,7 +216,7 @@ def read_safetensors_header(path: Path) -> tuple[_Shapes, dict[str, str]]:
             f"{path}: truncated safetensors file ({8 + n + end} bytes expected, {size} found)",
             hint=_REDOWNLOAD,
         )
-    return shapes, {str(k): str(v) for k, v in dict(meta).items()}
+    return shapes, meta
 
 
 def _read_pickle_shapes(path: Path) -> _Shapes:
@@ -302,7 +301,7 @@ def _inspect_file(path: Path, kind: str | None) -> tuple[str, str | None, dict[s
     elif kind == "clip":
         arch = _clip_file_arch(shapes)
     else:
-        arch, more = _upscaler_arch(path, shapes)
+        arch, more = _upscaler_arch(path)
         meta.update(more)
     return kind, arch, meta
 
@@ -409,7 +408,7 @@ def _clip_file_arch(shapes: _Shapes) -> str:
     return _CLIP_VISION.get(vision[0], "clip") if vision else "clip"
 
 
-def _upscaler_arch(path: Path, shapes: _Shapes) -> tuple[str, dict[str, Any]]:
+def _upscaler_arch(path: Path) -> tuple[str, dict[str, Any]]:
     from bildwerk.upscale import describe_upscaler
 
     info = describe_upscaler(path)
@@ -502,7 +501,8 @@ def _pipeline_arch(root: Path, index: Mapping[str, Any]) -> tuple[str | None, di
             arch = _CROSS_DIM.get(dim)
         if arch is None:
             te = _optional_json(root / "text_encoder" / "config.json")
-            hidden = te.get("hidden_size", te.get("text_config", {}).get("hidden_size"))
+            text = te.get("text_config") if isinstance(te.get("text_config"), dict) else te
+            hidden = text.get("hidden_size") if isinstance(text, dict) else None
             arch = _TEXT_DIM.get(hidden) if isinstance(hidden, int) else None
     if arch in _TURBO and _pipeline_is_turbo(root, index, unet):
         arch = _TURBO[arch]
@@ -543,8 +543,8 @@ def _clip_folder_arch(config: Mapping[str, Any]) -> str:
 
 
 def _weights_variant(root: Path) -> str | None:
-    """ "fp16" when some component folder has only fp16-variant weights: diffusers then
-    needs ``variant="fp16"`` to load it."""
+    """Return "fp16" when a component folder has only fp16-variant weights: diffusers
+    then needs ``variant="fp16"`` to load it."""
     by_dir: dict[Path, list[str]] = {}
     for p in folder_files(root):
         if p.suffix.lower() in WEIGHT_SUFFIXES:
@@ -703,7 +703,8 @@ def pull_model(
     repo_id: str, dest: Path, *, revision: str | None = None, timeout: float = 15.0
 ) -> Path:
     """Download a Hub repo's configs and preferred weights into ``dest``, pinned to one
-    commit; a clear ``UserError`` when offline (no retries, no hanging)."""
+    commit; a clear ``UserError`` at once when offline or the Hub is unreachable (the
+    first request is a single, unretried lookup with ``timeout``)."""
     if _offline_env():
         raise _hub_unreachable(repo_id, "HF_HUB_OFFLINE is set")
     try:
@@ -729,10 +730,6 @@ def pull_model(
     endpoint = os.environ.get("HF_ENDPOINT") or None  # read now, not at import time
     dest = Path(dest).expanduser()
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {dest}: {exc}", hint="pick a writable folder") from None
-    try:
         info = hub.HfApi(endpoint=endpoint).repo_info(repo_id, revision=revision, timeout=timeout)
         siblings = getattr(info, "siblings", None) or []
         wanted = select_pull_files(str(sib.rfilename) for sib in siblings)
@@ -742,6 +739,7 @@ def pull_model(
                 "(.safetensors, .bin, .pt, .pth or .ckpt)",
                 hint="check the repo id on the Hub",
             )
+        dest.mkdir(parents=True, exist_ok=True)  # only now: a failed lookup leaves nothing
         hub.snapshot_download(
             repo_id,
             revision=info.sha,

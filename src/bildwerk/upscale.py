@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.torchcompat import ensure_torchvision
 
 if TYPE_CHECKING:
     import torch
@@ -57,6 +58,7 @@ def _spandrel() -> Any:
     if importlib.util.find_spec("spandrel") is None:
         raise MissingExtraError("spandrel", "diffusion", "Upscaling with a model")
     try:
+        ensure_torchvision()
         import spandrel  # type: ignore[import-untyped]
     except Exception as exc:  # a torchvision built for another torch fails with RuntimeError
         raise UserError(

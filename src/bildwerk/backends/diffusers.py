@@ -173,10 +173,11 @@ class DiffusersBackend:
             if not is_oom(torch, exc):
                 raise
         else:
-            return [
-                (image, {"size": len(chunk), "index": i, "oom_splits": splits}, sched)
-                for i, image in enumerate(images)
-            ]
+            # batch-mates are recorded: batched maths may differ from single images in the
+            # last bit, so reproducing an image exactly means rebuilding its batch
+            members = [p.request.key for p in chunk]
+            info = {"size": len(chunk), "oom_splits": splits, "members": members}
+            return [(image, {**info, "index": i}, sched) for i, image in enumerate(images)]
         # out of memory: the exception (and the activations its frames pin) is gone here
         gc.collect()
         if warm.device.startswith("cuda"):

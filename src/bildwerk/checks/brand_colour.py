@@ -100,7 +100,6 @@ def kmeans(points: Floats, weights: Floats, k: int, iters: int = 20) -> tuple[Fl
             break
         centres.append(points[rng.choice(len(points), p=d2 / d2.sum())])
     c = np.array(centres)
-    label = np.zeros(len(points), dtype=np.int64)
     for _ in range(iters):
         label = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
         mass = np.bincount(label, weights=weights, minlength=len(c))
@@ -112,12 +111,14 @@ def kmeans(points: Floats, weights: Floats, k: int, iters: int = 20) -> tuple[Fl
             axis=1,
         )
         new = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-12)[:, None], c)
-        if np.allclose(new, c, atol=1e-3):
-            c = new
-            break
+        converged = np.allclose(new, c, atol=1e-3)
         c = new
+        if converged:
+            break
+    label = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
     mass = np.bincount(label, weights=weights, minlength=len(c))
-    return c, mass / mass.sum()
+    keep = mass > 0
+    return c[keep], mass[keep] / mass.sum()
 
 
 class BrandColourCheck:

@@ -22,7 +22,9 @@ Params (``qa.checks.clip_score.params``):
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ INSTALL_HINT = "pip install 'bildwerk[diffusion]'"
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, tuple[Any, Any]] = {}
+_COSINES: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+_CACHE_SIZE = 512
 
 
 def _import() -> tuple[Any, Any, Any]:
@@ -97,6 +101,27 @@ def clip_cosine(model: Any, processor: Any, image: Image.Image, text: str) -> fl
     return float(cos[0])
 
 
+def cached_cosine(path: str, model: Any, processor: Any, image: Image.Image, text: str) -> float:
+    """:func:`clip_cosine`, remembered per (model, image pixels, text).
+
+    One scene becomes a creative per channel and locale, all scored against the same
+    prompt; the image encoder is most of the cost, so it runs once per scene.
+    """
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(f"{image.mode}{image.size}".encode())
+    key = (path, digest.hexdigest(), text)
+    with _LOCK:
+        if key in _COSINES:
+            _COSINES.move_to_end(key)
+            return _COSINES[key]
+    cosine = clip_cosine(model, processor, image, text)
+    with _LOCK:
+        _COSINES[key] = cosine
+        while len(_COSINES) > _CACHE_SIZE:
+            _COSINES.popitem(last=False)
+    return cosine
+
+
 def clip_score(cosine: float) -> float:
     """CLIPScore from a cosine: 2.5 · max(cos, 0)."""
     return SCALE * max(cosine, 0.0)
@@ -122,7 +147,7 @@ class ClipScoreCheck:
             reason = f"CLIP model at {path} could not be loaded: {exc}"
             return CheckResult(self.name, "skip", reason=reason)
         target = context.scene if context.scene is not None else image
-        cosine = clip_cosine(model, processor, target, context.prompt)
+        cosine = cached_cosine(str(path), model, processor, target, context.prompt)
         score = clip_score(cosine)
         min_score = float(context.params.get("min_score", MIN_SCORE))
         warn_score = float(context.params.get("warn_score", WARN_SCORE))

@@ -3,12 +3,13 @@
 The logo is found in the pixels, not taken from the compose stage's word: ORB features of
 the logo (composited over the local background, since the file is transparent) are
 matched to the creative near where compose says it drew it, with Lowe's ratio test and a
-RANSAC homography whose projected corners give the box and the aspect ratio. Logos too
-small or too plain for features fall back to template matching over scales and aspect
-ratios. Either way the final word is a pixel comparison at the found box: normalised
+RANSAC homography whose projected corners give the box. Logos too small or too plain for
+features (or distorted past what ORB tolerates) fall back to template matching over
+sizes and aspect ratios. The box is then snapped to the pixel grid by NCC, which settles
+size and aspect ratio, and the final word is a pixel comparison there: normalised
 cross-correlation with the logo as the brand file draws it, and the CIEDE2000 colour
-difference of its solid parts, so a recoloured, redrawn or covered logo does not pass as
-"found".
+difference of its solid parts, so a recoloured, redrawn or covered logo does not pass
+as "found".
 
 Needs OpenCV (the ``qa`` extra); without it the check is skipped with a reason.
 
@@ -56,8 +57,8 @@ Floats = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Found:
-    """Where the logo was found (master px), its measured width/height ratio (from the
-    homography's edges, finer than the box's whole pixels) and how it was found."""
+    """Where the logo was found (master px), its measured width/height ratio and how it
+    was found (``features`` or ``template``; ``inliers`` counts RANSAC inliers)."""
 
     box: Box
     ratio: float

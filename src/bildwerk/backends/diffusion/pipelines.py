@@ -237,7 +237,8 @@ class PipelineCache:
     ) -> Warm:
         """Move to the device and apply the throughput settings: channels_last for the
         UNet's convolutions on CUDA (SDPA attention is diffusers' default on torch 2)."""
-        pipe.to(device=device, dtype=dtype)
+        # dtype only when it differs: a no-op cast still makes diffusers warn about it
+        pipe.to(device=device, dtype=None if pipe.dtype == dtype else dtype)
         pipe.set_progress_bar_config(disable=True)
         warm = Warm(
             key=key,
