@@ -21,6 +21,8 @@ peak memory (CUDA: max allocated; CPU: peak RSS of the process) and the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import statistics
 import tempfile
 import time
@@ -39,6 +41,21 @@ from bildwerk.testing import write_vocab
 PROMPT = "a bottle of amber serum on a travertine plinth, soft window light, product photo"
 NEGATIVE = "blurry, text, watermark"
 
+# the CLIP ViT-L text tower (SD 1.5, SDXL's first encoder) and OpenCLIP bigG (SDXL's second)
+CLIP_L = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "hidden_act": "quick_gelu",
+}
+CLIP_G = {
+    "hidden_size": 1280,
+    "intermediate_size": 5120,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 20,
+    "hidden_act": "gelu",
+}
 _VAE = {
     "block_out_channels": (128, 256, 512, 512),
     "down_block_types": ("DownEncoderBlock2D",) * 4,
@@ -59,15 +76,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "attention_head_dim": 8,
         },
         "vae": {**_VAE, "sample_size": 512, "scaling_factor": 0.18215},
-        "text": [
-            {
-                "hidden_size": 768,
-                "intermediate_size": 3072,
-                "num_hidden_layers": 12,
-                "num_attention_heads": 12,
-                "hidden_act": "quick_gelu",
-            }
-        ],  # fmt: skip
+        "text": [CLIP_L],
         "size": 512,
     },
     "sdxl": {
@@ -86,22 +95,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "projection_class_embeddings_input_dim": 2816,
         },
         "vae": {**_VAE, "sample_size": 1024, "scaling_factor": 0.13025},
-        "text": [
-            {
-                "hidden_size": 768,
-                "intermediate_size": 3072,
-                "num_hidden_layers": 12,
-                "num_attention_heads": 12,
-                "hidden_act": "quick_gelu",
-            },
-            {
-                "hidden_size": 1280,
-                "intermediate_size": 5120,
-                "num_hidden_layers": 32,
-                "num_attention_heads": 20,
-                "hidden_act": "gelu",
-            },
-        ],  # fmt: skip
+        "text": [CLIP_L, CLIP_G],
         "size": 1024,
     },
 }
@@ -172,10 +166,8 @@ def _reset_peak(torch: Any, device: str) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         return
-    try:  # Linux: writing 5 resets the peak RSS (VmHWM) to the current RSS
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS to the current RSS
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _peak_gib(torch: Any, device: str) -> float:
@@ -280,9 +272,6 @@ def bench_arch(
         used.update(out[0].params["batch"])
 
     bw_times, bw_peak = _time(bildwerk, repeats, torch, dev)
-    del pipe, backend, cache
-    if dev.startswith("cuda"):
-        torch.cuda.empty_cache()
     base_ips = images / statistics.median(base_times)
     bw_ips = images / statistics.median(bw_times)
     return {
@@ -321,6 +310,9 @@ def run(**kw: Any) -> dict[str, float]:
                 compile=bool(kw.get("compile", False)),
             )
         )
+        gc.collect()  # the finished model's pipelines are unreachable now
+        if device.startswith("cuda"):
+            lib.torch.cuda.empty_cache()
     _print(results, device, kw)
     return results
 

@@ -38,6 +38,8 @@ runs_app = typer.Typer(no_args_is_help=True, help="What ran, what was cached, wh
 assets_app = typer.Typer(no_args_is_help=True, help="Catalog queries and imports.")
 app.add_typer(runs_app, name="runs")
 app.add_typer(assets_app, name="assets")
+models_app = typer.Typer(no_args_is_help=True, help="Registered model weights.")
+app.add_typer(models_app, name="models")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -91,11 +93,12 @@ def plan(
     brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
     workspace: WorkspaceOpt = None,
     backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
+    model: Annotated[str | None, typer.Option(help="Override the brief's model.")] = None,
     workers: Annotated[int | None, typer.Option(min=1)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dry run: the variant matrix, counts per channel/segment/locale, estimated time."""
-    summary = _ws(workspace, brief).plan(brief, backend=backend, workers=workers)
+    summary = _ws(workspace, brief).plan(brief, backend=backend, model=model, workers=workers)
     p = summary.plan
     data = {
         "variants": len(p.jobs),
@@ -157,6 +160,7 @@ def run(
         int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
     ] = None,
     backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
+    model: Annotated[str | None, typer.Option(help="Override the brief's model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole line: plan, generate, compose, render, catalog, manifest, report."""
@@ -172,7 +176,9 @@ def run(
     with Progress(
         *columns, console=console, transient=False, disable=not console.is_terminal
     ) as progress:
-        result = ws.run(brief, workers=workers, backend=backend, on_event=_Bars(progress))
+        result = ws.run(
+            brief, workers=workers, backend=backend, model=model, on_event=_Bars(progress)
+        )
     summary = {
         "run_id": result.run_id,
         "manifest": str(result.manifest),
@@ -431,6 +437,93 @@ def report(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False
         _print_json({"report": str(path)})
     else:
         out.print(str(path))
+
+
+@models_app.command("add")
+def models_add(
+    path: Annotated[Path, typer.Argument(help="A diffusers folder or a weights file.")],
+    name: Annotated[str, typer.Option(help="Name used in briefs.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="checkpoint, lora, embedding, controlnet, upscaler or clip (default: detected)."
+        ),
+    ] = None,
+    arch: Annotated[str | None, typer.Option(help="Override the detected architecture.")] = None,
+    license: Annotated[str, typer.Option(help="Licence name or URL.")] = "",
+    source: Annotated[str, typer.Option(help="Where the weights came from.")] = "",
+    allowed_use: Annotated[list[str] | None, typer.Option(help="Allowed use (repeatable).")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace weights registered under NAME.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register local weights: hashes every weight file and detects the architecture."""
+    row = _ws(workspace).add_model(
+        path,
+        name=name,
+        kind=kind,
+        architecture=arch,
+        license=license,
+        source=source,
+        allowed_uses=tuple(allowed_use or ()),
+        replace=replace,
+    )
+    if as_json:
+        _print_json(row)
+    else:
+        out.print(
+            f"[green]✓[/] {row['name']}: {row['kind']} {row['architecture']} "
+            f"sha256 {row['sha256'][:12]}"
+        )
+
+
+@models_app.command("list")
+def models_list(
+    kind: Annotated[str | None, typer.Option()] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Registered models: name, kind, architecture, sha256, licence, size."""
+    rows = _ws(workspace).models(kind)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table()
+    for col in ("name", "kind", "architecture", "sha256", "licence", "size"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["architecture"],
+            r["sha256"][:12],
+            r["license"],
+            f"{r['size_bytes'] / 1e6:.1f} MB",
+        )
+    out.print(table)
+
+
+@models_app.command("remove")
+def models_remove(name: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Forget a registered model (its files stay where they are)."""
+    row = _ws(workspace).remove_model(name)
+    _print_json(row) if as_json else out.print(f"removed {row['name']}")
+
+
+@models_app.command("pull")
+def models_pull(
+    repo_id: Annotated[
+        str, typer.Argument(help="Hugging Face Hub repository, e.g. stabilityai/sdxl-turbo.")
+    ],
+    name: Annotated[str | None, typer.Option()] = None,
+    revision: Annotated[str | None, typer.Option()] = None,
+    license: Annotated[str, typer.Option()] = "",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download a model from the Hugging Face Hub into the workspace and register it."""
+    row = _ws(workspace).pull_model(repo_id, name=name, revision=revision, license=license)
+    _print_json(row) if as_json else out.print(f"[green]✓[/] {row['name']} from {repo_id}")
 
 
 def main() -> None:

@@ -47,6 +47,8 @@ class RunInputs:
     logo: CleanInput | None = None
     render_settings: RenderSettings = field(default_factory=RenderSettings)
     guard: GuardPolicy = field(default_factory=GuardPolicy)
+    generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per channel
+    needs_model: bool = False
     fingerprints: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,4 +145,5 @@ def read_inputs(
         render_settings=settings,
         guard=guard,
         fingerprints=fingerprints,
+        needs_model=bool(getattr(instance.capabilities, "needs_model", False)),
     )

@@ -70,6 +70,7 @@ def plan_inputs(inputs: RunInputs, blobs: LocalBlobStore) -> Plan:
         backend=(inputs.backend, inputs.backend_version),
         model=inputs.brief.model,
         guard=inputs.guard,
+        generation=inputs.generation,
     )
 
 

@@ -20,6 +20,7 @@ from bildwerk.config.settings import FILENAME, Settings, load_settings
 from bildwerk.errors import NotFoundError, UserError, WorkspaceError
 from bildwerk.events import EventSink, ignore
 from bildwerk.executors.local import default_workers, make_executor
+from bildwerk.generation import resolve as resolve_generation
 from bildwerk.imageinput import load_image
 from bildwerk.inputs import RunInputs, read_inputs
 from bildwerk.reproduce import Reproduction, reproduce
@@ -116,18 +117,38 @@ class Workspace:
 
     # --- use cases ---------------------------------------------------------------------
 
-    def read(self, brief: Path | str, *, backend: str | None = None) -> RunInputs:
-        return read_inputs(
+    def read(
+        self, brief: Path | str, *, backend: str | None = None, model: str | None = None
+    ) -> RunInputs:
+        """Load and check everything a run reads; model-based backends get their settings
+        resolved against the model registry."""
+        inputs = read_inputs(
             Path(brief),
             default_brand=self.brand_path,
             max_megapixels=self.settings.limits.max_megapixels,
             backend=backend,
         )
+        if inputs.needs_model:
+            with self.db.session() as s:
+                inputs.generation = resolve_generation(
+                    s, inputs.brief, inputs.doc, inputs.channels, model=model
+                )
+        elif model is not None:
+            raise UserError(
+                f"--model needs a model-based backend, not '{inputs.backend}'",
+                hint="add --backend diffusers (or set backend in the brief)",
+            )
+        return inputs
 
     def plan(
-        self, brief: Path | str, *, backend: str | None = None, workers: int | None = None
+        self,
+        brief: Path | str,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        workers: int | None = None,
     ) -> PlanSummary:
-        inputs = self.read(brief, backend=backend)
+        inputs = self.read(brief, backend=backend, model=model)
         plan = plan_inputs(inputs, self.blobs)
         with self.db.session() as s:
             done = repo.done_jobs(s, [j.key for j in plan.jobs])
@@ -143,9 +164,10 @@ class Workspace:
         *,
         workers: int | None = None,
         backend: str | None = None,
+        model: str | None = None,
         on_event: EventSink = ignore,
     ) -> RunResult:
-        inputs = self.read(brief, backend=backend)
+        inputs = self.read(brief, backend=backend, model=model)
         self.blobs.sweep_temp()
         runner = Runner(
             self.db,
@@ -296,6 +318,68 @@ class Workspace:
             repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})
         gate_run(self.db, info["id"], [t.job_key for t in tasks], brand.qa)
         return {"run_id": info["id"], "checked": len(tasks)}
+
+    # --- models ------------------------------------------------------------------------
+
+    def add_model(
+        self,
+        path: Path,
+        *,
+        name: str,
+        kind: str | None = None,
+        architecture: str | None = None,
+        license: str = "",
+        source: str = "",
+        allowed_uses: tuple[str, ...] = (),
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        from bildwerk import modelreg
+
+        with self.db.session() as s:
+            entry = modelreg.add_model(
+                s,
+                path,
+                name=name,
+                kind=kind,
+                architecture=architecture,
+                license=license,
+                source=source,
+                allowed_uses=allowed_uses,
+                replace=replace,
+            )
+            return _row(entry)
+
+    def models(self, kind: str | None = None) -> list[dict[str, Any]]:
+        from bildwerk import modelreg
+
+        with self.db.session() as s:
+            return [_row(m) for m in modelreg.list_models(s, kind)]
+
+    def remove_model(self, name: str) -> dict[str, Any]:
+        from bildwerk import modelreg
+
+        with self.db.session() as s:
+            return _row(modelreg.remove_model(s, name))
+
+    def pull_model(
+        self,
+        repo_id: str,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        license: str = "",
+    ) -> dict[str, Any]:
+        """Download from the Hugging Face Hub into ``models/`` and register it."""
+        from bildwerk import modelreg
+
+        dest = self.root / "models" / repo_id.replace("/", "--")
+        path = modelreg.pull_model(repo_id, dest, revision=revision)
+        return self.add_model(
+            path,
+            name=name or repo_id.split("/")[-1],
+            license=license,
+            source=f"hf:{repo_id}" + (f"@{revision}" if revision else ""),
+        )
 
     def review(self, run_id: str, *, all_states: bool = False) -> list[dict[str, Any]]:
         """The run's review queue: creatives waiting for a person (or every decision)."""

@@ -98,10 +98,11 @@ def _grey_master(logo: Image.Image, background: Floats) -> NDArray[np.float32]:
     both linear, so this equals resizing first and compositing after, at a fraction of
     the cost of a Lanczos resize per candidate size.
     """
-    rgba = np.asarray(logo.convert("RGBA"), dtype=np.float64)
-    out: NDArray[np.float32] = (_over(rgba, background) @ np.array([0.299, 0.587, 0.114])).astype(
-        np.float32
-    )
+    rgba = np.asarray(logo.convert("RGBA"), dtype=np.float32)
+    alpha = rgba[..., 3] / 255.0
+    grey_logo = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    grey_bg = np.float32(background @ np.array([0.299, 0.587, 0.114]))
+    out: NDArray[np.float32] = grey_logo * alpha + grey_bg * (1.0 - alpha)
     return out
 
 
@@ -219,30 +220,34 @@ def _by_template(
 
 def refine(cv2: Any, image: Image.Image, logo: Image.Image, found: Found) -> Found:
     """:func:`snap` until the box stops moving (at most three rounds)."""
+    b = found.box
+    ring = np.asarray(image.crop((b.x0 - 4, b.y0 - 4, b.x1 + 4, b.y1 + 4)).convert("RGB"))
+    background = np.median(np.concatenate([ring[0], ring[-1], ring[:, 0], ring[:, -1]]), axis=0)
+    master = _grey_master(logo, background.astype(np.float64))
+    true_ratio = logo.width / max(1, logo.height)
     for _ in range(3):
-        snapped = snap(cv2, image, logo, found)
+        snapped = snap(cv2, image, master, true_ratio, found)
         if snapped.box == found.box:
             return snapped
         found = snapped
     return found
 
 
-def snap(cv2: Any, image: Image.Image, logo: Image.Image, found: Found) -> Found:
+def snap(
+    cv2: Any, image: Image.Image, master: NDArray[np.float32], true_ratio: float, found: Found
+) -> Found:
     """Snap the box to the pixel grid by NCC of the logo drawn at each candidate size:
     ±2 px in width or height, and the undistorted logo at ±2 px of the height.
 
     Feature corners and template scales are a pixel or two off, and a pixel matters to
     a small logo's NCC, its clear space and above all its aspect ratio; when the
     undistorted logo fits as well as a stretched one, it wins, so grid noise is not
-    reported as distortion. The ratio returned is that of the winning candidate.
+    reported as distortion. The ratio returned is that of the winning candidate;
+    ``master`` is the logo over the local background (:func:`_grey_master`).
     """
     b, m = found.box, 3
-    true_ratio = logo.width / max(1, logo.height)
     window = image.crop((b.x0 - m - 1, b.y0 - m - 1, b.x1 + m + 1, b.y1 + m + 1)).convert("RGB")
-    rgb = np.asarray(window, dtype=np.float64)
-    background = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
-    grey = _grey(rgb)
-    master = _grey_master(logo, background)
+    grey = _grey(np.asarray(window, dtype=np.float64))
     # ±2 px, not ±1: sizes of the other parity sit half a pixel off the grid and score
     # worse than both neighbours, which would stall the search one pixel short.
     steps = (-2, -1, 0, 1, 2)

@@ -203,6 +203,7 @@ def make_plan(
     model: str | None = None,
     model_sha256: str | None = None,
     guard: GuardPolicy | None = None,
+    generation: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Expand the brief into jobs. ``fingerprints`` holds everything else that decides the
     output (logo and font hashes, render settings, encoder versions) and enters each key."""
@@ -251,6 +252,9 @@ def make_plan(
             "style": brief.style.model_dump(),
             "product": product.sha256 if product else None,
         }
+        gen = dict(generation.get(ch.name, {})) if generation else {}
+        if gen:
+            scene_fields["generation"] = gen
         scene_key = content_key(scene_fields)
         scene = SceneRequest(
             key=scene_key,
@@ -263,7 +267,7 @@ def make_plan(
             palette=palette,
             layout=layout,
             style=brief.style.profile,
-            params=dict(brief.style.params),
+            params={**brief.style.params, **({"generation": gen} if gen else {})},
             product=product.path if product else None,
             product_sha256=product.sha256 if product else None,
         )

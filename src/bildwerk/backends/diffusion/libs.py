@@ -18,6 +18,7 @@ from functools import lru_cache
 from types import ModuleType
 
 from bildwerk.errors import MissingExtraError
+from bildwerk.torchcompat import ensure_torchvision
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,18 @@ def require() -> None:
             raise MissingExtraError(name, "diffusion", PURPOSE)
 
 
-def _shield_broken_torchvision() -> None:
-    """Treat an unusable torchvision as absent.
+def _usable_torchvision() -> None:
+    """Make torchvision importable, or else absent.
 
-    transformers imports torchvision whenever it is installed, and a torchvision wheel
-    built for another torch (the CUDA wheel beside a CPU torch, say) fails inside that
-    import, so every transformers model fails to load. We need nothing from torchvision;
-    hiding a broken one makes transformers use its PIL fallbacks instead.
+    transformers and diffusers import torchvision whenever it is installed, and a wheel
+    built for another torch variant (PyPI's CUDA torchvision beside a CPU torch) fails in
+    that import, so every model class would fail to load. ``torchcompat`` repairs the
+    import the way the upscaler needs it; should that fail too, we hide torchvision (we
+    use nothing from it) so the libraries take their PIL fallbacks.
     """
-    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
-        return
     try:
-        importlib.import_module("torchvision")
-    except Exception as exc:  # a binary mismatch raises RuntimeError/OSError, not ImportError
+        ensure_torchvision()
+    except Exception as exc:
         for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
             del sys.modules[name]
         sys.modules["torchvision"] = None  # type: ignore[assignment]
@@ -74,7 +74,7 @@ def _load() -> Libs:
         try:
             modules[name] = importlib.import_module(name)
             if name == "torch":  # before diffusers/transformers probe for torchvision
-                _shield_broken_torchvision()
+                _usable_torchvision()
         except ImportError as exc:
             raise MissingExtraError(name, "diffusion", PURPOSE) from exc
     return Libs(**modules)
