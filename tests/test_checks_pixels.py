@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -626,22 +625,26 @@ def test_technical_thresholds_come_from_params() -> None:
 
 
 @pytest.fixture(scope="module")
-def hide_broken_torchvision() -> Iterator[None]:
-    """transformers imports torchvision when it is installed; a torchvision built for
-    another torch raises RuntimeError on import. CLIP does not need it, so it is hidden
-    (transformers then uses its PIL image processor)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if "torchvision" not in sys.modules:
-            mp.setitem(sys.modules, "torchvision", None)
-        yield
+def clip_libs() -> Any:
+    """transformers, imported the way the check imports it (torchvision repaired or
+    hidden when its wheel does not match torch); skipped without the extra."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from bildwerk.checks.clip_score import import_clip
+
+    import_clip()
+    import transformers
+
+    return transformers
 
 
 @pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory, hide_broken_torchvision: None) -> Path:
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory, clip_libs: Any) -> Path:
     """A random CLIP with 2-layer, 32-wide towers, a BPE vocab written here, saved the way
     a registered model is: ``save_pretrained`` of the model and its processor."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    import torch
+
+    transformers = clip_libs
     root = tmp_path_factory.mktemp("clip")
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -790,10 +793,7 @@ def test_clip_score_skips_without_a_model_or_a_prompt(tmp_path: Path) -> None:
     assert empty.verdict == "skip" and "no prompt" in (empty.reason or "")
 
 
-def test_clip_score_skips_when_the_directory_holds_no_model(
-    tmp_path: Path, hide_broken_torchvision: None
-) -> None:
-    pytest.importorskip("transformers")
+def test_clip_score_skips_when_the_directory_holds_no_model(tmp_path: Path, clip_libs: Any) -> None:
     from bildwerk.checks.clip_score import ClipScoreCheck
 
     params = {"model_path": str(tmp_path)}

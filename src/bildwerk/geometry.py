@@ -101,7 +101,7 @@ def plan_layout(width: int, height: int, unsafe: Insets, margin: float) -> Layou
         orientation = "landscape"
     else:
         logo_h = max(12, round(safe.height * 0.09))
-        logo = Box(safe.x0, safe.y0, safe.x0 + round(safe.width * 0.35), safe.y0 + logo_h)
+        logo = Box(safe.x0, safe.y0, safe.x0 + round(safe.width * 0.5), safe.y0 + logo_h)
         split = safe.x0 + round(safe.width * 0.55)
         copy = Box(safe.x0, logo.y1 + gap, split, safe.y1)
         product = Box(split + gap, safe.y0 + round(safe.height * 0.15), safe.x1, safe.y1)

@@ -23,6 +23,7 @@ Params (``qa.checks.clip_score.params``):
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 from PIL import Image
 
 from bildwerk.checks.base import CheckContext, CheckResult
+from bildwerk.torchcompat import ensure_torchvision
 
 MIN_SCORE = 0.5
 WARN_SCORE = 0.6
@@ -43,15 +45,25 @@ _COSINES: OrderedDict[tuple[str, str, str], float] = OrderedDict()
 _CACHE_SIZE = 512
 
 
-def _import() -> tuple[Any, Any, Any]:
+def import_clip() -> tuple[Any, Any, Any]:
     """torch, CLIPModel, CLIPProcessor; raises ImportError with the cause in its message.
 
-    transformers can fail with errors other than ImportError when a companion package is
-    broken (a torchvision built for another torch raises RuntimeError), so those are
-    turned into ImportError too: the check skips with the reason instead of crashing QA.
+    transformers imports torchvision whenever it is installed, and a torchvision wheel
+    built for another torch variant fails in that import; :mod:`bildwerk.torchcompat`
+    repairs it, and should that fail, torchvision is hidden (CLIP needs nothing from it:
+    transformers then uses its PIL image processor). Any other failure of a broken
+    install becomes ImportError too: the check skips with the reason instead of crashing
+    QA.
     """
     try:
         import torch
+
+        try:
+            ensure_torchvision()
+        except Exception:
+            for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+                del sys.modules[name]
+            sys.modules["torchvision"] = None  # type: ignore[assignment]
         from transformers import CLIPModel, CLIPProcessor
     except Exception as exc:  # ImportError, or a broken install: not a bug here
         if isinstance(exc, ImportError):
@@ -65,7 +77,7 @@ def load_clip(path: str | Path) -> tuple[Any, Any]:
     key = str(Path(path).expanduser().resolve())
     with _LOCK:
         if key not in _MODELS:
-            _, model_cls, processor_cls = _import()
+            _, model_cls, processor_cls = import_clip()
             model = model_cls.from_pretrained(key, local_files_only=True).eval()
             processor = processor_cls.from_pretrained(key, local_files_only=True)
             _MODELS[key] = (model, processor)
@@ -80,7 +92,7 @@ def _embedding(output: Any) -> Any:
 
 def clip_cosine(model: Any, processor: Any, image: Image.Image, text: str) -> float:
     """Cosine between CLIP's projected image and text embeddings."""
-    torch, _, _ = _import()
+    torch, _, _ = import_clip()
     max_len = int(model.config.text_config.max_position_embeddings)
     inputs = processor(
         text=[text],

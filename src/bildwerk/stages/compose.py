@@ -586,11 +586,17 @@ def logo_zone(layout: Layout, direction: Direction) -> Box:
 
 
 def _logo_box(
-    logo: Image.Image, zone: Box, spec: Logo | None, short: int, direction: Direction
+    logo: Image.Image,
+    zone: Box,
+    spec: Logo | None,
+    short: int,
+    direction: Direction,
+    density: int = 1,
 ) -> Box:
-    """Brand-specified height (at least its minimum when the zone allows), aspect kept."""
+    """Brand-specified height (at least its minimum, in CSS px, when the zone allows),
+    aspect kept."""
     height_frac = spec.height if spec else 0.06
-    min_h = spec.min_height if spec else 24
+    min_h = (spec.min_height if spec else 24) * density
     h = min(zone.height, max(min_h, round(height_frac * short)))
     w = max(1, round(logo.width * h / max(1, logo.height)))
     if w > zone.width:
@@ -794,7 +800,9 @@ def compose(
     short = min(layout.width, layout.height)
     logo_box = None
     if logo is not None:
-        logo_box = _logo_box(logo, logo_zone(layout, direction), brand.logo, short, direction)
+        logo_box = _logo_box(
+            logo, logo_zone(layout, direction), brand.logo, short, direction, density
+        )
     area = _text_area(layout, logo_box, brand)
     ctx = _Ctx(fonts, locale, direction, Scale.of(layout, density))
     plan = _plan_copy(ctx, copy, area)

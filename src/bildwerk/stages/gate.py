@@ -122,9 +122,19 @@ def _duplicates(
         score = scores.get(job.creative_id)
         score = float("nan") if score is None else score
         items.append((job.creative_id, ImageHashes(*h), score))
-    for group in cluster(items):
-        for dup in group.duplicates:
-            out[dup] = (group.keep, False)
+    cell_of = {
+        j.creative_id: (j.spec["channel"], j.spec.get("segment"), j.spec.get("locale"))
+        for j in jobs
+    }
+    cells: dict[Any, list[tuple[str, ImageHashes, float]]] = {}
+    for item in items:
+        cells.setdefault(cell_of[item[0]], []).append(item)
+    # Locale and segment versions of one scene look alike on purpose; duplicates are
+    # variants competing for the same review slot, i.e. within one cell.
+    for members in cells.values():
+        for group in cluster(members):
+            for dup in group.duplicates:
+                out[dup] = (group.keep, False)
     if approved:
         index = HashIndex(radius=PHASH_MAX)
         for asset_id, (phash, _) in approved.items():
