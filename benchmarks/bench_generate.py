@@ -11,7 +11,9 @@ steps, size, guidance and weights, it times:
             channels_last, deterministic kernels and optionally torch.compile
 
 and reports images/s (median over repeats; warm-up, including compilation, excluded),
-peak memory (CUDA: max allocated; CPU: peak RSS of the process) and the ratio.
+working memory (peak above what was resident before the call: CUDA allocations, or the
+process RSS on the CPU) and the ratio. The two paths use separate, identical pipelines
+and alternate repeat by repeat, so drifting machine load affects both alike.
 
     CPU: .venv/bin/python benchmarks/bench_generate.py --size 256 --steps 2 --images 2
     GPU: .venv/bin/python benchmarks/bench_generate.py --device cuda --arch sd15 sdxl \\
@@ -161,44 +163,52 @@ def build_pipeline(lib: Libs, arch: str, device: str, dtype: Any, folder: Path) 
 # --------------------------------------------------------------------------- memory
 
 
-def _reset_peak(torch: Any, device: str) -> None:
+def _resident(torch: Any, device: str) -> float:
+    """Memory held now (GiB): CUDA allocations, or the process RSS; resets the peak."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        return
+        return float(torch.cuda.memory_allocated()) / 2**30
     with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS to the current RSS
         Path("/proc/self/clear_refs").write_text("5")
+    return _status_gib("VmRSS:")
 
 
-def _peak_gib(torch: Any, device: str) -> float:
+def _peak(torch: Any, device: str) -> float:
+    """Peak memory (GiB) since the last :func:`_resident`."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         return float(torch.cuda.max_memory_allocated()) / 2**30
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    import resource
+    return _status_gib("VmHWM:")
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+def _status_gib(field: str) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
 
 
 # --------------------------------------------------------------------------- timing
 
 
-def _time(fn: Any, repeats: int, torch: Any, device: str) -> tuple[list[float], float]:
-    fn()  # warm-up (and compilation) excluded
-    _reset_peak(torch, device)
-    times = []
-    for _ in range(repeats):
+class _Path:
+    """One way of making the images: times and working-memory peaks per repeat."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.times: list[float] = []
+        self.peaks: list[float] = []
+
+    def once(self, torch: Any, device: str) -> None:
+        before = _resident(torch, device)
         start = time.perf_counter()
-        fn()
+        self.fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times, _peak_gib(torch, device)
+        self.times.append(time.perf_counter() - start)
+        self.peaks.append(_peak(torch, device) - before)
 
 
 def _requests(generation: dict[str, Any], images: int, size: int) -> list[SceneRequest]:
@@ -244,12 +254,22 @@ def bench_arch(
     spec = GenerationSpec.from_params({"generation": generation})
     dev = resolve_device(torch, device)
     torch_dtype = resolve_dtype(torch, dtype, dev, arch)
+    # two identical pipelines (same seed): bildwerk's path changes its UNet (channels_last,
+    # compile), and separate copies let the two paths alternate, so drifting machine load
+    # hits both alike
     with tempfile.TemporaryDirectory() as tmp:
-        pipe = build_pipeline(lib, arch, dev, torch_dtype, Path(tmp))
+        plain = build_pipeline(lib, arch, dev, torch_dtype, Path(tmp))
+        ours = build_pipeline(lib, arch, dev, torch_dtype, Path(tmp))
+    weights = sum(p.numel() * p.element_size() for p in plain.unet.parameters()) / 2**30
+    cache = PipelineCache(lib)
+    cache.adopt(spec, ours)
+    backend = DiffusersBackend(cache)
+    requests = _requests(generation, images, size)
+    used: dict[str, Any] = {}
 
     def baseline() -> None:
         for i in range(images):
-            pipe(
+            plain(
                 PROMPT,
                 negative_prompt=NEGATIVE,
                 num_inference_steps=steps,
@@ -259,37 +279,32 @@ def bench_arch(
                 generator=torch.Generator(dev).manual_seed(i),
             )
 
-    # the baseline first: bildwerk's path changes the shared UNet (channels_last, compile)
-    base_times, base_peak = _time(baseline, repeats, torch, dev)
-    cache = PipelineCache(lib)
-    cache.adopt(spec, pipe)
-    backend = DiffusersBackend(cache)
-    requests = _requests(generation, images, size)
-    used: dict[str, Any] = {}
-
     def bildwerk() -> None:
         out = backend.generate(requests)
         used.update(out[0].params["batch"])
 
-    bw_times, bw_peak = _time(bildwerk, repeats, torch, dev)
-    base_ips = images / statistics.median(base_times)
-    bw_ips = images / statistics.median(bw_times)
-    return {
-        f"{arch}_baseline_img_s": base_ips,
-        f"{arch}_bildwerk_img_s": bw_ips,
-        f"{arch}_ratio": bw_ips / base_ips,
-        f"{arch}_baseline_peak_gib": base_peak,
-        f"{arch}_bildwerk_peak_gib": bw_peak,
-        f"{arch}_batch": float(used.get("size", 0)),
-        f"{arch}_size": float(size),
-    }
+    paths = {"baseline": _Path(baseline), "bildwerk": _Path(bildwerk)}
+    for path in paths.values():  # warm-up, compilation included, not timed
+        path.fn()
+    for _ in range(repeats):
+        for path in paths.values():
+            path.once(torch, dev)
+    out = {f"{arch}_size": float(size), f"{arch}_unet_gib": weights}
+    for name, path in paths.items():
+        out[f"{arch}_{name}_img_s"] = images / statistics.median(path.times)
+        out[f"{arch}_{name}_peak_gib"] = max(path.peaks)
+    out[f"{arch}_ratio"] = out[f"{arch}_bildwerk_img_s"] / out[f"{arch}_baseline_img_s"]
+    out[f"{arch}_batch"] = float(used.get("size", 0))
+    return out
 
 
 def run(**kw: Any) -> dict[str, float]:
     """Benchmark each architecture in ``arch`` (default: sd15); keyword arguments as on
     the command line (device, dtype, size, steps, guidance, images, repeats, batch_size,
-    compile). Returns the table as a flat dict."""
+    compile, threads). Returns the table as a flat dict."""
     lib = libs()
+    if kw.get("threads"):
+        lib.torch.set_num_threads(kw["threads"])
     device = resolve_device(lib.torch, kw.get("device", "auto"))
     gpu = device != "cpu"
     results: dict[str, float] = {}
@@ -321,7 +336,7 @@ def _print(results: dict[str, float], device: str, kw: dict[str, Any]) -> None:
     torch = libs().torch
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(f"device: {name}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"  {'model':<6}{'size':>6}{'path':>10}{'img/s':>10}{'peak GiB':>10}{'batch':>7}")
+    print(f"  {'model':<6}{'size':>6}{'path':>10}{'img/s':>10}{'work GiB':>10}{'batch':>7}")
     for arch in kw.get("arch") or ["sd15"]:
         size = int(results[f"{arch}_size"])
         for path in ("baseline", "bildwerk"):
@@ -330,7 +345,11 @@ def _print(results: dict[str, float], device: str, kw: dict[str, Any]) -> None:
                 f"  {arch:<6}{size:>6}{path:>10}{results[f'{arch}_{path}_img_s']:>10.3f}"
                 f"{results[f'{arch}_{path}_peak_gib']:>10.2f}{batch:>7}"
             )
-        print(f"  {arch}: bildwerk/baseline = {results[f'{arch}_ratio']:.2f}x images/s")
+        print(
+            f"  {arch}: bildwerk/baseline = {results[f'{arch}_ratio']:.2f}x images/s"
+            f" (UNet weights {results[f'{arch}_unet_gib']:.2f} GiB; work = peak memory above"
+            " what was resident before the call)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, help="timed repeats (default 2 CPU, 3 GPU)")
     parser.add_argument("--batch-size", type=int, help="bildwerk batch (default: by memory)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
     args = parser.parse_args(argv)
     run(**vars(args))
 

@@ -193,6 +193,28 @@ def derive_colours(palette: dict[str, str], mood: str) -> Colours:
     )
 
 
+def backdrop_in(colours: Colours, hex_colour: str) -> Colours:
+    """Walls and floor in exactly this colour's hue and chroma (lightness steps only)."""
+    r, g, b = hex_to_rgb(hex_colour)
+    lum, a, bb = _to_oklab((r / 255, g / 255, b / 255))
+    chroma = math.hypot(a, bb)
+
+    def at(dl: float) -> RGB:
+        return _tone(hex_colour, min(0.99, max(0.05, lum + dl)), chroma)
+
+    return replace(
+        colours,
+        wall_top=at(-0.04),
+        wall=at(0.0),
+        floor=at(0.01),
+        floor_front=at(-0.03),
+        glow=at(0.05),
+        pattern_dark=at(-0.02),
+        pattern_light=at(0.02),
+        marble=at(0.03),
+    )
+
+
 # --------------------------------------------------------------------------- choices
 
 
@@ -916,7 +938,12 @@ def render(request: SceneRequest) -> Generated:
     seed = scene_seed(request)
     rng = np.random.default_rng(seed)
     scene = _apply_overrides(choose_scene(request, rng), dict(request.params))
-    colours = derive_colours(dict(request.palette), scene.mood)
+    # style params may recolour the set (a seasonal backdrop, say): {"palette": {role: hex}}
+    # tints the whole set; {"backdrop_colour": hex} paints walls and floor in that colour.
+    palette = {**request.palette, **dict(request.params.get("palette") or {})}
+    colours = derive_colours(palette, scene.mood)
+    if request.params.get("backdrop_colour"):
+        colours = backdrop_in(colours, str(request.params["backdrop_colour"]))
     cut = load_cutout(request.product) if request.product is not None else None
     if cut is None and "podium" not in scene.props:  # the hero sphere needs its podium
         scene = replace(scene, props=("podium", *scene.props))

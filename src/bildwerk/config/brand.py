@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -65,6 +66,16 @@ class SafeArea(BaseModel):
     logo_clear_space: float = Field(0.5, ge=0.0, le=2.0, description="times the logo height")
 
 
+class Overlay(BaseModel):
+    """How the copy meets the scene. ``text_colour: palette`` keeps the brand text colour
+    even where it reads badly (some brands mandate it; QA then reports the contrast);
+    ``scrim`` lets compose darken behind light text to reach WCAG AA."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text_colour: Literal["auto", "palette"] = "auto"
+    scrim: bool = True
+
+
 class Logo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     file: Path
@@ -81,6 +92,7 @@ class BrandKit(BaseModel):
     fonts: Fonts = Fonts()
     logo: Logo | None = None
     safe_area: SafeArea = SafeArea()
+    overlay: Overlay = Overlay()
     forbidden_terms: tuple[str, ...] = ()
     default_negative: str = ""
     policy_file: Path | None = Field(

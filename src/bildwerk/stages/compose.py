@@ -436,6 +436,8 @@ def _text_colour(image: Image.Image, region: Box, brand: BrandKit) -> _Colour:
         ("palette.background", pal.background),
         ("white", "#ffffff"),
     ]
+    if brand.overlay.text_colour == "palette":
+        candidates = candidates[:1]
     scored = [(name, value, _contrast_p10(hex_to_rgb(value), pixels)) for name, value in candidates]
     for name, value, score in scored:
         if score >= MIN_CONTRAST:
@@ -808,7 +810,7 @@ def compose(
     plan = _plan_copy(ctx, copy, area)
     placed = _place(plan, area, direction, layout.orientation == "portrait")
     colour = _text_colour(image, placed.region, brand)
-    if colour.contrast < MIN_CONTRAST:
+    if colour.contrast < MIN_CONTRAST and brand.overlay.scrim:
         image, colour = _apply_scrim(image, placed.region, layout, colour)
     texts = _draw_copy(image, plan, placed, colour, brand, density)
     if logo is not None and logo_box is not None:

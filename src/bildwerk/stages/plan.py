@@ -28,7 +28,10 @@ from bildwerk.hashing import content_key
 
 PIPELINE_VERSION = "1"
 
-Combo = tuple[tuple[tuple[str, str], ...], int]  # ((slot, value), ...), seed
+# ((slot, value), ...), seed, repeat: how many times this seed value came before in the
+# brief's seed list. A repeated seed is kept as its own variant (and then caught by the
+# duplicate check) rather than silently merged.
+Combo = tuple[tuple[tuple[str, str], ...], int, int]
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,11 @@ def _combos(brief: Brief, segment: Segment) -> list[Combo]:
     names = brief.prompt.slot_names()
     pools = [segment.slots.get(n, brief.prompt.slots[n]) for n in names]
     seeds = brief.seed_values()
+    repeats = [seeds[:i].count(seed) for i, seed in enumerate(seeds)]
     return [
-        (tuple(zip(names, values, strict=True)), seed)
+        (tuple(zip(names, values, strict=True)), seed, repeat)
         for values in itertools.product(*pools)
-        for seed in seeds
+        for seed, repeat in zip(seeds, repeats, strict=True)
     ]
 
 
@@ -217,7 +221,7 @@ def make_plan(
     verdicts: dict[str, dict[str, Any]] = {}
     palette = brand.palette.model_dump(exclude={"extra"})
     jobs: list[Job] = []
-    for seg, ch, (pairs, seed) in picks:
+    for seg, ch, (pairs, seed, repeat) in picks:
         slots = dict(pairs)
         prompt = brief.prompt.render(slots)
         if prompt not in verdicts:
@@ -246,6 +250,7 @@ def make_plan(
             "negative": negative,
             "slots": slots,
             "seed": seed,
+            **({"repeat": repeat} if repeat else {}),
             "size": [width, height],
             "layout": [layout.product.as_tuple(), layout.copy.as_tuple(), layout.logo.as_tuple()],
             "palette": palette,
