@@ -37,7 +37,9 @@ def annotate(image: Image.Image, results: Sequence[CheckResult | dict[str, Any]]
         Image.Resampling.LANCZOS,
     )
     draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=max(10, round(out.width / 45)))
+    size = max(10, round(out.width / 45))
+    font = ImageFont.load_default(size=size)
+    labels: dict[tuple[int, int], int] = {}  # label corner → labels already there
     for r in results:
         data = r.to_json() if isinstance(r, CheckResult) else r
         verdict = data.get("verdict")
@@ -47,5 +49,10 @@ def annotate(image: Image.Image, results: Sequence[CheckResult | dict[str, Any]]
         for x0, y0, x1, y1 in _boxes(data.get("evidence", {})):
             box = [round(x0 * scale), round(y0 * scale), round(x1 * scale), round(y1 * scale)]
             draw.rectangle(box, outline=colour, width=max(2, round(out.width / 320)))
-            draw.text((box[0] + 3, box[1] + 2), str(data.get("name")), fill=colour, font=font)
+            corner = (box[0], box[1])
+            n = labels.get(corner, 0)
+            labels[corner] = n + 1
+            xy = (box[0] + 3, box[1] + 2 + n * (size + 2))
+            draw.rectangle(draw.textbbox(xy, str(data.get("name")), font=font), fill="white")
+            draw.text(xy, str(data.get("name")), fill=colour, font=font)
     return out
