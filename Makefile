@@ -16,7 +16,10 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,dev,qa,diffusion]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,qa,diffusion,publish]'
+	# the reference watermark decoder, only to check ours; its declared needs (torch,
+	# opencv-python) are covered by the diffusion and qa extras
+	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0
 	@touch $@ $(VENV)/.core
 
 ## demo: install into .venv and run the example campaign end to end

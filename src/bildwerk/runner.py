@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
@@ -24,9 +25,11 @@ from bildwerk.catalog.models import Job as JobRow
 from bildwerk.checks.base import CheckResult, overall
 from bildwerk.events import EventSink, JobFailed, Message, StageProgress, StageStarted, ignore
 from bildwerk.executors.local import make_executor
+from bildwerk.hashing import content_key
 from bildwerk.inputs import CleanInput, RunInputs
+from bildwerk.registry import get_backend
 from bildwerk.stages.gate import gate_run
-from bildwerk.stages.generate import SceneOutput, generate_scene
+from bildwerk.stages.generate import SceneOutput, generate_scenes
 from bildwerk.stages.manifest import write_outputs
 from bildwerk.stages.plan import InputFile, Job, Plan, make_plan
 from bildwerk.stages.qa import QAOutput, QATask, qa_creative
@@ -85,6 +88,29 @@ class _Scene:
     product_box: tuple[int, int, int, int] | None
     params: dict[str, Any]
     created: bool
+
+
+def _batches(requests: list[SceneRequest], size: int) -> list[list[SceneRequest]]:
+    """Scenes that share model, size and mode go to the backend together (up to ``size``),
+    in plan order; a backend that takes one at a time gets singletons."""
+    groups: dict[str, list[SceneRequest]] = {}
+    for r in requests:
+        gen = dict(r.params.get("generation") or {})
+        model = (gen.get("model") or {}).get("sha256")
+        key = content_key(
+            [
+                r.width,
+                r.height,
+                model,
+                gen.get("mode"),
+                gen.get("loras"),
+                gen.get("controlnet"),
+                r.product is not None,
+            ]
+        )
+        groups.setdefault(key, []).append(r)
+    step = max(1, size)
+    return [g[i : i + step] for g in groups.values() for i in range(0, len(g), step)]
 
 
 class _Queue:
@@ -296,9 +322,19 @@ class Runner:
             )
             queue.push("compose", job.position, job, compose_creative, task)
 
-        for key in to_generate:
-            first = scenes_needed[key][0]
-            queue.push("generate", first.position, key, generate_scene, inputs.backend, first.scene)
+        for batch in _batches(
+            [scenes_needed[k][0].scene for k in to_generate],
+            get_backend(inputs.backend).capabilities.max_batch,
+        ):
+            first = min(scenes_needed[r.key][0].position for r in batch)
+            queue.push(
+                "generate",
+                first,
+                tuple(r.key for r in batch),
+                generate_scenes,
+                inputs.backend,
+                batch,
+            )
         for key, jobs in scenes_needed.items():
             if key in scenes:
                 for job in jobs:
@@ -315,10 +351,11 @@ class Runner:
                     if exc is not None:
                         self._fail(run_id, stage, subject, scenes_needed, exc, errors)
                     elif stage == "generate":
-                        scenes[subject] = self._store_scene(fut.result())
-                        self.emit(StageProgress("generate"))
-                        for job in scenes_needed[subject]:
-                            queue_compose(job)
+                        for made in fut.result():
+                            scenes[made.key] = self._store_scene(made)
+                            self.emit(StageProgress("generate"))
+                            for job in scenes_needed[made.key]:
+                                queue_compose(job)
                     elif stage == "compose":
                         out: ComposeOutput = fut.result()
                         sha = self.blobs.put(out.png)
@@ -373,7 +410,9 @@ class Runner:
         exc: BaseException,
         errors: dict[str, str],
     ) -> None:
-        jobs = scenes_needed[subject] if stage == "generate" else [subject]
+        jobs = (
+            [j for key in subject for j in scenes_needed[key]] if stage == "generate" else [subject]
+        )
         message = f"{stage} failed: {type(exc).__name__}: {exc}"
         with self.db.session() as s:
             for job in jobs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,25 +38,40 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def generate_scene(backend_name: str, request: SceneRequest) -> SceneOutput:
+def generate_scenes(backend_name: str, requests: Sequence[SceneRequest]) -> list[SceneOutput]:
+    """One backend call for a batch; each scene checked against its requested size."""
     started = time.perf_counter()
     backend: GenerationBackend = get_backend(backend_name)
-    (result,) = backend.generate([request])
-    image = result.image.convert("RGB")
-    if image.size != (request.width, request.height):
+    results = backend.generate(list(requests))
+    if len(results) != len(requests):
         raise RuntimeError(
-            f"backend '{backend_name}' returned {image.size}, "
-            f"expected {(request.width, request.height)}"
+            f"backend '{backend_name}' returned {len(results)} scenes for {len(requests)} requests"
         )
-    box = result.product_box.as_tuple() if result.product_box else None
-    return SceneOutput(
-        key=request.key,
-        png=png_bytes(image),
-        width=image.width,
-        height=image.height,
-        focal=result.focal,
-        product_box=box,
-        params=dict(result.params),
-        backend_version=backend.version,
-        ms=(time.perf_counter() - started) * 1000,
-    )
+    ms = (time.perf_counter() - started) * 1000 / max(1, len(requests))
+    outputs = []
+    for request, result in zip(requests, results, strict=True):
+        image = result.image.convert("RGB")
+        if image.size != (request.width, request.height):
+            raise RuntimeError(
+                f"backend '{backend_name}' returned {image.size}, "
+                f"expected {(request.width, request.height)}"
+            )
+        box = result.product_box.as_tuple() if result.product_box else None
+        outputs.append(
+            SceneOutput(
+                key=request.key,
+                png=png_bytes(image),
+                width=image.width,
+                height=image.height,
+                focal=result.focal,
+                product_box=box,
+                params=dict(result.params),
+                backend_version=backend.version,
+                ms=ms,
+            )
+        )
+    return outputs
+
+
+def generate_scene(backend_name: str, request: SceneRequest) -> SceneOutput:
+    return generate_scenes(backend_name, [request])[0]

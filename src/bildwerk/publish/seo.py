@@ -1,0 +1,418 @@
+"""SEO outputs for published images: ``<picture>`` markup, a preload hint for the hero,
+schema.org JSON-LD, image sitemaps and a demo landing page.
+
+Everything here is pure string building from :class:`PublishedImage`, so a page, a CMS
+webhook body and a sitemap all describe the same renditions the same way. Markup aims at
+Core Web Vitals: modern formats first, ``width``/``height`` on every ``<img>`` (no layout
+shift), lazy loading everywhere except the one LCP hero, which is preloaded instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from html import escape as _html_escape
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote, urlsplit, urlunsplit
+from xml.sax.saxutils import escape as _xml_escape
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from bildwerk.errors import UserError
+
+_log = logging.getLogger("bildwerk.publish.seo")
+
+IPTC_DIGITAL_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE + "trainedAlgorithmicMedia"
+"""A generated scene as-is (IPTC digital source type, also used in XMP and C2PA)."""
+COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE + "compositeWithTrainedAlgorithmicMedia"
+"""A generated scene combined with other media, e.g. a brand overlay with logo and copy."""
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+IMAGE_NS = "http://www.google.com/schemas/sitemap-image/1.1"
+MAX_SITEMAP_URLS = 50_000
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+MAX_IMAGES_PER_URL = 1000
+MAX_URL_LENGTH = 2048
+
+MIME = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
+_FALLBACK_ORDER = ("jpeg", "png", "webp", "avif")  # what every browser can show in <img>
+_SOURCE_ORDER = ("avif", "webp")  # smallest first: the browser takes the first it supports
+_ALT_MAX = 150
+
+# Typographic quotes per language for the headline quoted in alt text; others get “…”.
+_QUOTES: dict[str, tuple[str, str]] = {
+    "de": ("„", "“"),
+    "fr": ("«\u202f", "\u202f»"),
+    "es": ("«", "»"),
+    "it": ("«", "»"),
+    "ru": ("«", "»"),
+    "ar": ("«", "»"),
+    "pl": ("„", "”"),
+    "ja": ("「", "」"),
+    "zh": ("“", "”"),
+}
+_IMAGE_EXT = re.compile(r"\.(?:avif|webp|jpe?g|png|gif|tiff?|heic|bmp|svg)$", re.IGNORECASE)
+_HASHY = re.compile(r"(?:^|[_\-.])[0-9a-f]{8,}(?=$|[_\-.])", re.IGNORECASE)
+
+
+class Rendition(NamedTuple):
+    """One published file of an image: its format, pixel size and public URL."""
+
+    format: str
+    width: int
+    height: int
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishedImage:
+    """An image as the web sees it: where its renditions live and what to say about it.
+
+    ``width``/``height`` are the master's, so ``<img>`` reserves the right box before any
+    byte arrives; ``sizes`` is the channel's ``sizes`` string; ``lcp`` marks the hero.
+    """
+
+    asset_id: str
+    slug: str
+    alt: str
+    title: str
+    width: int
+    height: int
+    sizes: str
+    lcp: bool
+    renditions: Sequence[Rendition]
+    creator: str
+    creator_type: Literal["Organization", "Person"] = "Organization"
+    credit_text: str | None = None
+    copyright_notice: str | None = None
+    license_url: str | None = None
+    acquire_license_page: str | None = None
+    digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA
+    page_url: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "renditions", tuple(Rendition(*r) for r in self.renditions))
+        where = f"asset {self.asset_id}"
+        if not self.alt.strip() or looks_like_filename(self.alt):
+            raise UserError(
+                f"{where}: alt text {self.alt!r} is empty or a file name",
+                hint="build it with alt_text() from the headline, slots and product label",
+            )
+        if self.width < 1 or self.height < 1:
+            raise UserError(f"{where}: width and height must be positive")
+        if not self.renditions:
+            raise UserError(f"{where}: no renditions to publish", hint="run the render stage")
+        unknown = sorted({r.format for r in self.renditions} - MIME.keys())
+        if unknown:
+            raise UserError(f"{where}: unknown rendition format(s) {unknown}")
+
+    def by_format(self) -> dict[str, list[Rendition]]:
+        """Renditions grouped by format, each group narrowest first, one per width."""
+        groups: dict[str, dict[int, Rendition]] = {}
+        for r in self.renditions:
+            groups.setdefault(r.format, {}).setdefault(r.width, r)
+        return {f: [g[w] for w in sorted(g)] for f, g in groups.items()}
+
+    def fallback(self) -> Rendition:
+        """The widest rendition in the most compatible format: ``<img src>`` and
+        ``contentUrl`` (what crawlers index)."""
+        groups = self.by_format()
+        fmt = next(f for f in _FALLBACK_ORDER if f in groups)
+        return groups[fmt][-1]
+
+
+# --------------------------------------------------------------------------- alt text
+
+
+def looks_like_filename(text: str) -> bool:
+    """True for strings such as ``hero_01.png`` or ``sneaker-3fa9c1d2``: useless as alt."""
+    t = text.strip()
+    if _IMAGE_EXT.search(t):
+        return True
+    if not t or any(c.isspace() for c in t):
+        return False
+    return bool(re.search(r"[/\\_]|\.\d+$", t) or _HASHY.search(t))
+
+
+def _humanize(value: str) -> str:
+    """Turn a slot value or label into words; file-name-ish values lose path, extension,
+    hashes and separators (``red_sneaker-3fa9c1d2.png`` -> ``red sneaker``)."""
+    v = value.strip()
+    if looks_like_filename(v):
+        v = re.split(r"[/\\]", v)[-1]
+        v = _IMAGE_EXT.sub("", v)
+        v = _HASHY.sub(" ", v)
+        v = re.sub(r"[_\-.]+", " ", v)
+    return re.sub(r"\s+", " ", v).strip()
+
+
+def alt_text(
+    copy_headline: str,
+    slots: Mapping[str, str],
+    product_label: str | None,
+    locale: str | None,
+) -> str:
+    """Alt text that says what the image shows and the text it carries (WCAG 1.1.1).
+
+    ``Trail Runner X, pastel podium, soft light. “Fresh drop”``: product, then the scene
+    from slot values (pass ``slots`` without the product slot when ``product_label`` names
+    it; equal values are dropped anyway), then the headline set on the creative in the
+    locale's quotation marks. Slot values are in the brief's language, the headline in the
+    locale's. Scene details are dropped from the end to stay near 150 characters; the
+    headline is never cut. Never a file name.
+    """
+    headline = re.sub(r"\s+", " ", copy_headline).strip()
+    subject = _humanize(product_label) if product_label else ""
+    seen = {subject.casefold()} if subject else set()
+    details: list[str] = []
+    for value in slots.values():
+        v = _humanize(value)
+        if v and v.casefold() not in seen:
+            seen.add(v.casefold())
+            details.append(v)
+    lang = (locale or "").replace("_", "-").split("-")[0].lower()
+    q_open, q_close = _QUOTES.get(lang, ("“", "”"))
+    quoted = f"{q_open}{headline}{q_close}" if headline else ""
+    parts = [subject, *details] if subject else details
+    while parts:
+        description = ", ".join(parts).rstrip(".")
+        if parts[0].split()[0].islower():  # "red sneaker" -> "Red sneaker"; "iPhone" stays
+            description = description[0].upper() + description[1:]
+        alt = f"{description}. {quoted}" if quoted else description
+        if len(alt) <= _ALT_MAX or len(parts) == 1:
+            return alt
+        parts = parts[:-1]
+    if headline:
+        return headline
+    raise UserError(
+        "cannot write alt text: no headline, product label or slot values",
+        hint="give the locale a headline or the brief prompt slots",
+    )
+
+
+# --------------------------------------------------------------------------- markup
+
+
+def _attr(value: str | int) -> str:
+    return _html_escape(str(value), quote=True)
+
+
+def _srcset(renditions: Sequence[Rendition]) -> str:
+    # commas and spaces separate srcset candidates, so they must not appear raw in URLs
+    return ", ".join(
+        f"{r.url.replace(' ', '%20').replace(',', '%2C')} {r.width}w" for r in renditions
+    )
+
+
+def picture_html(img: PublishedImage, *, hero: bool | None = None) -> str:
+    """``<picture>`` with AVIF and WebP ``<source>``s and a JPEG ``<img>`` fallback.
+
+    ``hero`` defaults to ``img.lcp``: the hero loads eagerly with ``fetchpriority="high"``
+    (lazy loading the LCP image delays it); every other image is lazy and decodes async.
+    """
+    hero = img.lcp if hero is None else hero
+    groups = img.by_format()
+    fallback = img.fallback()
+    lines = ["<picture>"]
+    for fmt in _SOURCE_ORDER:
+        if fmt in groups and fmt != fallback.format:
+            lines.append(
+                f'  <source type="{MIME[fmt]}" srcset="{_attr(_srcset(groups[fmt]))}"'
+                f' sizes="{_attr(img.sizes)}">'
+            )
+    loading = 'fetchpriority="high"' if hero else 'loading="lazy" decoding="async"'
+    lines.append(
+        f'  <img src="{_attr(fallback.url)}" srcset="{_attr(_srcset(groups[fallback.format]))}"'
+        f' sizes="{_attr(img.sizes)}" width="{img.width}" height="{img.height}"'
+        f' alt="{_attr(img.alt)}" {loading}>'
+    )
+    lines.append("</picture>")
+    return "\n".join(lines)
+
+
+def preload_link(img: PublishedImage) -> str:
+    """``<link rel=preload>`` for the hero, in its first ``<source>`` format, so the
+    browser fetches the LCP image while it still parses ``<head>``. Browsers without
+    that format skip the hint and fall back through ``<picture>`` as usual."""
+    groups = img.by_format()
+    fmt = next(f for f in (*_SOURCE_ORDER, *_FALLBACK_ORDER) if f in groups)
+    return (
+        f'<link rel="preload" as="image" imagesrcset="{_attr(_srcset(groups[fmt]))}"'
+        f' imagesizes="{_attr(img.sizes)}" type="{MIME[fmt]}" fetchpriority="high">'
+    )
+
+
+def json_ld(img: PublishedImage) -> dict[str, Any]:
+    """schema.org ``ImageObject`` with the fields Google's image metadata reads (creator,
+    credit, copyright, licence) and ``digitalSourceType`` as the IPTC URI, the same value
+    the stamp stage writes into XMP/C2PA, so every channel discloses AI generation alike."""
+    content = img.fallback()
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "ImageObject",
+        "identifier": img.asset_id,
+        "contentUrl": content.url,
+        "encodingFormat": MIME[content.format],
+        "width": content.width,
+        "height": content.height,
+        "name": img.title,
+        "description": img.alt,
+        "creator": {"@type": img.creator_type, "name": img.creator},
+        "creditText": img.credit_text,
+        "copyrightNotice": img.copyright_notice,
+        "license": img.license_url,
+        "acquireLicensePage": img.acquire_license_page,
+        "digitalSourceType": img.digital_source_type,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def json_ld_script(img: PublishedImage) -> str:
+    """JSON-LD in a ``<script>`` element; ``<``, ``>`` and ``&`` are escaped so no value
+    can close the element early."""
+    text = json.dumps(json_ld(img), ensure_ascii=False, indent=1)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/ld+json">\n{text}\n</script>'
+
+
+# --------------------------------------------------------------------------- sitemaps
+
+
+def _sitemap_url(url: str, what: str) -> str:
+    """An absolute http(s) URL, percent-encoded (RFC 3986) and XML-escaped."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"{what} {url!r} is not an absolute http(s) URL", hint="check base URLs")
+    host = parts.hostname.encode("idna").decode("ascii")
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    safe = "/:@!$&'()*+,;=%~-._"
+    encoded = urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe + "?"),
+            "",
+        )
+    )
+    if len(encoded) > MAX_URL_LENGTH:
+        raise UserError(f"{what} is longer than {MAX_URL_LENGTH} characters: {encoded[:80]}…")
+    return _xml_escape(encoded, {'"': "&quot;", "'": "&apos;"})
+
+
+def sitemaps(
+    pages: Sequence[tuple[str, Sequence[str]]],
+    *,
+    base_url: str,
+    max_urls: int = MAX_SITEMAP_URLS,
+    max_images_per_page: int = MAX_IMAGES_PER_URL,
+    max_bytes: int = MAX_SITEMAP_BYTES,
+    name: str = "sitemap-images",
+    on_drop: Callable[[str, int], None] | None = None,
+) -> list[tuple[str, bytes]]:
+    """Image sitemap files as ``(filename, bytes)``; the first is always the entry point
+    (``{name}.xml``) to list in robots.txt or Search Console.
+
+    Only what Google still reads: ``url/loc`` and ``image:image/image:loc`` (caption,
+    title, licence and geo tags are deprecated). A page keeps its first
+    ``max_images_per_page`` images (put the important ones first); each dropped tail is
+    logged and passed to ``on_drop(page_url, n_dropped)``, because repeating a page's
+    ``<url>`` to carry more images would list a duplicate URL. Pages listed twice are
+    merged. Above ``max_urls`` URLs or ``max_bytes`` per file, ``{name}.xml`` becomes a
+    sitemap index pointing at ``{name}-1.xml``, ``{name}-2.xml``… under ``base_url``.
+    """
+    if not 1 <= max_urls <= MAX_SITEMAP_URLS:
+        raise ValueError(f"max_urls must be within 1..{MAX_SITEMAP_URLS}")
+    if not 1 <= max_images_per_page <= MAX_IMAGES_PER_URL:
+        raise ValueError(f"max_images_per_page must be within 1..{MAX_IMAGES_PER_URL}")
+    if not 4096 <= max_bytes <= MAX_SITEMAP_BYTES:
+        raise ValueError(f"max_bytes must be within 4096..{MAX_SITEMAP_BYTES}")
+    base = _sitemap_url(base_url.rstrip("/") + "/", "base_url")
+
+    merged: dict[str, dict[str, None]] = {}  # insertion-ordered sets
+    for page_url, images in pages:
+        bucket = merged.setdefault(_sitemap_url(page_url, "page URL"), {})
+        for image_url in images:
+            bucket.setdefault(_sitemap_url(image_url, f"image URL on {page_url}"), None)
+
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{SITEMAP_NS}" '
+    head += f'xmlns:image="{IMAGE_NS}">\n'
+    tail = "</urlset>\n"
+    frame = len(head.encode()) + len(tail.encode())
+    chunks: list[list[str]] = [[]]
+    size = frame
+    for loc, image_set in merged.items():
+        images = list(image_set)
+        if len(images) > max_images_per_page:
+            dropped = len(images) - max_images_per_page
+            _log.warning("sitemap: %s has %d images; dropped the last %d", loc, len(images), dropped)
+            if on_drop is not None:
+                on_drop(loc, dropped)
+            images = images[:max_images_per_page]
+        entry = f"<url><loc>{loc}</loc>" + "".join(
+            f"<image:image><image:loc>{i}</image:loc></image:image>" for i in images
+        )
+        entry += "</url>\n"
+        n = len(entry.encode())
+        if chunks[-1] and (len(chunks[-1]) >= max_urls or size + n > max_bytes):
+            chunks.append([])
+            size = frame
+        chunks[-1].append(entry)
+        size += n
+
+    files = [(head + "".join(c) + tail).encode() for c in chunks]
+    if len(files) == 1:
+        return [(f"{name}.xml", files[0])]
+    if len(files) > MAX_SITEMAP_URLS:
+        raise UserError(f"{len(files)} sitemap files exceed one index's {MAX_SITEMAP_URLS}")
+    names = [f"{name}-{i}.xml" for i in range(1, len(files) + 1)]
+    index = f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="{SITEMAP_NS}">\n'
+    index += "".join(f"<sitemap><loc>{base}{n}</loc></sitemap>\n" for n in names)
+    index += "</sitemapindex>\n"
+    return [(f"{name}.xml", index.encode()), *zip(names, files, strict=True)]
+
+
+# --------------------------------------------------------------------------- landing page
+
+_env = Environment(
+    loader=PackageLoader("bildwerk", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def landing_page(
+    images: Sequence[PublishedImage],
+    *,
+    title: str,
+    lang: str,
+    dir: Literal["ltr", "rtl", "auto"] = "ltr",
+    description: str | None = None,
+) -> str:
+    """A demo landing page: the first LCP image as hero (preloaded, eager), the rest lazy
+    in a grid, JSON-LD per image. Every ``<img>`` has ``width``/``height`` and the CSS
+    scales with ``height: auto``, so nothing shifts while images load (CLS 0)."""
+    if not images:
+        raise UserError("nothing to put on the landing page", hint="approve some variants")
+    hero = next((i for i in images if i.lcp), None)
+    rest = [i for i in images if i is not hero]
+    return _env.get_template("landing.html").render(
+        title=title,
+        lang=lang,
+        dir=dir,
+        description=description,
+        preload=Markup(preload_link(hero)) if hero else None,
+        hero=_item(hero, hero=True) if hero else None,
+        items=[_item(i, hero=False) for i in rest],
+        scripts=[Markup(json_ld_script(i)) for i in images],
+    )
+
+
+def _item(img: PublishedImage, *, hero: bool) -> dict[str, Any]:
+    return {"picture": Markup(picture_html(img, hero=hero)), "title": img.title, "img": img}
