@@ -41,10 +41,11 @@ from bildwerk.checks.technical import TechnicalCheck
 from bildwerk.config.brand import BrandKit, Logo, Palette
 from bildwerk.config.brief import Copy
 from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.fonts import FontSet
 from bildwerk.geometry import Box, Layout, plan_layout
 from bildwerk.samples import draw_can, draw_candle, draw_serum, write_sample_logo
 from bildwerk.stages.qa import text_specs
-from bildwerk.stages.work import ComposeTask, compose_creative
+from bildwerk.stages.compose import compose
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -292,12 +293,12 @@ def _field(kind: str, base: F64, shade: F64, w: int, h: int, rng: np.random.Gene
 
 
 def contrast_case(
-    ratio: float, size: int, bold: bool, kind: str, seed: int
+    ratio: float, size: int, bold: bool, kind: str, seed: int, text: str = ""
 ) -> tuple[Image.Image, TextSpec, float]:
     """Text at ``ratio``:1 against the least-contrasting point of the background behind
     it; returns the image, the spec compose would report and the true (8-bit) ratio."""
     rng = np.random.default_rng(seed)
-    text = PHRASES[seed % len(PHRASES)]
+    text = text or PHRASES[seed % len(PHRASES)]
     mask, box, (w, h) = text_mask(text, size, bold, pad=max(12, size // 2))
     glyphs = (slice(box.y0, box.y1), slice(box.x0, box.x1))
     for _ in range(100):
@@ -383,6 +384,7 @@ class Creative:
     texts: tuple[TextSpec, ...]
     logo_box: Box | None
     product_box: Box | None
+    plates: tuple[Box | None, ...] = ()  # compose's CTA plate boxes (the runner drops them)
 
 
 class Assets:
@@ -421,11 +423,9 @@ def make_creative(
     product: str | None = "serum",
     edit: Callable[[Image.Image, Layout, Box | None], Image.Image] | None = None,
 ) -> Creative:
-    """Studio scene → optional ``edit`` of the scene (blur, noise, a prop; it gets the
-    layout and product box) → compose, through the work units the runner uses; the texts
-    come back the way the runner hands them to QA."""
-    import io
-
+    """Studio scene → optional ``edit`` of the scene (a prop; it gets the layout and the
+    product box) → compose. The texts reach the checks as the runner passes them:
+    through the compose work unit's dicts, which carry no CTA plate box."""
     w, h = size
     layout = plan_layout(w, h, channel.unsafe, brand.safe_area.margin)
     palette = brand.palette.model_dump(exclude={"extra"})
@@ -446,21 +446,47 @@ def make_creative(
     scene = generated.image
     if edit is not None:
         scene = edit(scene, layout, generated.product_box)
-    scene_path = assets().root / "scene.png"
-    scene.save(scene_path, compress_level=1)
-    logo = assets().logo(brand)
-    task = ComposeTask(f"qa-eval-{seed}", scene_path, layout, COPY, "en-US", "ltr", brand, logo)
-    out = compose_creative(task)
-    with Image.open(io.BytesIO(out.png)) as im:
-        image = im.convert("RGB")
+    composed = compose(
+        scene,
+        layout,
+        COPY,
+        brand=brand,
+        locale="en-US",
+        direction="ltr",
+        logo=logo_image(brand),
+        fonts=fontset(),
+        density=channel.density,
+    )
+    runner_texts = tuple(  # the keys compose_creative keeps (stages/work.py)
+        {
+            "role": t.role,
+            "text": t.text,
+            "box": list(t.box.as_tuple()),
+            "color": t.color,
+            "background": t.background,
+            "font_size": t.font_size,
+        }
+        for t in composed.texts
+    )
     return Creative(
-        image=image,
+        image=composed.image,
         scene=scene,
         layout=layout,
-        texts=text_specs(tuple(out.texts)),
-        logo_box=Box(*out.logo_box) if out.logo_box else None,
+        texts=text_specs(runner_texts),
+        logo_box=composed.logo_box,
         product_box=generated.product_box,
+        plates=tuple(t.plate for t in composed.texts),
     )
+
+
+@cache
+def fontset() -> FontSet:
+    return FontSet(None)
+
+
+def logo_image(brand: BrandKit) -> Image.Image:
+    with Image.open(assets().logo(brand)) as im:
+        return im.convert("RGBA")
 
 
 def context_for(
@@ -702,3 +728,199 @@ def eval_brand_colour(quick: bool) -> dict[str, Any]:
     out = section(main, "off-palette share > 25 % at ΔE00 8 (warn > 10 %)", grid)
     out["props"] = section(props, "same; positives are small off-palette props only")
     return out
+
+
+# --- technical ------------------------------------------------------------------------------------
+
+BLUR_SIGMAS = (1.0, 2.0, 3.0, 4.0)  # master px (1080 wide)
+NOISE_SIGMAS = (3.0, 6.0, 10.0, 15.0)  # 8-bit levels, the same on R, G and B (luma noise)
+VISIBLE_BLUR, VISIBLE_NOISE = 2.0, 6.0  # below these the change is hard to see: reported apart
+BAND_STEPS = (2, 4, 8)  # posterisation steps (levels) of the banded gradients
+
+
+def blurred(sigma: float) -> Callable[[Image.Image, Layout, Box | None], Image.Image]:
+    def edit(img: Image.Image, _layout: Layout, _product: Box | None) -> Image.Image:
+        return img.filter(ImageFilter.GaussianBlur(sigma))  # Pillow's radius is σ
+
+    return edit
+
+
+def noisy(sigma: float, seed: int) -> Callable[[Image.Image, Layout, Box | None], Image.Image]:
+    def edit(img: Image.Image, _layout: Layout, _product: Box | None) -> Image.Image:
+        rng = np.random.default_rng(seed)
+        noise = rng.normal(0.0, sigma, (img.height, img.width, 1)).astype(np.float32)
+        arr = np.asarray(img, dtype=np.float32) + noise
+        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
+
+    return edit
+
+
+def gradient_backdrop(seed: int, span: float, w: int = 1080, h: int = 1350) -> F64:
+    """A smooth studio-like backdrop (float levels): a vertical fade of ``span`` levels
+    and a soft off-centre light, in a random pale hue."""
+    rng = np.random.default_rng(seed)
+    top = np.array(colour_at(random_hue(rng, 0.3), rng.uniform(0.55, 0.8)), dtype=np.float64)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    fade = -span * (y / h)
+    light = 0.35 * span * np.exp(-(((x - 0.4 * w) / (0.6 * w)) ** 2 + ((y - 0.3 * h) / (0.5 * h)) ** 2))
+    out: F64 = top[None, None, :] + (fade + light)[..., None]
+    return out
+
+
+def quantised(field: F64, step: int, dither: bool, seed: int) -> Image.Image:
+    """``field`` rounded to a grid of ``step`` levels, with triangular (TPDF) dither of
+    ±1 step, the standard requantisation dither, or without (bands)."""
+    rng = np.random.default_rng(seed)
+    shape = (*field.shape[:2], 1)
+    tpdf = rng.random(shape) - rng.random(shape) if dither else 0.0
+    arr = step * np.floor(field / step + tpdf + 0.5)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+def with_product(img: Image.Image, seed: int) -> Image.Image:
+    """Stand a product cutout in the lower half, as a packshot would."""
+    with Image.open(assets().products[list(PRODUCTS)[seed % len(PRODUCTS)]]) as im:
+        cut = im.convert("RGBA")
+    k = 0.45 * img.height / cut.height
+    cut = cut.resize((round(cut.width * k), round(cut.height * k)), Image.Resampling.LANCZOS)
+    img = img.copy()
+    img.paste(cut, ((img.width - cut.width) // 2, img.height - cut.height - 60), cut)
+    return img
+
+
+def eval_technical(quick: bool) -> dict[str, Any]:
+    check = TechnicalCheck()
+    names = list(BRANDS)
+    bases = 3 if quick else 8
+    sharp: list[Outcome] = []
+    noise: list[Outcome] = []
+    overall: list[Outcome] = []
+
+    def sub(result: CheckResult, key: str) -> tuple[str, float]:
+        measure = result.evidence[key]
+        return str(measure["verdict"]), float(measure["value"])
+
+    for i in range(bases):
+        kit = brand_kit(names[i % len(names)])
+        seed = 300 + i
+        prompt = f"studio packshot on a {SETS[i % len(SETS)]}, {MOODS[i % len(MOODS)]} light"
+        product = list(PRODUCTS)[i % len(PRODUCTS)]
+
+        def run(
+            edit: Callable[[Image.Image, Layout, Box | None], Image.Image] | None,
+            kit: BrandKit = kit,
+            seed: int = seed,
+            prompt: str = prompt,
+            product: str = product,
+        ) -> CheckResult:
+            creative = make_creative(kit, seed, prompt=prompt, product=product, edit=edit)
+            return check.run(creative.image, context_for(creative, kit))
+
+        clean = run(None)
+        overall.append(Outcome(False, clean.verdict, ("clean creative, overall verdict",)))
+        for key, pool in (("sharpness", sharp), ("noise", noise)):
+            verdict, value = sub(clean, key)
+            pool.append(Outcome(False, verdict, ("clean",), value))
+        for sigma in BLUR_SIGMAS if not quick else (1.0, 2.0, 4.0):
+            verdict, value = sub(run(blurred(sigma)), "sharpness")
+            tag = f"blur σ={sigma:g}" + (" (mild)" if sigma < VISIBLE_BLUR else "")
+            sharp.append(Outcome(sigma >= VISIBLE_BLUR, verdict, (tag,), value))
+        for sigma in NOISE_SIGMAS if not quick else (3.0, 6.0, 15.0):
+            verdict, value = sub(run(noisy(sigma, seed)), "noise")
+            tag = f"noise σ={sigma:g}" + (" (mild)" if sigma < VISIBLE_NOISE else "")
+            noise.append(Outcome(sigma >= VISIBLE_NOISE, verdict, (tag,), value))
+
+    bands: list[Outcome] = []
+    spans = (24.0, 48.0) if quick else (16.0, 32.0, 64.0)
+    for j, span in enumerate(spans):
+        for k in range(1 if quick else 2):
+            seed = 400 + 10 * j + k
+            field = gradient_backdrop(seed, span)
+            cases = [(s, False) for s in BAND_STEPS] + [(s, True) for s in (1, *BAND_STEPS)]
+            cases.append((1, False))
+            for step, dither in cases:
+                img = with_product(quantised(field, step, dither, seed), seed)
+                result = check.run(img, CheckContext(channel=FEED, brand=BRAND))
+                verdict, value = sub(result, "banding")
+                if dither:
+                    tag = f"dithered, {step}-level grid"
+                elif step == 1:
+                    tag = "8-bit, no dither (mild)"
+                else:
+                    tag = f"banded, {step}-level steps"
+                bands.append(Outcome(not dither and step > 1, verdict, (tag,), value))
+
+    def scored(outcomes: list[Outcome]) -> list[Outcome]:
+        return [o for o in outcomes if not any("(mild)" in t for t in o.tags)]
+
+    def with_mild(name: str, outcomes: list[Outcome], threshold: str) -> dict[str, Any]:
+        out = section(scored(outcomes), threshold)
+        out["groups"] = groups(outcomes)  # the mild levels too, outside the scores
+        return out
+
+    return {
+        "sharpness": with_mild(
+            "sharpness", sharp, "Laplacian variance < 200 fails, < 500 warns"
+        ),
+        "noise": with_mild("noise", noise, "noise σ > 8 levels fails, > 4 warns"),
+        "banding": with_mild(
+            "banding", bands, "banded share > 0.5 fails (≥ 2-level steps), > 0.25 warns"
+        ),
+        "clean": groups(overall),
+    }
+
+
+# --- legibility -----------------------------------------------------------------------------------
+
+LEGIBLE_PX, LEGIBLE_RATIO = 12, 3.0  # ground truth: smaller or fainter text is illegible
+LEGIBILITY_SIZES = (8, 10, 11, 12, 14, 18, 24, 40)
+LEGIBILITY_RATIOS = (1.2, 1.6, 2.0, 2.5, 2.9, 3.2, 4.5, 8.0)
+SHORT = ("Shop now", "Fresh drop", "New in store", "Order today", "Save 30%")
+MISMATCHES = (  # (drawn, expected, kind)
+    ("Shop later", "Shop now", "other word"),
+    ("Save 30% to", "Save 30% today", "truncated"),
+    ("New store", "New in store", "word missing"),
+    ("Summer sale", "Winter sale", "other word"),
+    ("Fresh dorp", "Fresh drop", "typo (2 letters)"),
+    ("Ordr today", "Order today", "typo (1 letter)"),
+)
+
+
+def eval_legibility(quick: bool) -> dict[str, Any]:
+    check = LegibilityCheck()
+    sizes = (8, 11, 12, 18, 40) if quick else LEGIBILITY_SIZES
+    ratios = (1.2, 2.0, 2.9, 4.5, 8.0) if quick else LEGIBILITY_RATIOS
+    settings: list[dict[str, Any]] = [{}]
+    if not quick:
+        settings += [{"view_scale": v} for v in (0.4, 0.6)]
+        settings += [{"view_contrast_loss": v} for v in (1.5, 2.5, 3.0)]
+    cases: list[tuple[bool, tuple[str, ...], Image.Image, TextSpec]] = []
+    seed = 700
+    for size in sizes:
+        for ratio in ratios:
+            seed += 1
+            text = SHORT[seed % len(SHORT)]
+            img, spec, true_ratio = contrast_case(ratio, size, seed % 2 == 0, "flat", seed, text)
+            truth = size < LEGIBLE_PX or true_ratio < LEGIBLE_RATIO
+            tags = (f"size:{size}px", f"contrast:{ratio:g}")
+            cases.append((truth, tags, img, spec))
+    for drawn, expected, kind in MISMATCHES[:3] if quick else MISMATCHES:
+        for size in (18, 32):
+            seed += 1
+            img, spec, _ = contrast_case(8.0, size, True, "flat", seed, drawn)
+            cases.append((True, (f"mismatch: {kind}",), img, replace(spec, text=expected)))
+    by_setting: list[list[Outcome]] = []
+    for params in settings:
+        outcomes = []
+        for truth, tags, img, spec in cases:
+            context = CheckContext(
+                channel=FEED, brand=BRAND, texts=(spec,), params={**params, "unintended": False}
+            )
+            result = check.run(img, context)
+            block = result.evidence["blocks"][0]
+            outcomes.append(Outcome(truth, result.verdict, tags, block.get("similarity")))
+        by_setting.append(outcomes)
+    grid = [grid_row(p or {"defaults": True}, o) for p, o in zip(settings, by_setting, strict=True)]
+    return section(
+        by_setting[0], "OCR similarity < 0.8 fails (< 0.9 warns), read at 0.5 px/CSS px, 2:1 loss", grid
+    )

@@ -140,6 +140,13 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_builders_are_deterministic(models: dict[str, Path], tmp_path: Path) -> None:
+    again = testing.tiny_sd15(tmp_path / "again")
+    for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        assert (again / part).read_bytes() == (models["sd15"] / part).read_bytes()
+    assert testing.tiny_lora(tmp_path).read_bytes() == models["lora"].read_bytes()
+
+
 def test_same_seed_same_bytes(backend: DiffusersBackend, models: dict[str, Path]) -> None:
     g = gen(models)
     first = backend.generate([request(g, seed=7)])[0]
@@ -153,6 +160,7 @@ def test_same_seed_same_bytes(backend: DiffusersBackend, models: dict[str, Path]
     assert p["seed"] == 7 and p["noise"] == "cpu" and p["steps"] == 2 and p["guidance"] == 5.0
     assert p["scheduler"]["class"] == "EulerDiscreteScheduler" and p["scheduler"]["config"]
     assert p["mode"] == "txt2img" and p["dtype"] == "float32" and p["device"] == "cpu"
+    assert p["attention"] == "AttnProcessor2_0"  # torch's scaled_dot_product_attention
     assert set(p["versions"]) >= {"torch", "diffusers", "transformers", "peft"}
 
 

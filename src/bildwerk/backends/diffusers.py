@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,8 +123,9 @@ class DiffusersBackend:
         activate_loras(torch, warm, spec.loras)
         load_embeddings(warm, spec.embeddings)
         steps, guidance = spec.resolved_steps, spec.resolved_guidance
-        if first.task != "txt2img" and first.strength < 1.0 and int(steps * first.strength) < 1:
-            steps = math.ceil(1.0 / first.strength)  # diffusers runs steps × strength steps
+        if first.task != "txt2img":
+            while int(steps * first.strength) < 1:  # diffusers runs int(steps × strength)
+                steps += 1
         size, reason = choose_batch_size(torch, spec, warm, first.frame, guidance)
         done: list[Generated] = []
         start = 0
@@ -248,9 +248,15 @@ class DiffusersBackend:
             return
         pixels = frame.gen_width * frame.gen_height
         if hasattr(vae, "enable_tiling"):
-            vae.enable_tiling() if pixels > TILE_PIXELS else vae.disable_tiling()
+            if pixels > TILE_PIXELS:
+                vae.enable_tiling()
+            else:
+                vae.disable_tiling()
         if hasattr(vae, "enable_slicing"):
-            vae.enable_slicing() if n > 1 else vae.disable_slicing()
+            if n > 1:
+                vae.enable_slicing()
+            else:
+                vae.disable_slicing()
 
     def _options(self, warm: Warm, prep: Prepared, n: int) -> dict[str, Any]:
         pixels = prep.frame.gen_width * prep.frame.gen_height
@@ -258,7 +264,7 @@ class DiffusersBackend:
             "deterministic": self.deterministic,
             "compile": warm.compiled,
             "channels_last": warm.channels_last,
-            "attention": "sdpa",
+            "attention": warm.attention,
             "vae_tiling": pixels > TILE_PIXELS,
             "vae_slicing": n > 1,
             "safety_checker": False,

@@ -29,7 +29,9 @@ _log = logging.getLogger("bildwerk.publish.seo")
 IPTC_DIGITAL_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE + "trainedAlgorithmicMedia"
 """A generated scene as-is (IPTC digital source type, also used in XMP and C2PA)."""
-COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE + "compositeWithTrainedAlgorithmicMedia"
+COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = (
+    IPTC_DIGITAL_SOURCE + "compositeWithTrainedAlgorithmicMedia"
+)
 """A generated scene combined with other media, e.g. a brand overlay with logo and copy."""
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -57,6 +59,7 @@ _QUOTES: dict[str, tuple[str, str]] = {
     "zh": ("“", "”"),
 }
 _IMAGE_EXT = re.compile(r"\.(?:avif|webp|jpe?g|png|gif|tiff?|heic|bmp|svg)$", re.IGNORECASE)
+_PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9/\-._~!$&'()*+,;=:@%]*)?$")
 _HASHY = re.compile(r"(?:^|[_\-.])[0-9a-f]{8,}(?=$|[_\-.])", re.IGNORECASE)
 
 
@@ -285,6 +288,8 @@ def json_ld_script(img: PublishedImage) -> str:
 
 def _sitemap_url(url: str, what: str) -> str:
     """An absolute http(s) URL, percent-encoded (RFC 3986) and XML-escaped."""
+    if _PLAIN_URL.match(url) and len(url) <= MAX_URL_LENGTH:  # fast path: nothing to encode
+        return _xml_escape(url, {'"': "&quot;", "'": "&apos;"})
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"{what} {url!r} is not an absolute http(s) URL", hint="check base URLs")
@@ -350,7 +355,9 @@ def sitemaps(
         images = list(image_set)
         if len(images) > max_images_per_page:
             dropped = len(images) - max_images_per_page
-            _log.warning("sitemap: %s has %d images; dropped the last %d", loc, len(images), dropped)
+            _log.warning(
+                "sitemap: %s has %d images; dropped the last %d", loc, len(images), dropped
+            )
             if on_drop is not None:
                 on_drop(loc, dropped)
             images = images[:max_images_per_page]

@@ -212,8 +212,8 @@ def prepare(
     if canvas is not None:
         prep.init = frame.to_gen(canvas, _mean_colour(canvas))
     if keep is not None:
-        if keep.getextrema() == (255, 255):
-            raise UserError("nothing to generate: the source covers the whole canvas")
+        if keep.getextrema() == (255, 255):  # e.g. outpainting to the source's own aspect
+            prep.notes["source_covers_canvas"] = True
         prep.mask = frame.mask_to_gen(ImageChops.invert(keep))
     if inpaint_model and prep.task != "inpaint":  # 9-channel UNets only inpaint
         if prep.init is None:

@@ -140,6 +140,7 @@ class Warm:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> embedding key
     compiled: bool = False
     channels_last: bool = False
+    attention: str = ""  # the denoiser's attention processor classes, for the record
 
 
 class PipelineCache:
@@ -251,6 +252,9 @@ class PipelineCache:
             inpaint_unet=_in_channels(pipe) == 9,
             vae_scale_factor=int(getattr(pipe, "vae_scale_factor", 8)),
         )
+        denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+        processors = getattr(denoiser, "attn_processors", {})
+        warm.attention = ",".join(sorted({type(p).__name__ for p in processors.values()}))
         if device.startswith("cuda") and hasattr(pipe, "unet"):
             pipe.unet.to(memory_format=self.lib.torch.channels_last)
             warm.channels_last = True

@@ -1,0 +1,386 @@
+"""Embed signed C2PA Content Credentials in masters and renditions, and read them back.
+
+A master gets ``c2pa.created`` with its digital source type (IPTC vocabulary, e.g.
+``trainedAlgorithmicMedia`` for generated images). A rendition names its master as the
+``parentOf`` ingredient, which carries the master's own manifest, so a viewer can follow
+the history from any delivered file back to its creation. The brand is the author
+(``stds.schema-org.CreativeWork``); ``do_not_train`` adds ``cawg.training-mining``.
+
+Built against c2pa-python 0.38 (c2pa-rs 0.91): JPEG, WebP, AVIF and PNG are embeddable.
+Signed bytes are not reproducible (fresh manifest ids, randomised ECDSA), so content
+hashes and cache keys must come from the unsigned rendition. Thumbnails are left out of
+manifests: a rendition's byte budget is for pixels.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.publish.keys import (
+    TRUST_CONFIG_EKUS,
+    CallbackSigner,
+    SignerConfig,
+    load_trust_anchors,
+    trust_section,
+)
+
+_MIME: Final = {
+    "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp",
+    "avif": "image/avif", "png": "image/png",
+}  # fmt: skip
+_IPTC: Final = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DIGITAL_SOURCE_TYPES: Final = (
+    "trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia",
+    "compositeSynthetic", "algorithmicallyEnhanced", "digitalCapture", "computationalCapture",
+    "digitalCreation", "composite", "compositeCapture", "humanEdits", "minorHumanEdits",
+    "dataDrivenMedia", "screenCapture", "virtualRecording",
+)  # fmt: skip
+TRAINING_MINING_LABEL: Final = "cawg.training-mining"
+_NOT_ALLOWED: Final = ("cawg.ai_training", "cawg.ai_generative_training", "cawg.data_mining")
+_AUTHOR_LABEL: Final = "stds.schema-org.CreativeWork"
+_MASTER_ID: Final = "bildwerk.master"  # links the c2pa.opened action to the ingredient
+_SETTINGS: Final[dict[str, Any]] = {
+    "version": 1,
+    "builder": {"thumbnail": {"enabled": False}},
+    # Accept every C2PA claim-signing EKU, not only c2pa-rs's default emailProtection.
+    "trust": {"trust_config": TRUST_CONFIG_EKUS},
+    # Reading never goes to the network: no remote manifests, no OCSP.
+    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+}
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One ingredient of the active manifest, as the reader reports it."""
+
+    title: str
+    relationship: str  # parentOf, componentOf, inputTo
+    format: str
+    manifest: str | None  # label of the ingredient's own manifest, if it had one
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What the c2pa reader says about a file's active manifest."""
+
+    state: str  # "Trusted" (chains to a trust anchor), "Valid" (intact) or "Invalid"
+    title: str | None
+    claim_generator: str | None
+    actions: tuple[str, ...]
+    digital_source_type: str | None
+    ingredients: tuple[Ingredient, ...]
+    issuer: str | None  # organisation of the CA that issued the signing certificate
+    signer: str | None  # common name of the signing certificate
+    signed_at: str | None  # only with a time stamp (tsa_url); otherwise None
+    authors: tuple[str, ...]
+    do_not_train: bool
+    failures: tuple[str, ...]  # "code: explanation"; untrusted shows here without anchors
+    assertions: tuple[str, ...]
+
+    @property
+    def trusted(self) -> bool:
+        return self.state == "Trusted"
+
+
+def sign_rendition(
+    data: bytes,
+    fmt: str,
+    *,
+    signer: SignerConfig | CallbackSigner,
+    title: str,
+    digital_source_type: str,
+    author: str,
+    master: bytes | None,
+    master_title: str | None,
+    actions: Sequence[str] | None = None,
+    do_not_train: bool = False,
+    claim_generator: str = "bildwerk/0.1",
+) -> bytes:
+    """Return ``data`` with a signed C2PA manifest embedded.
+
+    Without ``master`` this is a master: ``c2pa.created`` then any ``actions``. With
+    ``master`` it is a rendition of it: ``c2pa.opened`` on the master, then ``actions``
+    (default ``c2pa.resized``). Every action carries the digital source type.
+    """
+    mime = _mime(fmt)
+    _check_bytes(data, mime, f"the {fmt} to sign ({title!r})")
+    source_type = _source_type_uri(digital_source_type)
+    if not author.strip():
+        raise UserError("Content Credentials need an author: set the brand's name.")
+    if master is not None and _sniff(master) is None:
+        raise UserError(f"the master of {title!r} is not a JPEG, WebP, AVIF or PNG image.")
+    if actions is None:
+        actions = () if master is None else ("c2pa.resized",)
+    steps = tuple(actions)
+    for step in steps:
+        if step in ("c2pa.created", "c2pa.opened") or not step.count("."):
+            raise UserError(
+                f"C2PA action {step!r} cannot be passed here.",
+                hint="use c2pa.resized, c2pa.converted, c2pa.edited, ... (created/opened are set)",
+            )
+    first: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": source_type}
+    if master is not None:
+        first = {
+            "action": "c2pa.opened",
+            "digitalSourceType": source_type,
+            "parameters": {"ingredientIds": [_MASTER_ID]},
+        }
+    assertions: list[dict[str, Any]] = [
+        {
+            "label": "c2pa.actions",
+            "data": {
+                "actions": [first]
+                + [{"action": s, "digitalSourceType": source_type} for s in steps]
+            },
+        },
+        {
+            "label": _AUTHOR_LABEL,
+            "data": {
+                "@context": "https://schema.org",
+                "@type": "CreativeWork",
+                "author": [{"@type": "Organization", "name": author}],
+            },
+        },
+    ]
+    if do_not_train:
+        entries = {key: {"use": "notAllowed"} for key in _NOT_ALLOWED}
+        assertions.append({"label": TRAINING_MINING_LABEL, "data": {"entries": entries}})
+    name, _, version = claim_generator.partition("/")
+    manifest = {
+        "claim_generator_info": [{"name": name, "version": version or "0"}],
+        "title": title,
+        "assertions": assertions,
+    }
+    c2pa = _c2pa()
+    out = io.BytesIO()
+    failures: list[BaseException] = []
+    with (
+        _sdk_errors(f"signing {title!r}", failures, signer.tsa_url),
+        _native_signer(signer, failures) as native,
+        c2pa.Context.from_dict(_SETTINGS) as context,
+        c2pa.Builder(manifest, context=context) as builder,
+    ):
+        if master is not None:
+            ingredient = {
+                "title": master_title or "master",
+                "relationship": "parentOf",
+                "label": _MASTER_ID,
+            }
+            builder.add_ingredient(ingredient, _sniff(master), io.BytesIO(master))
+        builder.sign(native, mime, io.BytesIO(data), out)
+    return out.getvalue()
+
+
+def verify(
+    data: bytes, fmt: str, *, trust_anchors: Path | None, source: str | None = None
+) -> VerifyResult:
+    """Validate the embedded manifest; Trusted needs ``trust_anchors``.
+
+    ``trust_anchors`` is a PEM bundle of root certificates (``keys/dev-root.pem``) or a
+    c2pa settings JSON (``keys/dev-trust.json``). ``source`` names the file in errors.
+    A file without a manifest, or one the SDK cannot parse, raises :class:`UserError`.
+    """
+    where = source or f"the {fmt} data"
+    mime = _mime(fmt)
+    settings = copy.deepcopy(_SETTINGS)
+    if trust_anchors is not None:
+        settings["trust"].update(_trust_settings(trust_anchors))
+    c2pa = _c2pa()
+    try:
+        with (
+            c2pa.Context.from_dict(settings) as context,
+            c2pa.Reader(mime, io.BytesIO(data), context=context) as reader,
+        ):
+            state = reader.get_validation_state()
+            results = reader.get_validation_results() or {}
+            manifest = reader.get_active_manifest() or {}
+    except c2pa.C2paError.ManifestNotFound:
+        raise UserError(
+            f"{where}: no C2PA manifest (Content Credentials) found.",
+            hint="sign it first, or check that nothing stripped the metadata",
+        ) from None
+    except c2pa.C2paError as exc:
+        raise UserError(
+            f"{where}: cannot read Content Credentials: {_sdk_message(exc)}.",
+            hint=f"the file is corrupt or not a {fmt} image",
+        ) from None
+    return _result(str(state or "Invalid"), manifest, results)
+
+
+def supported_formats() -> tuple[str, ...]:
+    """The formats of :data:`_MIME` this SDK build can embed into (all four in 0.38)."""
+    mimes = set(_c2pa().Builder.get_supported_mime_types())
+    return tuple(f for f, m in _MIME.items() if m in mimes and f != "jpg")
+
+
+def _result(state: str, manifest: dict[str, Any], results: dict[str, Any]) -> VerifyResult:
+    actions: list[dict[str, Any]] = []
+    authors: list[str] = []
+    do_not_train = False
+    for assertion in manifest.get("assertions", []):
+        label, body = assertion.get("label", ""), assertion.get("data") or {}
+        if label.startswith("c2pa.actions"):
+            actions += body.get("actions", [])
+        elif label == _AUTHOR_LABEL:
+            authors += [a.get("name", "") for a in body.get("author", []) if isinstance(a, dict)]
+        elif label.endswith("training-mining"):
+            uses = [e.get("use") for e in body.get("entries", {}).values()]
+            do_not_train = "notAllowed" in uses
+    info = manifest.get("claim_generator_info") or [{}]
+    generator = manifest.get("claim_generator") or "/".join(
+        str(info[0][k]) for k in ("name", "version") if k in info[0]
+    )
+    signature = manifest.get("signature_info") or {}
+    failures = results.get("activeManifest", {}).get("failure", [])
+    return VerifyResult(
+        state=state,
+        title=manifest.get("title"),
+        claim_generator=generator or None,
+        actions=tuple(str(a.get("action")) for a in actions),
+        digital_source_type=next(
+            (a["digitalSourceType"] for a in actions if a.get("digitalSourceType")), None
+        ),
+        ingredients=tuple(
+            Ingredient(
+                title=str(i.get("title", "")),
+                relationship=str(i.get("relationship", "")),
+                format=str(i.get("format", "")),
+                manifest=i.get("active_manifest"),
+            )
+            for i in manifest.get("ingredients", [])
+        ),
+        issuer=signature.get("issuer"),
+        signer=signature.get("common_name"),
+        signed_at=signature.get("time"),
+        authors=tuple(authors),
+        do_not_train=do_not_train,
+        failures=tuple(f"{f.get('code')}: {f.get('explanation', '')}" for f in failures),
+        assertions=tuple(str(a.get("label")) for a in manifest.get("assertions", [])),
+    )
+
+
+def _trust_settings(path: Path) -> dict[str, Any]:
+    """The ``trust`` section from a c2pa settings JSON, or one anchoring a PEM bundle."""
+    if path.suffix.lower() == ".json":
+        try:
+            trust = json.loads(path.read_text(encoding="utf-8"))["trust"]
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the trust settings: {exc.strerror}.") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: not a c2pa settings JSON with a 'trust' section.") from exc
+        if not isinstance(trust, dict):
+            raise UserError(f"{path}: 'trust' must be an object.")
+        return trust
+    return trust_section(load_trust_anchors(path), path.name)
+
+
+@contextmanager
+def _native_signer(
+    signer: SignerConfig | CallbackSigner, failures: list[BaseException]
+) -> Iterator[Any]:
+    """The SDK's signer; a callback's exception is kept in ``failures`` (the SDK sees -1)."""
+    c2pa = _c2pa()
+    if isinstance(signer, SignerConfig):
+        info = c2pa.C2paSignerInfo(
+            signer.alg.encode(), signer.chain_pem, signer.key_pem, signer.tsa_url
+        )
+        native = c2pa.Signer.from_info(info)
+    else:
+        alg = c2pa.C2paSigningAlg[signer.alg.upper()]
+        sign = signer.sign
+
+        def callback(payload: bytes) -> bytes:
+            try:
+                return sign(payload)
+            except Exception as exc:
+                failures.append(exc)
+                raise
+
+        native = c2pa.Signer.from_callback(callback, alg, signer.chain_pem.decode(), signer.tsa_url)
+    with native:
+        yield native
+
+
+@contextmanager
+def _sdk_errors(doing: str, failures: list[BaseException], tsa_url: str | None) -> Iterator[None]:
+    """Turn SDK errors into :class:`UserError`, naming a signing callback's own failure."""
+    c2pa = _c2pa()
+    try:
+        yield
+    except c2pa.C2paError as exc:
+        cause = failures[0] if failures else None
+        if cause is not None:
+            raise UserError(
+                f"{doing}: the signing callback failed: {type(cause).__name__}: {cause}",
+                hint="check the KMS/HSM the callback signs with",
+            ) from cause
+        message = _sdk_message(exc)
+        hint = "check the signing certificate and key with load_signer_config"
+        if tsa_url and "http" in message:
+            hint = f"check that the time-stamp authority {tsa_url} is reachable"
+        raise UserError(f"{doing}: the c2pa SDK refused: {message}.", hint=hint) from exc
+
+
+def _sdk_message(exc: BaseException) -> str:
+    """The SDK's message on one line, without its "Category: " prefix."""
+    text = " ".join(str(exc).split()).rstrip(".")
+    category = type(exc).__name__.removeprefix("_C2pa")
+    return text.removeprefix(f"{category}: ") or type(exc).__name__
+
+
+def _mime(fmt: str) -> str:
+    key = fmt.lower().removeprefix("image/").removeprefix(".")
+    if key not in _MIME:
+        raise UserError(
+            f"Content Credentials cannot be embedded in {fmt!r} here.",
+            hint="supported: " + ", ".join(sorted(set(_MIME) - {"jpg"})),
+        )
+    return _MIME[key]
+
+
+def _sniff(data: bytes) -> str | None:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return None
+
+
+def _check_bytes(data: bytes, mime: str, what: str) -> None:
+    found = _sniff(data)
+    if found != mime:
+        raise UserError(f"{what} is {found or 'not a supported image'}, not {mime}.")
+
+
+def _source_type_uri(value: str) -> str:
+    if value.startswith(("http://", "https://")):
+        return value
+    if value in DIGITAL_SOURCE_TYPES:
+        return _IPTC + value
+    raise UserError(
+        f"unknown digital source type {value!r}.",
+        hint="use an IPTC term such as trainedAlgorithmicMedia, or its full URI",
+    )
+
+
+@cache
+def _c2pa() -> ModuleType:
+    try:
+        return importlib.import_module("c2pa")
+    except ImportError as exc:
+        raise MissingExtraError("c2pa-python", "publish", "Content Credentials signing") from exc
