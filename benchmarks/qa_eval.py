@@ -924,3 +924,145 @@ def eval_legibility(quick: bool) -> dict[str, Any]:
     return section(
         by_setting[0], "OCR similarity < 0.8 fails (< 0.9 warns), read at 0.5 px/CSS px, 2:1 loss", grid
     )
+
+
+# --- logo ---------------------------------------------------------------------------------------
+
+
+def paste_logo(img: Image.Image, logo: Image.Image, box: Box) -> None:
+    """As compose pastes it: resized in premultiplied alpha, composited by its alpha."""
+    sized = logo.convert("RGBa").resize((box.width, box.height), Image.Resampling.LANCZOS)
+    sized = sized.convert("RGBA")
+    img.paste(sized.convert("RGB"), (box.x0, box.y0), sized.getchannel("A"))
+
+
+def without_logo(creative: Creative) -> Image.Image:
+    """The creative with the logo area restored from the scene (the logo zone holds no
+    text, so only the logo goes)."""
+    img = creative.image.copy()
+    if creative.logo_box is not None:
+        b = creative.logo_box
+        pad = (b.x0 - 3, b.y0 - 3, b.x1 + 3, b.y1 + 3)
+        img.paste(creative.scene.crop(pad), pad[:2])
+    return img
+
+
+def logo_cases(
+    creative: Creative, logo: Image.Image, min_height: int
+) -> list[tuple[bool, str, Image.Image, Box | None]]:
+    """(should fail, case, image, the logo box compose would report)."""
+    assert creative.logo_box is not None
+    box = creative.logo_box
+    aspect = logo.width / logo.height
+    bare = without_logo(creative)
+
+    def placed(b: Box, art: Image.Image = logo) -> Image.Image:
+        img = bare.copy()
+        paste_logo(img, art, b)
+        return img
+
+    def sized(h: int, squash: float = 1.0, x: int | None = None, y: int | None = None) -> Box:
+        w = round(h * aspect)
+        x0, y0 = box.x0 if x is None else x, box.y0 if y is None else y
+        return Box(x0, y0, x0 + w, y0 + round(h * squash))
+
+    r, g, b, a = logo.split()
+    recoloured = Image.merge("RGBA", (b, g, r, a))
+    smaller = sized(max(min_height + 4, round(box.height * 0.75)))
+    small = sized(min_height - 6)
+    covered = placed(box)
+    ImageDraw.Draw(covered).rectangle(
+        (box.x0 + box.width // 2, box.y0, box.x1, box.y1), fill=bare.getpixel((box.x1 + 4, box.y0))
+    )
+    outside = sized(box.height, x=creative.layout.product.x0 + 20, y=creative.layout.product.y1 - 2 * box.height)
+    return [
+        (False, "as composed", creative.image, box),
+        (False, "smaller, above the minimum", placed(smaller), smaller),
+        (True, "missing", bare, box),
+        (True, f"below the {min_height}px minimum", placed(small), small),
+        (True, "squashed to 80 %", placed(sized(box.height, 0.8)), sized(box.height, 0.8)),
+        (True, "squashed to 93 %", placed(sized(box.height, 0.93)), sized(box.height, 0.93)),
+        (True, "stretched to 120 %", placed(sized(box.height, 1.2)), sized(box.height, 1.2)),
+        (True, "recoloured", placed(box, recoloured), box),
+        (True, "half covered", covered, box),
+        (True, "outside its zone", placed(outside), outside),
+    ]
+
+
+def eval_logo(quick: bool) -> dict[str, Any]:
+    check = LogoCheck()
+    outcomes: list[Outcome] = []
+    for i, name in enumerate(list(BRANDS)[: 2 if quick else 5]):
+        kit = brand_kit(name)
+        creative = make_creative(kit, 600 + i, product=list(PRODUCTS)[i % len(PRODUCTS)])
+        logo = logo_image(kit)
+        min_height = kit.logo.min_height if kit.logo else 24
+        for truth, case, img, box in logo_cases(creative, logo, min_height):
+            context = replace(context_for(creative, kit, logo=logo), logo_box=box)
+            result = check.run(img, context)
+            outcomes.append(Outcome(truth, result.verdict, (case,), result.evidence.get("match")))
+    return section(outcomes, "NCC < 0.5 missing, < 0.8 altered; ΔE00 > 10; |aspect − 1| > 5 %")
+
+
+# --- safe area ----------------------------------------------------------------------------------
+
+
+def safe_rect(channel: Channel, brand: BrandKit, w: int, h: int) -> tuple[int, int, int, int]:
+    """Canvas minus platform insets (× density) minus the brand margin: the ground truth."""
+    d, u = channel.density, channel.unsafe
+    m = round(min(w, h) * brand.safe_area.margin)
+    return u.left * d + m, u.top * d + m, w - u.right * d - m, h - u.bottom * d - m
+
+
+def inside(box: Box, rect: tuple[int, int, int, int]) -> bool:
+    return rect[0] <= box.x0 and rect[1] <= box.y0 and box.x1 <= rect[2] and box.y1 <= rect[3]
+
+
+def moved(box: Box, dx: int, dy: int) -> Box:
+    return Box(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
+
+
+def eval_safe_area(quick: bool) -> dict[str, Any]:
+    check = SafeAreaCheck()
+    outcomes: list[Outcome] = []
+    channels = ((FEED, (1080, 1350)), (STORY, (1080, 1920)))
+    for i, name in enumerate(list(BRANDS)[: 2 if quick else 4]):
+        kit = brand_kit(name)
+        for channel, size in channels:
+            creative = make_creative(kit, 650 + i, size=size, channel=channel)
+            rect = safe_rect(channel, kit, *size)
+            head, *_, cta = creative.texts
+            plate, logo, product = creative.plates[-1], creative.logo_box, creative.product_box
+            assert plate is not None and logo is not None and product is not None
+            top = head.box.y0 - rect[1]  # room between the headline and the safe box's top
+            out_plate = moved(plate, rect[2] - plate.x1 + 20, 0)
+            variants: list[tuple[str, dict[str, Box]]] = [
+                ("as composed", {}),
+                ("headline nudged up 2 px, still inside", {"head": moved(head.box, 0, -min(2, top))}),
+                ("headline 12 px into the top margin", {"head": moved(head.box, 0, -top - 12)}),
+                ("logo 8 px past the left margin", {"logo": moved(logo, rect[0] - logo.x0 - 8, 0)}),
+                ("product at the bottom edge", {"product": moved(product, 0, size[1] - 5 - product.y1)}),
+                ("CTA plate past the right margin, as the runner passes it", {"unseen": out_plate}),
+                ("CTA plate past the right margin, plate box passed", {"plate": out_plate}),
+            ]
+            for case, change in variants:
+                texts = list(creative.texts)
+                if "head" in change:
+                    texts[0] = replace(head, box=change["head"])
+                if "plate" in change:
+                    texts[-1] = replace(cta, plate=change["plate"])
+                logo_box, product_box = change.get("logo", logo), change.get("product", product)
+                drawn = [t.box for t in texts] + [logo_box, product_box, plate]
+                drawn += [change[k] for k in ("plate", "unseen") if k in change]
+                truth = not all(inside(b, rect) for b in drawn)
+                context = CheckContext(
+                    channel=channel,
+                    brand=kit,
+                    layout=creative.layout,
+                    texts=tuple(texts),
+                    logo_box=logo_box,
+                    product_box=product_box,
+                )
+                result = check.run(creative.image, context)
+                outcomes.append(Outcome(truth, result.verdict, (case, channel.name)))
+    return section(outcomes, "any placed box outside the safe box or in a platform zone (0 px)")
