@@ -323,6 +323,16 @@ def test_controlnet_canny_from_the_product(
     assert png(plain.image) != png(steered.image)
 
 
+def test_controlnet_for_another_architecture(
+    backend: DiffusersBackend, models: dict[str, Path]
+) -> None:
+    control = {"name": "tiny-canny", "path": str(models["controlnet"]), "kind": "canny"}
+    with pytest.raises(UserError, match=r"ControlNet 'tiny-canny' does not fit model 'tiny-sdxl'"):
+        backend.generate(
+            [request(gen(models, "sdxl", controlnet=control), product=models["product"])]
+        )
+
+
 def test_controlnet_depth_needs_a_map(backend: DiffusersBackend, models: dict[str, Path]) -> None:
     control = {"name": "d", "path": str(models["controlnet"]), "kind": "depth", "image": None}
     with pytest.raises(UserError, match="needs a control image"):

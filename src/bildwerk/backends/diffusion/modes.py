@@ -215,6 +215,11 @@ def prepare(
         if keep.getextrema() == (255, 255):  # e.g. outpainting to the source's own aspect
             prep.notes["source_covers_canvas"] = True
         prep.mask = frame.mask_to_gen(ImageChops.invert(keep))
+    if prep.task == "txt2img" and spec.model.architecture == "sdxl-refiner":
+        raise UserError(
+            f"model '{spec.model.name}' is an SDXL refiner, which only refines images",
+            hint="use mode img2img with generation.reference, or an SDXL base model",
+        )
     if inpaint_model and prep.task != "inpaint":  # 9-channel UNets only inpaint
         if prep.init is None:
             prep.init = Image.new("RGB", frame.gen_size, grey)

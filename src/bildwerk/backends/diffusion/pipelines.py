@@ -29,6 +29,7 @@ SINGLE_FILE_CLASS: dict[str, str] = {
     "sd2": "StableDiffusionPipeline",
     "sd-turbo": "StableDiffusionPipeline",
     "sdxl": "StableDiffusionXLPipeline",
+    "sdxl-refiner": "StableDiffusionXLImg2ImgPipeline",
     "sdxl-turbo": "StableDiffusionXLPipeline",
     "sd3": "StableDiffusion3Pipeline",
     "flux": "FluxPipeline",
@@ -136,6 +137,7 @@ class Warm:
     inpaint_unet: bool
     vae_scale_factor: int
     variants: dict[tuple[Task, str], Any] = field(default_factory=dict)
+    controlnets: dict[tuple[str, ...], Any] = field(default_factory=dict)  # freed with it
     adapters: dict[str, str] = field(default_factory=dict)  # LoRA key -> adapter name
     tokens: dict[str, str] = field(default_factory=dict)  # token -> embedding key
     compiled: bool = False
@@ -151,7 +153,6 @@ class PipelineCache:
         self.lib = lib
         self.max_models = max_models
         self._warm: OrderedDict[tuple[str, ...], Warm] = OrderedDict()
-        self._controlnets: dict[tuple[str, ...], Any] = {}
         self.loads = 0  # checkpoint loads, for tests and logs
 
     # ------------------------------------------------------------------ base models
@@ -263,8 +264,9 @@ class PipelineCache:
     # ------------------------------------------------------------------ variants
 
     def controlnet(self, spec: ControlSpec, warm: Warm) -> Any:
+        """The ControlNet for ``spec`` on ``warm``'s device and dtype, loaded once."""
         key = (spec.sha256 or str(Path(spec.path).resolve()), dtype_name(warm.dtype), warm.device)
-        net = self._controlnets.get(key)
+        net = warm.controlnets.get(key)
         if net is None:
             path = Path(spec.path)
             if not path.exists():
@@ -281,10 +283,19 @@ class PipelineCache:
                 if is_oom(self.lib.torch, exc):
                     raise
                 raise load_error(f"ControlNet '{spec.name}'", path, exc) from exc
+            unet = getattr(warm.pipe, "unet", None)
+            width = getattr(net.config, "cross_attention_dim", None)
+            if unet is not None and width != unet.config.cross_attention_dim:
+                raise UserError(
+                    f"ControlNet '{spec.name}' does not fit model '{warm.model.name}' "
+                    f"({warm.model.architecture}): text width {width}, the model's is "
+                    f"{unet.config.cross_attention_dim}",
+                    hint="use a ControlNet trained for this model's architecture",
+                )
             net.to(warm.device)
             if warm.channels_last:
                 net.to(memory_format=self.lib.torch.channels_last)
-            self._controlnets[key] = net
+            warm.controlnets[key] = net
         return net
 
     def pipeline(self, warm: Warm, task: Task, control: ControlSpec | None) -> Any:

@@ -13,23 +13,36 @@ from typing import Any, Literal, cast
 
 from bildwerk.errors import UserError
 
-Architecture = Literal["sd15", "sd2", "sdxl", "sd-turbo", "sdxl-turbo", "sd3", "flux"]
+Architecture = Literal[
+    "sd15", "sd2", "sdxl", "sdxl-refiner", "sd-turbo", "sdxl-turbo", "sd3", "flux"
+]
 Mode = Literal["auto", "txt2img", "img2img", "inpaint", "outpaint", "product"]
 ControlKind = Literal["canny", "depth", "pose", "segmentation"]
 
-ARCHITECTURES: tuple[str, ...] = ("sd15", "sd2", "sdxl", "sd-turbo", "sdxl-turbo", "sd3", "flux")
+ARCHITECTURES: tuple[str, ...] = (
+    "sd15",
+    "sd2",
+    "sdxl",
+    "sdxl-refiner",
+    "sd-turbo",
+    "sdxl-turbo",
+    "sd3",
+    "flux",
+)
 MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "outpaint", "product")
 CONTROL_KINDS: tuple[str, ...] = ("canny", "depth", "pose", "segmentation")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 # Architectures whose weights are interchangeable for LoRAs, embeddings and ControlNets:
-# the turbo models are distilled from SD 2.1 and SDXL and keep their layer shapes.
+# the turbo models are distilled from SD 2.1 and SDXL and keep their layer shapes; the
+# SDXL refiner has a UNet of its own.
 FAMILY: dict[str, str] = {
     "sd15": "sd1",
     "sd2": "sd2",
     "sd-turbo": "sd2",
     "sdxl": "sdxl",
+    "sdxl-refiner": "sdxl-refiner",
     "sdxl-turbo": "sdxl",
     "sd3": "sd3",
     "flux": "flux",
@@ -42,6 +55,7 @@ DEFAULTS: dict[str, tuple[int, float]] = {
     "sd2": (30, 7.0),
     "sd-turbo": (2, 0.0),
     "sdxl": (30, 6.0),
+    "sdxl-refiner": (30, 5.0),
     "sdxl-turbo": (2, 0.0),
     "sd3": (28, 7.0),
     "flux": (28, 3.5),
