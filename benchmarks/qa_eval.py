@@ -1148,7 +1148,7 @@ def eval_safe_area(quick: bool) -> dict[str, Any]:
                     product_box=product_box,
                 )
                 result = check.run(creative.image, context)
-                outcomes.append(Outcome(truth, result.verdict, (case, channel.name)))
+                outcomes.append(Outcome(truth, result.verdict, (case, f"channel:{channel.name}")))
     return section(outcomes, "any placed box outside the safe box or in a platform zone (0 px)")
 
 

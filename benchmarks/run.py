@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_dedup
 import bench_e2e
+import bench_qa
 import bench_render
 import bench_studio
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, float] = {}
     results.update(bench_studio.run(10 if args.quick else 30))
     results.update(bench_render.run(2 if args.quick else 5))
+    results.update(bench_qa.run(5 if args.quick else 20))
     results.update(bench_dedup.run())
     results.update(bench_e2e.run(1))
     if args.json:

@@ -36,6 +36,7 @@ def write(tmp_path: Path, text: str | bytes, name: str = "brief.yaml") -> Path:
 
 def error_for(tmp_path: Path, text: str | bytes) -> ConfigError:
     path = write(tmp_path, text)
+
     def load() -> None:
         brief, doc = load_brief(path)
         resolve_channels(brief, doc)

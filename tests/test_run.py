@@ -46,7 +46,8 @@ def test_demo_manifest_is_valid_and_broad(demo_run: tuple[Path, dict[str, Any]])
     assert all(v["qa"]["checks"] for v in variants)
     # clean demo creatives pass the QA gate: nothing fails, nothing is rejected
     assert all(v["qa"]["status"] in ("pass", "warn") for v in variants), [
-        (v["id"], [c for c in v["qa"]["checks"] if c["verdict"] == "fail"]) for v in variants
+        (v["id"], [c for c in v["qa"]["checks"] if c["verdict"] == "fail"])
+        for v in variants
         if v["qa"]["status"] == "fail"
     ]
     assert not [v for v in variants if v["decision"]["state"] == "rejected"]

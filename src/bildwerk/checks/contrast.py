@@ -104,7 +104,8 @@ def _measure(image: Image.Image, spec: TextSpec, percentile: float) -> dict[str,
     if spec.background is not None:
         ratio = float(contrast_ratio(text_lum, relative_luminance(hex_to_srgb(spec.background))))
         return {"contrast": ratio, "background": spec.background, "source": "plate"}
-    box = _clip(spec.box, image.width, image.height, max(2, spec.font_size // 8))
+    # small text needs a wider look around its glyphs, or too little background is read
+    box = _clip(spec.box, image.width, image.height, max(6, spec.font_size // 8))
     if box is None:
         return None
     pixels = np.asarray(image.crop(box.as_tuple()).convert("RGB"))

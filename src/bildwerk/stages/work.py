@@ -101,6 +101,7 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
             "background": t.background,
             "font_size": t.font_size,
             "lines": t.lines,
+            "plate": list(t.plate.as_tuple()) if t.plate else None,
             "font": t.font,
         }
         for t in result.texts
