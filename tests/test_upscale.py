@@ -243,3 +243,17 @@ def test_unusable_files_are_user_errors(tmp_path: Path) -> None:
         up.upscale(_noise(8, 8), 2, model=text)
     with pytest.raises(UserError, match="no such upscaler file"):
         up.upscale(_noise(8, 8), 2, model=tmp_path / "missing.pth")
+
+
+def test_diffusion_frame_scales_up_through_the_registered_upscaler(esrgan_file: Path) -> None:
+    """A scene generated smaller than its channel goes through the upscaler model, not
+    plain Lanczos, when one is configured."""
+    from bildwerk.backends.diffusion.modes import Frame
+
+    frame = Frame.plan(256, 256, (64, 64), 8)
+    small = _noise(64, 64)
+    plain = frame.from_gen(small)
+    modelled = frame.from_gen(small, str(esrgan_file))
+    assert plain.size == modelled.size == (256, 256)
+    diff = np.abs(np.asarray(plain, dtype=np.int16) - np.asarray(modelled, dtype=np.int16))
+    assert diff.max() > 10  # the model's output, not the Lanczos fallback

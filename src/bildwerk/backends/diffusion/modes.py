@@ -95,9 +95,18 @@ class Frame:
         out.paste(mask, (x0, y0))
         return out
 
-    def from_gen(self, image: Image.Image) -> Image.Image:
+    def from_gen(self, image: Image.Image, upscaler: str | None = None) -> Image.Image:
+        """Crop the canvas out of the generated frame; when it was generated smaller than
+        the request, scale it up with the registered upscaler (Lanczos without one)."""
         out = image.crop(self.inner)
-        return out.resize((self.width, self.height), _LANCZOS) if self.scaled else out
+        if not self.scaled:
+            return out
+        if upscaler is not None and out.width < self.width:
+            from bildwerk.upscale import upscale
+
+            scale = max(self.width / out.width, self.height / out.height)
+            out = upscale(out, scale, model=Path(upscaler))
+        return out.resize((self.width, self.height), _LANCZOS)
 
     def record(self) -> dict[str, Any]:
         return {"generated": [self.gen_width, self.gen_height], "inner": list(self.inner)}
@@ -119,6 +128,7 @@ class Prepared:
     box: Box | None = None
     stage: Stage | None = None  # product placement, for the contact shadow
     notes: dict[str, Any] = field(default_factory=dict)
+    upscaler: str | None = None  # weights for scaling a smaller generation up
 
 
 def resolve_mode(spec: GenerationSpec, request: SceneRequest) -> str:
@@ -192,7 +202,7 @@ def prepare(
     ref_strength = spec.reference.strength if spec.reference else 1.0
     canvas: Image.Image | None = None
     keep: Image.Image | None = None  # request size, L, 255 = keep
-    prep = Prepared(request, mode, "txt2img", frame, 1.0)
+    prep = Prepared(request, mode, "txt2img", frame, 1.0, upscaler=spec.upscaler)
     if mode == "txt2img":
         prep.task = "txt2img"
     elif mode == "img2img":
@@ -321,7 +331,7 @@ def _shadow_colour(scene: Image.Image, stage: Stage) -> tuple[float, float, floa
 def finish(prep: Prepared, image: Image.Image) -> Generated:
     """Resize the decoded scene to the request, add the contact shadow, paste the kept
     layer back pixel-exact."""
-    scene = prep.frame.from_gen(image.convert("RGB"))
+    scene = prep.frame.from_gen(image.convert("RGB"), prep.upscaler)
     req = prep.request
     if prep.stage is not None and prep.layer is not None:
         colours = derive_colours(dict(req.palette), "neutral")

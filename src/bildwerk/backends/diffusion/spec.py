@@ -252,6 +252,7 @@ class GenerationSpec:
     device: str = "auto"
     batch_size: int | None = None
     compile: bool = False
+    upscaler: str | None = None  # path of registered upscaler weights, for scaled-up scenes
 
     @property
     def resolved_steps(self) -> int:
@@ -302,4 +303,5 @@ class GenerationSpec:
             device=device,
             batch_size=None if batch is None else _int(batch, "batch_size", 1, 64),
             compile=bool(data.get("compile", False)),
+            upscaler=str((data.get("upscaler") or {}).get("path") or "") or None,
         )
