@@ -56,6 +56,7 @@ _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 # Characters XML 1.0 cannot carry at all (controls, lone surrogates, U+FFFE/FFFF).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_DST = re.compile("^" + re.escape(IPTC_DST) + "[A-Za-z]+$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class AssetMetadata:
     licensor_name: str = ""  # defaults to the creator
 
     def __post_init__(self) -> None:
-        if not self.digital_source_type.startswith(IPTC_DST):
+        if not _DST.match(self.digital_source_type):
             raise ValueError(
                 f"digital_source_type must be a full IPTC URI ({IPTC_DST}…), "
                 f"got {self.digital_source_type!r}"
@@ -185,7 +186,7 @@ def write_metadata(data: bytes, fmt: str, meta: AssetMetadata) -> bytes:
     except (ValueError, KeyError, IndexError, struct.error) as exc:
         raise UserError(
             f"cannot embed metadata in this {fmt} file (asset {meta.asset_id}): {exc}",
-            hint="write metadata into files that bildwerk's render stage produced",
+            hint="re-render the file; if the metadata is too large, shorten the prompt",
         ) from exc
     raise ValueError(f"unsupported format {fmt!r}")
 
@@ -214,7 +215,8 @@ def _irb(iim: bytes) -> bytes:
         pad = b"\x00" * (len(payload) % 2)
         return b"8BIM" + struct.pack(">HHI", rid, 0, len(payload)) + payload + pad
 
-    return resource(0x0404, iim) + resource(0x0425, hashlib.md5(iim).digest())
+    digest = hashlib.md5(iim, usedforsecurity=False).digest()
+    return resource(0x0404, iim) + resource(0x0425, digest)
 
 
 def _orientation(exif_payload: bytes) -> int:
@@ -305,7 +307,9 @@ def _jpeg_segment(data: bytes, pos: int) -> tuple[int, int]:
     if end > len(data):
         raise ValueError("truncated JPEG segment")
     while marker == 0xDA:  # entropy-coded data: FF00 is a stuffed byte, FFD0-D7 restarts
-        end = data.index(b"\xff", end)
+        end = data.find(b"\xff", end)
+        if end < 0:
+            raise ValueError("the file ends inside the image data")
         following = data[end + 1]
         if following != 0 and not 0xD0 <= following <= 0xD7 and following != 0xFF:
             break
@@ -450,6 +454,8 @@ def _avif(data: bytes, xmp: bytes) -> bytes:
             continue
         extents = []
         for offset, length in item.extents:
+            if offset + length > len(data):
+                raise ValueError(f"item {item.item_id} lies outside the file")
             payload.append(data[offset : offset + length])
             extents.append((cursor, length))
             cursor += length

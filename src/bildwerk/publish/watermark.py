@@ -1,7 +1,7 @@
 """Invisible watermark readable by the ``invisible-watermark`` package's ``dwtDct`` decoder,
 and a visible "PREVIEW" mark.
 
-Format (what that decoder reads): the image's U plane (BT.601 YUV as OpenCV computes it)
+Format (what that decoder reads): the image's U plane (BT.601 YUV, OpenCV's 8-bit maths)
 cropped to a multiple of 4 px, one level of Haar DWT, and the LL band cut into 4×4 blocks
 in raster order; block ``i`` carries bit ``i mod n``. A block's bit is read from its
 largest non-DC coefficient ``v``: 1 when ``v mod scale > scale / 2``. Bits are majority
@@ -9,7 +9,7 @@ votes over all their blocks. (The decoder reads the LL coefficients themselves; 
 the method's name no DCT is involved.)
 
 Embedding, our own: each 8×8 px block's U is shifted by one amount ``d`` chosen so its
-largest coefficient lands at least :data:`MARGIN` inside the right half of the lattice.
+largest coefficient lands well inside the right half of the lattice (see the margins).
 A uniform shift keeps which coefficient is largest and survives 4:2:0 chroma subsampling,
 which erases single-coefficient changes (and with them the reference encoder's marks).
 The shifts are error-diffused over the blocks so every neighbourhood's mean stays near
@@ -38,11 +38,15 @@ Floats = npt.NDArray[np.floating[Any]]
 
 DEFAULT_SCALE = 36.0
 """Lattice step of the LL coefficients; the reference decoder's default for U."""
-MARGIN = 3.0
-"""Distance (LL units) a coefficient is kept from the decision boundaries: robustness
-against visibility. 3 survives JPEG q50; 4.5 measured no better on WebP, only more visible."""
-MIN_REPEATS = 64
-"""Blocks per payload bit below which votes become unreliable (see :func:`capacity`)."""
+MARGIN_BELOW = 2.0
+MARGIN_ABOVE = 6.0
+"""How far (LL units) a block's largest coefficient is kept inside its half-period, from
+the lower and the upper boundary. Below covers uint8 rounding (up to ~1.8); above is wider
+because lossy re-encoding lifts that coefficient by 1–3 on average (the decoder takes a
+maximum, which picks up compression noise). Wider margins buy robustness with visibility."""
+MIN_REPEATS = 32
+"""Blocks (votes) each payload bit needs at least: with fewer, one damaged region flips
+bits. 32 lets a 32-bit payload fit a 300×250 ad (35 votes a bit)."""
 MIN_PIXELS = 256 * 256
 """The reference decoder refuses smaller images."""
 
@@ -51,6 +55,7 @@ MIN_PIXELS = 256 * 256
 _KU = 0.492
 _KG = 0.114 / 0.587
 _BLOCK_PX = 8  # a 4×4 LL block covers 8×8 pixels
+_HAAR = math.sqrt(0.5)
 _ASSET_HEX = re.compile(r"^(?:[a-z]{2}_)?([0-9a-f]+)$")
 
 
@@ -95,11 +100,11 @@ def embed(
     rgb = pixels.astype(F32)
     region = rgb[: nby * _BLOCK_PX, : nbx * _BLOCK_PX]
 
-    peak = _blocks(_ll_u(region)).max(axis=2).astype(np.float64)  # largest non-DC coefficient
+    peak = _blocks(_ll_u(region)).max(axis=2).astype(np.float64)  # what each block reads
     bit = np.resize(np.asarray(bits, dtype=np.float64), nby * nbx).reshape(nby, nbx)
     base = np.floor(peak / step) * step
-    low = base + bit * step / 2 + MARGIN - peak  # shifts into the wanted half-period
-    high = base + (bit + 1) * step / 2 - MARGIN - peak
+    low = base + bit * step / 2 + MARGIN_BELOW - peak  # shifts into the wanted half-period
+    high = base + (bit + 1) * step / 2 - MARGIN_ABOVE - peak
     # Gamut: the LL shifts (2 × the U shift) that keep every B and G of the block in 0..255.
     lo_gamut = 2 * _KU * np.maximum(-low_rgb[..., 2], (high_rgb[..., 1] - 255) / _KG)
     hi_gamut = 2 * _KU * np.minimum(255 - high_rgb[..., 2], low_rgb[..., 1] / _KG)
@@ -122,28 +127,13 @@ def decode_scores(
     scale: float | None = None,
     size: tuple[int, int] | None = None,
 ) -> list[float]:
-    """Soft votes per bit in -1..1: positive means 0, negative 1; near 0, no watermark.
-
-    Each block votes ``sin(2π v / scale)`` for its bit (+1 at the centre of the 0 half,
-    -1 at the 1 half), so confident blocks count more than ones near a boundary. ``size``
-    is the size the watermark was embedded at: an image resized since is resampled back
-    first, as the block grid has to line up.
+    """Per bit, the vote of its blocks from +1 (all read 0) to -1 (all read 1). Flat
+    areas push every bit the same way, so large scores alone do not prove a watermark
+    (see :func:`match`). ``size`` is the size the watermark was embedded at: an image
+    resized since is resampled back first, as the block grid has to line up.
     """
-    if n_bits < 1:
-        raise ValueError("n_bits must be positive")
-    step = _scale(scale)
-    if size is not None and image.size != size:
-        image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    width, height = image.size
-    _check_size(width, height, n_bits)
-    rgb = np.asarray(image.convert("RGB"), dtype=F32)
-    nby, nbx = height // _BLOCK_PX, width // _BLOCK_PX
-    peak = _blocks(_ll_u(rgb[: nby * _BLOCK_PX, : nbx * _BLOCK_PX])).max(axis=2)
-    votes = np.sin(2 * np.pi * peak.ravel().astype(np.float64) / step)
-    index = np.arange(votes.size) % n_bits
-    sums = np.bincount(index, weights=votes, minlength=n_bits)
-    counts = np.bincount(index, minlength=n_bits)
-    return [float(s) for s in sums / counts]
+    ones, total = _votes(image, n_bits, scale, size)
+    return [float(1 - 2 * o / t) for o, t in zip(ones, total, strict=True)]
 
 
 def decode(
@@ -153,8 +143,31 @@ def decode(
     scale: float | None = None,
     size: tuple[int, int] | None = None,
 ) -> list[int]:
-    """Read ``n_bits`` payload bits (see :func:`decode_scores`)."""
-    return [int(s < 0) for s in decode_scores(image, n_bits, scale=scale, size=size)]
+    """Read ``n_bits`` payload bits: a bit is 1 when more than 127/255 of its blocks read
+    1, as the reference decoder rounds (see :func:`decode_scores` for ``size``)."""
+    ones, total = _votes(image, n_bits, scale, size)
+    return [int(o * 255 > 127 * t) for o, t in zip(ones, total, strict=True)]
+
+
+def match(
+    image: Image.Image,
+    payload_bits: Sequence[int] | bytes,
+    *,
+    scale: float | None = None,
+    size: tuple[int, int] | None = None,
+) -> float:
+    """How strongly ``image`` carries ``payload_bits``: the slope of the bits' votes
+    against the payload (+1 for a 0 bit, -1 for a 1), with the bias every bit shares
+    removed (flat areas bias every bit alike). About 1 freshly embedded, 0.5–0.9 after
+    JPEG q50–82 or AVIF q60, 0.1–0.4 after WebP q80, within ±0.01 for unmarked images;
+    0 when the payload is all zeros or all ones, which cannot be told from that bias.
+    """
+    signs = 1.0 - 2.0 * np.asarray(_bits(payload_bits), dtype=np.float64)
+    scores = np.asarray(decode_scores(image, signs.size, scale=scale, size=size))
+    spread = float(np.var(signs))
+    if spread == 0.0:
+        return 0.0
+    return float(np.mean((scores - scores.mean()) * (signs - signs.mean())) / spread)
 
 
 def preview_mark(
@@ -199,6 +212,26 @@ def preview_mark(
     return out if image.mode == "RGBA" else out.convert("RGB")
 
 
+def _votes(
+    image: Image.Image, n_bits: int, scale: float | None, size: tuple[int, int] | None
+) -> tuple[list[int], list[int]]:
+    """Per bit: how many of its blocks read 1 (largest coefficient in the upper half of
+    its period, the reference decoder's rule), and how many blocks it has."""
+    if n_bits < 1:
+        raise ValueError("n_bits must be positive")
+    step = _scale(scale)
+    if size is not None and image.size != size:
+        image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    width, height = image.size
+    _check_size(width, height, n_bits)
+    rgb = np.asarray(image.convert("RGB"))
+    nby, nbx = height // _BLOCK_PX, width // _BLOCK_PX
+    peak = _blocks(_ll_u8(rgb[: nby * _BLOCK_PX, : nbx * _BLOCK_PX])).max(axis=2).ravel()
+    index = np.arange(peak.size) % n_bits
+    ones = np.bincount(index[np.mod(peak, step) > step / 2], minlength=n_bits)
+    return [int(o) for o in ones], [int(t) for t in np.bincount(index, minlength=n_bits)]
+
+
 def _bits(payload: Sequence[int] | bytes) -> list[int]:
     """Validated payload bits; bytes are unpacked MSB first."""
     if isinstance(payload, bytes | bytearray):
@@ -214,8 +247,9 @@ def _bits(payload: Sequence[int] | bytes) -> list[int]:
 
 def _scale(scale: float | None) -> float:
     step = DEFAULT_SCALE if scale is None else float(scale)
-    if not 4 * MARGIN < step <= 128:
-        raise ValueError(f"scale must lie in {4 * MARGIN:g}..128 (default {DEFAULT_SCALE:g})")
+    lowest = 2 * (MARGIN_BELOW + MARGIN_ABOVE)
+    if not lowest < step <= 128:
+        raise ValueError(f"scale must lie above {lowest:g}, up to 128 (default {DEFAULT_SCALE:g})")
     return step
 
 
@@ -232,11 +266,26 @@ def _check_size(width: int, height: int, n_bits: int) -> None:
 
 
 def _ll_u(rgb: Floats) -> Floats:
-    """Haar LL band of the U plane: each 2×2 pixel group's U summed and halved."""
+    """Haar LL band of the U plane (float model): about each 2×2 group's U summed, halved."""
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    u = _KU * (blue - (0.299 * red + 0.587 * green + 0.114 * blue)) + 128.0
-    h, w = u.shape
-    ll: Floats = u.reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) / 2
+    return _ll(_KU * (blue - (0.299 * red + 0.587 * green + 0.114 * blue)) + 128.0)
+
+
+def _ll_u8(rgb: npt.NDArray[np.uint8]) -> Floats:
+    """Haar LL band of the U plane exactly as the reference decoder sees it: OpenCV's
+    8-bit BGR→YUV, fixed point with 14 fractional bits and a rounded integer Y."""
+    red, green, blue = (rgb[..., i].astype(np.int32) for i in range(3))
+    luma = (red * 4899 + green * 9617 + blue * 1868 + 8192) >> 14
+    u = np.clip(((blue - luma) * 8061 + (128 << 14) + 8192) >> 14, 0, 255)
+    return _ll(u.astype(F32))
+
+
+def _ll(u: Floats) -> Floats:
+    """Haar LL band, computed as PyWavelets does (rows, then columns, each pair times
+    1/√2) so that coefficients exactly on a decision boundary round the same way."""
+    u64 = u.astype(np.float64)
+    rows = _HAAR * u64[0::2] + _HAAR * u64[1::2]
+    ll: Floats = _HAAR * rows[:, 0::2] + _HAAR * rows[:, 1::2]
     return ll
 
 
@@ -265,14 +314,14 @@ def _diffuse(low: F64, high: F64, lo_gamut: F64, hi_gamut: F64, step: float) -> 
     for t in range(2 * rows + cols - 2):
         i = np.arange(max(0, (t - cols + 2) // 2), min(rows - 1, t // 2) + 1)
         j = t - 2 * i
-        want = -err[i, j + 1]
+        want = np.clip(-err[i, j + 1], -step / 2, step / 2)  # never chase unpayable debt
         pick = np.minimum(np.maximum(want[:, None], lo3[i, j]), hi3[i, j])
         gap = np.where(ok3[i, j], np.abs(pick - want[:, None]), np.inf)
         k = gap.argmin(axis=1)
         rows_i = np.arange(i.size)
         best = np.where(np.isfinite(gap[rows_i, k]), pick[rows_i, k], 0.0)
         out[i, j] = best
-        owed = best - want
+        owed = np.clip(best - want, -step / 2, step / 2)
         err[i, j + 2] += owed * 7 / 16
         err[i + 1, j] += owed * 3 / 16
         err[i + 1, j + 1] += owed * 5 / 16
