@@ -28,8 +28,9 @@ def _boxes(value: Any) -> Iterator[tuple[int, int, int, int]]:
                 yield from _boxes(item)
 
 
-def annotate(image: Image.Image, results: Sequence[CheckResult | dict[str, Any]],
-             *, max_width: int = 640) -> Image.Image:
+def annotate(
+    image: Image.Image, results: Sequence[CheckResult | dict[str, Any]], *, max_width: int = 640
+) -> Image.Image:
     """A downscaled copy of ``image`` with the evidence of non-passing checks drawn on it."""
     scale = min(1.0, max_width / image.width)
     out = image.convert("RGB").resize(
