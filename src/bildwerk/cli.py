@@ -40,6 +40,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(assets_app, name="assets")
 models_app = typer.Typer(no_args_is_help=True, help="Registered model weights.")
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(no_args_is_help=True, help="Content Credentials signing keys.")
+app.add_typer(keys_app, name="keys")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -524,6 +526,75 @@ def models_pull(
     """Download a model from the Hugging Face Hub into the workspace and register it."""
     row = _ws(workspace).pull_model(repo_id, name=name, revision=revision, license=license)
     _print_json(row) if as_json else out.print(f"[green]✓[/] {row['name']} from {repo_id}")
+
+
+@keys_app.command("dev-init")
+def keys_dev_init(
+    workspace: WorkspaceOpt = None,
+    force: Annotated[bool, typer.Option(help="Replace existing dev keys.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A local test CA and signing certificate — NOT for production."""
+    from bildwerk.publish.keys import dev_init
+
+    ws = _ws(workspace)
+    keys = dev_init(ws.root, org=ws.settings.name, force=force)
+    row = {
+        "chain": str(keys.chain),
+        "key": str(keys.key),
+        "trust_anchor": str(keys.root),
+        "trust_settings": str(keys.trust_settings),
+        "not_for_production": True,
+    }
+    if as_json:
+        _print_json(row)
+    else:
+        out.print(f"[yellow]{escape(str(keys))}[/]")
+        out.print(f"chain {keys.chain}\nkey   {keys.key}\ntrust anchor {keys.root}")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="A published rendition.")],
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            help="Trust anchors (PEM) or c2pa settings "
+            "JSON; default: the workspace's dev root "
+            "if any."
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """C2PA validation state, manifest summary, watermark payload and key metadata."""
+    from bildwerk.publish.inspect import verify_file
+
+    anchors = trust
+    if anchors is None:
+        try:
+            candidate = _ws(workspace).root / "keys" / "dev-root.pem"
+            anchors = candidate if candidate.is_file() else None
+        except WorkspaceError:
+            anchors = None
+    report = verify_file(file, trust_anchors=anchors)
+    if as_json:
+        _print_json(report)
+        return
+    c2pa = report["c2pa"]
+    out.print(f"[bold]{file}[/] {report['format']} {report['width']}×{report['height']}")
+    out.print(
+        f"  C2PA: {c2pa.get('state')}"
+        + (
+            f" — {c2pa.get('title')} by {', '.join(c2pa.get('authors') or [])}"
+            if c2pa.get("state") != "absent"
+            else f" ({c2pa.get('reason')})"
+        )
+    )
+    if report["watermark"]:
+        out.print(f"  watermark: {report['watermark']['hex']}")
+    for key, value in report["xmp"].items():
+        out.print(f"  {key}: {value}")
 
 
 def main() -> None:
