@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from bildwerk.errors import UserError
+from bildwerk.modelreg import DIFFUSION_ARCHITECTURES
 
 Architecture = Literal[
     "sd15", "sd2", "sdxl", "sdxl-refiner", "sd-turbo", "sdxl-turbo", "sd3", "flux"
@@ -19,16 +20,7 @@ Architecture = Literal[
 Mode = Literal["auto", "txt2img", "img2img", "inpaint", "outpaint", "product"]
 ControlKind = Literal["canny", "depth", "pose", "segmentation"]
 
-ARCHITECTURES: tuple[str, ...] = (
-    "sd15",
-    "sd2",
-    "sdxl",
-    "sdxl-refiner",
-    "sd-turbo",
-    "sdxl-turbo",
-    "sd3",
-    "flux",
-)
+ARCHITECTURES: tuple[str, ...] = DIFFUSION_ARCHITECTURES  # one list, owned by the registry
 MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "outpaint", "product")
 CONTROL_KINDS: tuple[str, ...] = ("canny", "depth", "pose", "segmentation")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
