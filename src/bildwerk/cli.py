@@ -74,6 +74,14 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
+def _report(as_json: bool, data: Any, text: str) -> None:
+    """JSON for machines, one line of Rich markup for people."""
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(text)
+
+
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
@@ -390,9 +398,7 @@ def approve(
     row = _ws(workspace).decide(
         asset_id, "approved", actor=_actor(by), reason=reason, override=override
     )
-    _print_json(row) if as_json else out.print(
-        f"[green]✓[/] {row['id']} approved by {row['actor']}"
-    )
+    _report(as_json, row, f"[green]✓[/] {row['id']} approved by {row['actor']}")
 
 
 @app.command()
@@ -405,7 +411,7 @@ def reject(
 ) -> None:
     """Reject a creative with a reason; recorded with who and when."""
     row = _ws(workspace).decide(asset_id, "rejected", actor=_actor(by), reason=reason)
-    _print_json(row) if as_json else out.print(f"[red]✗[/] {row['id']} rejected by {row['actor']}")
+    _report(as_json, row, f"[red]✗[/] {row['id']} rejected by {row['actor']}")
 
 
 @app.command("reproduce")
@@ -509,7 +515,7 @@ def models_list(
 def models_remove(name: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Forget a registered model (its files stay where they are)."""
     row = _ws(workspace).remove_model(name)
-    _print_json(row) if as_json else out.print(f"removed {row['name']}")
+    _report(as_json, row, f"removed {row['name']}")
 
 
 @models_app.command("pull")
@@ -525,7 +531,7 @@ def models_pull(
 ) -> None:
     """Download a model from the Hugging Face Hub into the workspace and register it."""
     row = _ws(workspace).pull_model(repo_id, name=name, revision=revision, license=license)
-    _print_json(row) if as_json else out.print(f"[green]✓[/] {row['name']} from {repo_id}")
+    _report(as_json, row, f"[green]✓[/] {row['name']} from {repo_id}")
 
 
 @keys_app.command("dev-init")
