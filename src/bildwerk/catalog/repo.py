@@ -122,10 +122,6 @@ def scene_asset_id(scene_key: str) -> str:
     return "sc_" + scene_key[:24]
 
 
-def creative_asset_id(job_key: str) -> str:
-    return "cr_" + job_key[:24]
-
-
 def start_run(
     s: Session,
     *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from bildwerk.config.channels import Channel
 from bildwerk.errors import MissingExtraError
 from bildwerk.geometry import Box, Layout
 from bildwerk.scripts import script_of
+from bildwerk.stages.work import load_rgba
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,6 @@ class QAOutput:
     phash: int | None
     colour: int | None
     ms: dict[str, float] = field(default_factory=dict)
-
-
-@lru_cache(maxsize=8)
-def _rgba(path: Path | None) -> Image.Image | None:
-    if path is None:
-        return None
-    with Image.open(path) as im:
-        return im.convert("RGBA")
 
 
 def text_specs(texts: tuple[dict[str, Any], ...]) -> tuple[TextSpec, ...]:
@@ -99,7 +91,7 @@ def run_checks(image: Image.Image, task: QATask) -> tuple[list[CheckResult], dic
             direction=task.direction,
             texts=text_specs(task.texts),
             logo_box=Box(*task.logo_box) if task.logo_box else None,
-            logo=_rgba(task.logo_path),
+            logo=load_rgba(task.logo_path),
             product_box=Box(*task.product_box) if task.product_box else None,
             scene=scene,
             prompt=task.prompt,

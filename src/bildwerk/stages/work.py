@@ -70,7 +70,8 @@ def _fonts(brand: BrandKit) -> FontSet:
 
 
 @lru_cache(maxsize=8)
-def _logo(path: Path | None) -> Image.Image | None:
+def load_rgba(path: Path | None) -> Image.Image | None:
+    """A stored logo (or cutout) as RGBA, decoded once per process."""
     if path is None:
         return None
     with Image.open(path) as im:
@@ -88,7 +89,7 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
         brand=task.brand,
         locale=task.locale,
         direction=task.direction,
-        logo=_logo(task.logo_path),
+        logo=load_rgba(task.logo_path),
         fonts=_fonts(task.brand),
         density=task.density,
     )
