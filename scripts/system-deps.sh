@@ -17,6 +17,7 @@ if [ "$want_test" = 1 ]; then
   command -v avifdec >/dev/null || pkgs+=(libavif-bin)
   command -v dwebp >/dev/null || pkgs+=(webp)
   command -v djpeg >/dev/null || pkgs+=(libjpeg-turbo-progs)
+  command -v chromium >/dev/null || pkgs+=(chromium)
 fi
 
 [ ${#pkgs[@]} -eq 0 ] && exit 0

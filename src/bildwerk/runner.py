@@ -383,6 +383,7 @@ class Runner:
                             subject.channel,
                             focal,
                             inputs.render_settings,
+                            subject.id,
                         )
                     else:
                         results = progress.finished.setdefault(subject.key, {})
@@ -498,6 +499,7 @@ class Runner:
                     "quality": r.quality,
                     "budget": r.budget,
                     "within_budget": r.within_budget,
+                    "watermark": r.watermark,
                 }
             )
         qa_names = {c.name for c in checked.checks}

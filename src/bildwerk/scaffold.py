@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bildwerk.config.settings import FILENAME
 from bildwerk.errors import WorkspaceError
+from bildwerk.publish.targets import slugify
 from bildwerk.samples import write_sample_logo, write_sample_products
 
 SETTINGS_YAML = """\
@@ -20,6 +21,21 @@ runs: runs
 # workers: 2            # default: all cores
 limits:
   max_megapixels: 64    # larger input images are refused (decompression-bomb guard)
+# Where `bildwerk publish RUN --to NAME` puts approved creatives.
+targets:
+  site:                 # a folder laid out as a CDN origin; serve it with any static host
+    type: folder
+    path: public
+    base_url: http://localhost:8000   # its public URL (try: python -m http.server -d public)
+  # assets:             # an S3-compatible bucket; credentials from the AWS environment
+  #   type: s3
+  #   url: s3://my-bucket/campaigns
+  #   public_base_url: https://cdn.example.com/campaigns
+  # cms:                # a CMS webhook, told about each publish (files live on `origin`)
+  #   type: webhook
+  #   url: https://cms.example.com/hooks/bildwerk
+  #   secret_env: BILDWERK_CMS_SECRET
+  #   origin: site
 """
 
 BRAND_YAML = """\
@@ -40,6 +56,11 @@ safe_area:
 forbidden_terms: [guaranteed, miracle, "#1"]
 creator: {title} Studio
 copyright: © 2026 {title}
+rights:
+  licence_url: https://{slug}.example.com/image-licence
+  licence_page: https://{slug}.example.com/licensing
+  credit_line: {title}
+  do_not_train: true    # published files say: no AI/ML training
 """
 
 CAMPAIGN_YAML = """\
@@ -88,6 +109,8 @@ products:
 seeds:
   base: 1200
   count: 1
+rights:
+  expires: 2029-12-31   # licence end: `bildwerk publish --sync` then takes these down
 budget:
   max_variants: 48
   strategy: fractional
@@ -112,11 +135,13 @@ def init_workspace(path: Path, *, name: str | None = None, force: bool = False) 
     products = write_sample_products(root / "assets" / "products")
     write_sample_logo(root / "brand" / "logo.png", title, "#1f3a5f", "#e4572e")
     (root / FILENAME).write_text(SETTINGS_YAML.format(name=name), encoding="utf-8")
-    (root / "brand" / "brand.yaml").write_text(BRAND_YAML.format(title=title), encoding="utf-8")
+    (root / "brand" / "brand.yaml").write_text(
+        BRAND_YAML.format(title=title, slug=slugify(name)), encoding="utf-8"
+    )
     names = sorted(products)
     lines = "\n".join(f"  {n}: ../assets/products/{products[n].name}" for n in names)
     (root / "campaigns" / "summer-sale.yaml").write_text(
         CAMPAIGN_YAML.format(products=", ".join(names), product_lines=lines), encoding="utf-8"
     )
-    (root / ".gitignore").write_text(".bildwerk/\nruns/\n", encoding="utf-8")
+    (root / ".gitignore").write_text(".bildwerk/\nruns/\npublic/\n", encoding="utf-8")
     return root

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
@@ -16,7 +16,7 @@ from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run
 from bildwerk.config.brand import load_brand
 from bildwerk.config.channels import Channel
-from bildwerk.config.settings import FILENAME, Settings, load_settings
+from bildwerk.config.settings import FILENAME, Settings, load_settings, write_signing
 from bildwerk.errors import NotFoundError, UserError, WorkspaceError
 from bildwerk.events import EventSink, ignore
 from bildwerk.executors.local import default_workers, make_executor
@@ -28,6 +28,9 @@ from bildwerk.runner import Runner, RunResult, plan_inputs
 from bildwerk.stages.gate import gate_run
 from bildwerk.stages.plan import Plan
 from bildwerk.stages.qa import QATask, qa_creative
+
+if TYPE_CHECKING:
+    from bildwerk.publish.publisher import Publisher
 
 ENV_VAR = "BILDWERK_WORKSPACE"
 ASSET_KINDS = ("product", "logo", "reference")
@@ -470,6 +473,51 @@ class Workspace:
     def reproduce(self, asset_id: str) -> Reproduction:
         """Generate a scene or creative again from its record and compare the pixels."""
         return reproduce(self.db, self.blobs, asset_id, root=self.root)
+
+    def publisher(self, actor: str) -> Publisher:
+        """Publishing, unpublishing and rights for this workspace's targets."""
+        from bildwerk.publish.publisher import Publisher
+
+        return Publisher(
+            self.root, self.settings, self.db, self.blobs, load_brand(self.brand_path), actor=actor
+        )
+
+    def use_signer(
+        self,
+        cert: Path,
+        key: Path | None,
+        *,
+        tsa_url: str | None = None,
+        callback: str | None = None,
+        alg: str | None = None,
+    ) -> dict[str, Any]:
+        """Check production signing credentials, then record them in bildwerk.yaml."""
+        from bildwerk.config.publishing import SigningSettings
+        from bildwerk.publish.stamp import load_identity
+
+        def rel(p: Path) -> Path:
+            p = p.expanduser().resolve()
+            return p.relative_to(self.root) if p.is_relative_to(self.root) else p
+
+        signing = SigningSettings(
+            cert=rel(cert),
+            key=rel(key) if key else None,
+            callback=callback,
+            alg=alg,
+            tsa_url=tsa_url,
+        )
+        identity = load_identity(self.root, signing)  # refuses bad credentials here
+        write_signing(self.root / FILENAME, signing)
+        self.settings = load_settings(self.root)
+        signer = identity.signer
+        return {
+            "subject": signer.subject,
+            "issuer": signer.issuer,
+            "not_after": signer.not_after.isoformat(),
+            "alg": signer.alg,
+            "tsa_url": signer.tsa_url,
+            "warnings": list(signer.warnings),
+        }
 
     def report_path(self, run_id: str) -> Path:
         info = self.run_info(run_id)

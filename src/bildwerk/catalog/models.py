@@ -5,7 +5,7 @@ Rows refer to blobs by sha256; a row is only committed after its blob is durably
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -134,6 +134,7 @@ class Rendition(Base):
     quality: Mapped[int] = mapped_column(Integer)
     budget: Mapped[int | None] = mapped_column(Integer, default=None)
     within_budget: Mapped[bool] = mapped_column(default=True)
+    watermark: Mapped[str | None] = mapped_column(String(32), default=None)  # payload hex
     asset: Mapped[Asset] = relationship(back_populates="renditions")
 
 
@@ -204,3 +205,50 @@ class Decision(Base):
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     actor: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Stamp(Base):
+    """Stamped bytes (metadata + signed Content Credentials) of a rendition or master, so
+    every target and every re-run publishes the same bytes under the same name: signing
+    is not reproducible, and immutable URLs must never change content."""
+
+    __tablename__ = "stamps"
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)  # r:<id> | m:<asset>
+    stamp_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Publication(Base):
+    """A file on a target: a rendition, or a page/sitemap the target serves. ``state`` is
+    ``published`` or ``removed``; the event log keeps every transition."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("target", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    asset_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    rendition_id: Mapped[int | None] = mapped_column(ForeignKey("renditions.id"), default=None)
+    url: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="published")
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what pages need
+
+
+class AssetRights(Base):
+    """Usage rights of a creative: when its licence ends and whether it was revoked.
+    ``publish --sync`` takes expired and revoked creatives off every target."""
+
+    __tablename__ = "asset_rights"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    expires_on: Mapped[date | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

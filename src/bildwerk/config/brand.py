@@ -83,6 +83,21 @@ class Logo(BaseModel):
     height: float = Field(0.06, gt=0.0, le=0.25, description="fraction of the shorter side")
 
 
+class Rights(BaseModel):
+    """What published files say about their use: licence links, credit, AI-training
+    opt-out. ``licence_page`` is where to acquire a licence (``acquireLicensePage``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    licence_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    licence_page: str | None = Field(None, pattern=r"^https?://\S+$")
+    credit_line: str | None = None
+    do_not_train: bool = True
+    watermark: Literal["required", "when_possible"] = Field(
+        "required",
+        description="required: refuse to publish renditions too small for the invisible mark",
+    )
+
+
 class BrandKit(BaseModel):
     """A brand as the production line needs it. Loaded from ``brand.yaml``."""
 
@@ -101,6 +116,7 @@ class BrandKit(BaseModel):
     qa: QAPolicy = QAPolicy()
     creator: str | None = None
     copyright: str | None = None
+    rights: Rights = Rights()
     root: Path = Field(Path("."), exclude=True)
     sha256: str = Field("", exclude=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -184,6 +185,15 @@ class GenerationSettings(BaseModel):
         return GenerationSettings.model_validate(data)
 
 
+class Rights(BaseModel):
+    """The campaign's usage rights: after ``expires`` its creatives come off every target
+    (``bildwerk publish --sync``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    expires: date | None = None
+    licence_url: str | None = Field(None, pattern=r"^https?://\S+$")
+
+
 class Brief(BaseModel):
     """A campaign brief. ``root`` is the folder relative paths resolve against."""
 
@@ -206,6 +216,7 @@ class Brief(BaseModel):
     product_slot: str | None = None
     seeds: Seeds | tuple[int, ...] = Seeds()
     budget: Budget = Budget()
+    rights: Rights = Rights()
     root: Path = Field(Path("."), exclude=True)
     sha256: str = Field("", exclude=True)
 

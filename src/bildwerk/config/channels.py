@@ -35,6 +35,9 @@ class Channel(BaseModel):
     fit: Literal["crop", "fit"] = "crop"
     sizes: str = "100vw"
     density: int = Field(1, ge=1, le=3)
+    preview: bool = Field(
+        False, description="internal review only: a visible PREVIEW mark, never published"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Channel:
@@ -106,6 +109,15 @@ PRESETS: dict[str, Channel] = {
             widths=(600, 1200),
             byte_budget={"avif": 150_000, "webp": 200_000, "jpeg": 280_000},
             sizes="1200px",
+        ),
+        Channel(
+            name="review_preview",
+            width=1080,
+            height=1080,
+            widths=(480, 1080),
+            formats=("jpeg",),
+            sizes="(max-width: 600px) 100vw, 600px",
+            preview=True,
         ),
     )
 }

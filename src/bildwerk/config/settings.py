@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
 from bildwerk.config.yamlfile import read_yaml, validate
 
 FILENAME = "bildwerk.yaml"
@@ -33,7 +37,46 @@ class Settings(BaseModel):
     runs: Path = Path("runs")
     workers: int | None = Field(None, ge=1, le=256)
     limits: Limits = Limits()
+    targets: dict[str, TargetSettings] = Field(default_factory=dict)
+    signing: SigningSettings | None = None
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> Settings:
+        for name, target in self.targets.items():
+            if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+                raise ValueError(f"target name {name!r}: use lowercase letters, digits, - and _")
+            if isinstance(target, WebhookTargetSettings):
+                origin = self.targets.get(target.origin)
+                if origin is None or isinstance(origin, WebhookTargetSettings):
+                    raise ValueError(
+                        f"targets.{name}.origin: {target.origin!r} is not a folder or s3 target"
+                    )
+        return self
 
 
 def load_settings(root: Path) -> Settings:
     return validate(read_yaml(root / FILENAME), Settings)
+
+
+def write_signing(path: Path, signing: SigningSettings) -> None:
+    """Replace the top-level ``signing:`` block of ``bildwerk.yaml``, keeping every other
+    line (and comment) as the user wrote it; written atomically."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.startswith("signing:"):
+            skipping = True
+            continue
+        if skipping and line and not line[0].isspace() and not line.startswith("#"):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    block = ["", "signing:  # written by `bildwerk keys use`"]
+    for key, value in signing.model_dump(mode="json", exclude_none=True).items():
+        block.append(f"  {key}: {json.dumps(value)}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(kept + block) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

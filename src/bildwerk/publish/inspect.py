@@ -69,13 +69,13 @@ def verify_file(
         report["c2pa"] = asdict(verify(data, fmt, trust_anchors=trust_anchors, source=str(path)))
     except UserError as exc:
         report["c2pa"] = {"state": "absent", "reason": exc.message}
-    from bildwerk.publish.watermark import capacity, decode
+    from bildwerk.publish.watermark import bits_hex, capacity, decode
 
     if capacity(image.width, image.height) >= watermark_bits:
         bits = decode(image, watermark_bits)
         report["watermark"] = {
             "bits": "".join(map(str, bits)),
-            "hex": f"{int(''.join(map(str, bits)), 2):0{watermark_bits // 4}x}",
+            "hex": bits_hex(bits),
         }
     else:
         report["watermark"] = None

@@ -80,6 +80,12 @@ def payload_for(asset_id: str, bits: int = 32) -> list[int]:
     return [(value >> (bits - 1 - i)) & 1 for i in range(bits)]
 
 
+def bits_hex(bits: Sequence[int]) -> str:
+    """The payload as hex, MSB first (``cr_3f9a…`` gives ``3f9a…``): how it is stored and
+    shown, and what an asset id starts with."""
+    return f"{int(''.join(map(str, bits)), 2):0{math.ceil(len(bits) / 4)}x}"
+
+
 def embed(
     image: Image.Image, payload_bits: Sequence[int] | bytes, *, scale: float | None = None
 ) -> Image.Image:

@@ -20,7 +20,7 @@ import json
 import math
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 
 import PIL
@@ -28,9 +28,13 @@ from PIL import AvifImagePlugin, Image, ImageCms, features
 
 from bildwerk.config.channels import Channel, Format
 from bildwerk.imagefit import fit
+from bildwerk.publish import watermark as wm
 
-# Bump when the search or the encoder options change in a way that changes output bytes.
-_ALGORITHM_VERSION = 1
+PAYLOAD_BITS = 32  # asset id prefix: enough to look an asset up, within small renditions
+
+# Bump when the search, the encoder options or the stamping of frames change output bytes.
+# 2: invisible watermark in every frame large enough; visible mark on preview channels.
+_ALGORITHM_VERSION = 2
 
 # Model of output size against quality: ln(bytes) at qualities 5, 10, ..., 100, relative
 # to the default, averaged over six varied synthetic creatives (smooth to heavy grain,
@@ -127,6 +131,7 @@ class Rendition:
     quality: int  # encoder quality used (PNG: 100)
     budget: int | None  # byte budget that applied, if any
     within_budget: bool
+    watermark: str | None = None  # hex payload embedded invisibly; None if too small
 
 
 @dataclass(frozen=True)
@@ -144,24 +149,36 @@ def render(
     *,
     focal: tuple[float, float] = (0.5, 0.5),
     settings: RenderSettings = DEFAULT_SETTINGS,
+    watermark: str | None = None,
 ) -> list[Rendition]:
     """Encode ``master`` at every responsive width and format of ``channel``.
 
     Widths that would enlarge the master are skipped; an over-budget rendition at
     ``min_quality`` is returned with ``within_budget=False`` instead of raising. The list
     is ordered by ``channel.formats``, then by width ascending.
+
+    ``watermark`` (an asset id) is embedded invisibly into every frame that can carry its
+    32-bit payload, before encoding, so the byte budget search sees the final pixels and
+    the mark goes through one lossy encode only. Preview channels get a visible mark.
     """
     base = master if master.mode == "RGB" else master.convert("RGB")
+    bits = wm.payload_for(watermark, PAYLOAD_BITS) if watermark else None
     hints: dict[Format, _Trial] = {}
     out: list[Rendition] = []
     for width, height in _sizes(channel, base.size):
         frame = fit(base, width, height, mode=channel.fit, focal=focal)
         frame.info.clear()  # no EXIF, XMP or comments from the master
+        if channel.preview:
+            frame = wm.preview_mark(frame)
+        mark = None
+        if bits is not None and wm.capacity(width, height) >= len(bits):
+            frame = wm.embed(frame, bits)
+            mark = wm.bits_hex(bits)
         for fmt in channel.formats:
             rendition, hint = _render_one(
                 frame, fmt, channel.byte_budget.get(fmt), settings, hints.get(fmt)
             )
-            out.append(rendition)
+            out.append(replace(rendition, watermark=mark))
             if hint is not None:
                 hints[fmt] = hint
     order: dict[str, int] = {fmt: i for i, fmt in enumerate(channel.formats)}

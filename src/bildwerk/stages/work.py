@@ -125,11 +125,13 @@ def render_creative(
     channel: Channel,
     focal: tuple[float, float],
     settings: RenderSettings,
+    asset_id: str | None = None,
 ) -> RenderOutput:
+    """Every rendition of one creative; ``asset_id`` becomes the invisible watermark."""
     started = time.perf_counter()
     with Image.open(master_path) as im:
         master = im.convert("RGB")
-    renditions = render(master, channel, focal=focal, settings=settings)
+    renditions = render(master, channel, focal=focal, settings=settings, watermark=asset_id)
     over = [r for r in renditions if not r.within_budget]
     check = CheckResult(
         "byte_budget",

@@ -1,0 +1,748 @@
+"""``bildwerk publish``: approved creatives, stamped, onto the workspace's targets.
+
+Order matters for "no half-published state": every check (targets, credentials, rights,
+watermarks) runs before any byte leaves the machine; every rendition is stamped into the
+blob store before any upload; a target's images go up before its pages point at them,
+and its publication rows commit only once all of them are up (a failed upload takes back
+what this call put there). Stamps are cached, so a re-run uploads the same bytes under the
+same content-hashed names and simply resumes. Webhooks hear last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bildwerk.blobs import LocalBlobStore
+from bildwerk.catalog import repo
+from bildwerk.catalog.db import Database
+from bildwerk.catalog.models import (
+    Asset,
+    AssetRights,
+    BriefVersion,
+    Campaign,
+    Job,
+    Publication,
+    Run,
+    Stamp,
+)
+from bildwerk.catalog.models import Rendition as RenditionRow
+from bildwerk.config.brand import BrandKit
+from bildwerk.config.brief import Rights as BriefRights
+from bildwerk.config.channels import Channel
+from bildwerk.config.publishing import (
+    FolderTargetSettings,
+    S3TargetSettings,
+    TargetSettings,
+    WebhookTargetSettings,
+)
+from bildwerk.config.settings import Settings
+from bildwerk.errors import NotFoundError, UserError
+from bildwerk.publish import seo
+from bildwerk.publish.metadata import AssetMetadata, digital_source_type
+from bildwerk.publish.site import PublishedFile, image_fields, images_from, site_files
+from bildwerk.publish.stamp import (
+    SigningIdentity,
+    load_identity,
+    metadata_key,
+    stamp_key,
+    stamp_master,
+    stamp_rendition,
+)
+from bildwerk.publish.targets import (
+    IMMUTABLE,
+    REVALIDATE,
+    FolderTarget,
+    PublishError,
+    PublishTarget,
+    S3Target,
+    WebhookTarget,
+    content_type_for,
+    event_key,
+    origin_key,
+    publish_event,
+    slugify,
+)
+
+IMAGE_DIR = "img"
+
+
+@dataclass
+class Creative:
+    """An approved creative ready to stamp: what its files say and where they come from."""
+
+    asset: Asset
+    spec: dict[str, Any]
+    channel: Channel
+    meta: AssetMetadata
+    image: seo.PublishedImage  # without URLs yet (renditions filled per target)
+    fields: dict[str, Any]
+    renditions: list[RenditionRow]
+    run_id: str
+
+
+@dataclass
+class PublishReport:
+    run_id: str
+    targets: list[str]
+    published: list[str] = field(default_factory=list)  # creative ids
+    skipped: dict[str, str] = field(default_factory=dict)  # id -> why
+    uploaded: int = 0
+    unchanged: int = 0
+    stamped: int = 0
+    pages: dict[str, str] = field(default_factory=dict)  # target -> landing index URL
+    dev_keys: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncReport:
+    removed: dict[str, list[str]] = field(default_factory=dict)  # target -> asset ids
+    notified: list[str] = field(default_factory=list)
+
+
+class Publisher:
+    """Publishes runs and takes expired or revoked creatives down again."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        db: Database,
+        blobs: LocalBlobStore,
+        brand: BrandKit,
+        *,
+        actor: str,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.db = db
+        self.blobs = blobs
+        self.brand = brand
+        self.actor = actor
+
+    # ------------------------------------------------------------------ publish
+
+    def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
+        storage, hooks = self._targets(target_names)
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
+            report = PublishReport(run.id, [n for n, _ in storage] + [n for n, _ in hooks])
+            creatives = self._approved(s, run, report)
+        if not creatives:
+            raise UserError(
+                f"run {run_id}: no approved creative can be published"
+                + (f" ({len(report.skipped)} skipped)" if report.skipped else ""),
+                hint=f"see `bildwerk review {run_id}`, then `bildwerk approve ID`",
+            )
+        self._check_watermarks(creatives, report)
+        identity = load_identity(self.root, self.settings.signing)
+        report.dev_keys = identity.dev
+        report.warnings.extend(identity.signer.warnings)
+        stamped = self._stamp_all(creatives, identity, report)
+        for name, target in storage:
+            self._upload(name, target, creatives, stamped, report)
+            report.pages[name] = self._rebuild_site(name, target)
+        for name, hook in hooks:
+            self._notify(name, hook, run_id, creatives)
+        report.published = [c.asset.id for c in creatives]
+        return report
+
+    def _approved(self, s: Session, run: Run, report: PublishReport) -> list[Creative]:
+        keys = [rj.job_key for rj in run.jobs if rj.status in ("generated", "cached")]
+        jobs = repo.done_jobs(s, keys)
+        decisions = repo.current_decisions(s, [j.creative_id for j in jobs.values()])
+        brief = _brief_rights(s, run)
+        found = s.get(Campaign, run.campaign_id)
+        campaign = (found.name if found else "") or run.campaign_id
+        today = dt.date.today()
+        out = []
+        for job in sorted(jobs.values(), key=lambda j: j.creative_id):
+            cid = job.creative_id
+            d = decisions.get(cid)
+            if d is None or d.state != "approved":
+                report.skipped[cid] = f"not approved ({d.state if d else 'undecided'})"
+                continue
+            channel = Channel.model_validate(job.spec["channel_spec"])
+            if channel.preview:
+                report.skipped[cid] = f"{channel.name} is a preview channel"
+                continue
+            rights = s.get(AssetRights, cid)
+            if rights is None:
+                rights = AssetRights(asset_id=cid, expires_on=brief.expires, actor=self.actor)
+                s.add(rights)
+                repo.log_event(
+                    s,
+                    "rights.set",
+                    subject=cid,
+                    actor=self.actor,
+                    payload={"expires_on": _iso(brief.expires), "source": "brief"},
+                )
+            if rights.revoked_at is not None:
+                report.skipped[cid] = f"revoked: {rights.reason or 'no reason'}"
+                continue
+            if rights.expires_on is not None and rights.expires_on < today:
+                report.skipped[cid] = f"licence expired on {rights.expires_on}"
+                continue
+            asset = s.get(Asset, cid)
+            scene = s.get(Asset, job.scene_id)
+            if asset is None or scene is None:
+                report.skipped[cid] = "missing from the catalog"
+                continue
+            renditions = list(
+                s.scalars(
+                    select(RenditionRow)
+                    .where(RenditionRow.asset_id == cid)
+                    .order_by(RenditionRow.format, RenditionRow.width)
+                )
+            )
+            out.append(
+                self._creative(job, asset, scene, channel, renditions, brief, rights, campaign, run)
+            )
+        return out
+
+    def _creative(
+        self,
+        job: Job,
+        asset: Asset,
+        scene: Asset,
+        channel: Channel,
+        renditions: list[RenditionRow],
+        brief: BriefRights,
+        rights: AssetRights,
+        campaign: str,
+        run: Run,
+    ) -> Creative:
+        spec = job.spec
+        brand = self.brand
+        copy = spec.get("copy") or {}
+        slots = dict(spec.get("slots") or {})
+        product = slots.pop("product", None)
+        alt = seo.alt_text(copy.get("headline", ""), slots, product, spec.get("locale"))
+        title = f"{campaign} — {copy.get('headline') or channel.name}"
+        has_product = bool((scene.meta or {}).get("product_box"))
+        backend = str(spec.get("backend") or scene.meta.get("backend") or "studio")
+        source_type = digital_source_type(backend, has_product)
+        licence_url = brief.licence_url or brand.rights.licence_url or ""
+        model = (scene.meta.get("params") or {}).get("model") or {}
+        meta = AssetMetadata(
+            title=title,
+            description=alt,
+            creator=brand.creator or brand.name,
+            credit_line=brand.rights.credit_line or brand.name,
+            copyright_notice=brand.copyright or "",
+            web_statement=licence_url,
+            licensor_url=brand.rights.licence_page or "",
+            digital_source_type=source_type,
+            campaign_id=asset.campaign_id or "",
+            asset_id=asset.id,
+            licence_expiry=rights.expires_on,
+            generation={
+                "prompt": spec.get("prompt"),
+                "negative_prompt": spec.get("negative_prompt"),
+                "seed": spec.get("seed"),
+                "backend": backend,
+                "model": spec.get("model"),
+                "model_hash": model.get("sha256") if isinstance(model, dict) else None,
+                "job_key": job.key,
+            },
+            do_not_train=brand.rights.do_not_train,
+        )
+        slug = " ".join(
+            str(p) for p in (asset.campaign_id, product, spec.get("segment"), spec.get("locale"))
+            if p
+        )  # fmt: skip
+        image = seo.PublishedImage(
+            asset_id=asset.id,
+            slug=slugify(slug),
+            alt=alt,
+            title=title,
+            width=asset.width // max(1, channel.density),
+            height=asset.height // max(1, channel.density),
+            sizes=channel.sizes,
+            lcp=channel.lcp,
+            renditions=[seo.Rendition(r.format, r.width, r.height, "-") for r in renditions],
+            creator=meta.creator,
+            credit_text=meta.credit_line or None,
+            copyright_notice=meta.copyright_notice or None,
+            license_url=licence_url or None,
+            acquire_license_page=brand.rights.licence_page,
+            digital_source_type=source_type,
+        )
+        fields = {
+            **image_fields(image),
+            "campaign": asset.campaign_id,
+            "campaign_name": campaign,
+            "locale": spec.get("locale"),
+            "direction": spec.get("direction", "ltr"),
+            "channel": channel.name,
+        }
+        return Creative(asset, spec, channel, meta, image, fields, renditions, run.id)
+
+    def _check_watermarks(self, creatives: list[Creative], report: PublishReport) -> None:
+        for c in creatives:
+            bare = [r for r in c.renditions if not r.watermark]
+            if not bare:
+                continue
+            sizes = ", ".join(f"{r.format} {r.width}×{r.height}" for r in bare)
+            if self.brand.rights.watermark == "required":
+                raise UserError(
+                    f"creative {c.asset.id} ({c.channel.name}): no invisible watermark in "
+                    f"{sizes}; a 32-bit mark needs at least 256×256 px.",
+                    hint="raise the channel's smallest width, re-run the brief, or set "
+                    "rights.watermark: when_possible in brand.yaml",
+                )
+            report.warnings.append(f"{c.asset.id}: published without watermark: {sizes}")
+
+    # ------------------------------------------------------------------ stamping
+
+    def _stamp_all(
+        self, creatives: list[Creative], identity: SigningIdentity, report: PublishReport
+    ) -> dict[int, str]:
+        """Stamped blob sha per rendition id, stamping only what is not cached."""
+        out: dict[int, str] = {}
+        author = self.brand.name
+        for c in creatives:
+            master_key = stamp_key(identity.fingerprint, metadata_key(c.meta), c.asset.sha256)
+            master_sha = self._cached(f"m:{c.asset.id}", master_key)
+            if master_sha is None:
+                png = self.blobs.get(c.asset.sha256)
+                signed = stamp_master(png, c.meta, identity=identity, author=author)
+                master_sha = self._store_stamp(f"m:{c.asset.id}", master_key, signed)
+                report.stamped += 1
+            master: bytes | None = None
+            for r in c.renditions:
+                meta = replace(c.meta, generation={**c.meta.generation, "watermark": r.watermark})
+                key = stamp_key(identity.fingerprint, metadata_key(meta), r.sha256, master_sha)
+                sha = self._cached(f"r:{r.id}", key)
+                if sha is None:
+                    master = master or self.blobs.get(master_sha)
+                    signed = stamp_rendition(
+                        self.blobs.get(r.sha256),
+                        r.format,
+                        meta,
+                        identity=identity,
+                        author=author,
+                        master=master,
+                        master_title=f"{c.meta.title} (master)",
+                    )
+                    sha = self._store_stamp(f"r:{r.id}", key, signed)
+                    report.stamped += 1
+                out[r.id] = sha
+        return out
+
+    def _cached(self, subject: str, key: str) -> str | None:
+        with self.db.session() as s:
+            row = s.get(Stamp, (subject, key))
+            if row is not None and self.blobs.has(row.sha256):
+                return row.sha256
+            return None
+
+    def _store_stamp(self, subject: str, key: str, data: bytes) -> str:
+        sha = self.blobs.put(data)  # durable before the row that names it
+        with self.db.session() as s:
+            s.merge(Stamp(subject=subject, stamp_key=key, sha256=sha, bytes=len(data)))
+        return sha
+
+    # ------------------------------------------------------------------ targets
+
+    def _targets(
+        self, names: Sequence[str]
+    ) -> tuple[list[tuple[str, PublishTarget]], list[tuple[str, WebhookTarget]]]:
+        declared = self.settings.targets
+        if not names:
+            raise UserError("say where to publish", hint="pass --to TARGET (see bildwerk.yaml)")
+        storage: dict[str, PublishTarget] = {}
+        hooks: dict[str, WebhookTarget] = {}
+        for name in names:
+            conf = declared.get(name)
+            if conf is None:
+                known = ", ".join(sorted(declared)) or "none declared"
+                raise UserError(
+                    f"bildwerk.yaml: no target named {name!r} (targets: {known}).",
+                    hint="declare it under `targets:` in bildwerk.yaml",
+                )
+            if isinstance(conf, WebhookTargetSettings):
+                hooks[name] = self._webhook(name, conf)
+                name, conf = conf.origin, declared[conf.origin]
+            if name not in storage:
+                storage[name] = self.open_target(conf)
+        return list(storage.items()), list(hooks.items())
+
+    def open_target(self, conf: TargetSettings) -> PublishTarget:
+        if isinstance(conf, FolderTargetSettings):
+            path = conf.path if conf.path.is_absolute() else self.root / conf.path
+            return FolderTarget(path, conf.base_url)
+        if isinstance(conf, S3TargetSettings):
+            return S3Target(
+                conf.url, endpoint_url=conf.endpoint_url, public_base_url=conf.public_base_url
+            )
+        raise UserError("a webhook stores no files; publish to its origin")
+
+    def _webhook(self, name: str, conf: WebhookTargetSettings) -> WebhookTarget:
+        secret = os.environ.get(conf.secret_env, "")
+        if not secret.strip():
+            raise UserError(
+                f"bildwerk.yaml: targets.{name}: the environment variable "
+                f"{conf.secret_env} (the webhook's HMAC secret) is not set.",
+                hint=f"export {conf.secret_env}=... with the secret the CMS checks",
+            )
+        return WebhookTarget(
+            conf.url,
+            secret,
+            timeout=conf.timeout,
+            max_attempts=conf.max_attempts,
+            allow_insecure=conf.allow_insecure,
+        )
+
+    def _site_url(self, name: str) -> str:
+        conf = self.settings.targets[name]
+        assert not isinstance(conf, WebhookTargetSettings)
+        if conf.site_url:
+            return conf.site_url
+        if isinstance(conf, FolderTargetSettings):
+            return conf.base_url
+        return self.open_target(conf).url("").rstrip("/")  # type: ignore[attr-defined, no-any-return]
+
+    def _upload(
+        self,
+        name: str,
+        target: PublishTarget,
+        creatives: list[Creative],
+        stamped: dict[int, str],
+        report: PublishReport,
+    ) -> None:
+        """All of the run's files onto one target, or none of the new ones."""
+        with self.db.session() as s:
+            current = {
+                p.key: p for p in s.scalars(select(Publication).where(Publication.target == name))
+            }
+        put: list[str] = []
+        rows: list[dict[str, Any]] = []
+        try:
+            for c in creatives:
+                for r in c.renditions:
+                    sha = stamped[r.id]
+                    key = f"{IMAGE_DIR}/" + origin_key(
+                        c.image.slug, c.channel.name, r.width, sha, r.format
+                    )
+                    row = current.get(key)
+                    if row is not None and row.state == "published" and row.sha256 == sha:
+                        report.unchanged += 1
+                        continue
+                    url = target.put(
+                        key,
+                        self.blobs.get(sha),
+                        content_type=content_type_for(key),
+                        cache_control=IMMUTABLE,
+                    )
+                    put.append(key)
+                    report.uploaded += 1
+                    rows.append(
+                        {
+                            "key": key,
+                            "asset_id": c.asset.id,
+                            "rendition_id": r.id,
+                            "url": url,
+                            "sha256": sha,
+                            "run_id": c.run_id,
+                            "meta": {
+                                "image": c.fields,
+                                "format": r.format,
+                                "width": r.width,
+                                "height": r.height,
+                            },
+                        }
+                    )
+        except (PublishError, UserError):
+            for key in put:
+                if current.get(key) is None:  # only what this call added
+                    with contextlib.suppress(Exception):
+                        target.delete(key)
+            with self.db.session() as s:
+                repo.log_event(
+                    s,
+                    "publish.failed",
+                    actor=self.actor,
+                    payload={"target": name, "rolled_back": len(put)},
+                )
+            raise
+        superseded: list[Publication] = []
+        with self.db.session() as s:
+            fresh = {r["rendition_id"] for r in rows}
+            for p in current.values():
+                if p.state == "published" and p.rendition_id in fresh:
+                    superseded.append(p)
+            for data in rows:
+                _upsert(s, name, data)
+            for p in superseded:
+                _mark_removed(s, name, p.key, "superseded")
+            for c in creatives:
+                repo.log_event(
+                    s,
+                    "asset.published",
+                    run_id=c.run_id,
+                    subject=c.asset.id,
+                    actor=self.actor,
+                    payload={"target": name, "files": len(c.renditions)},
+                )
+        for p in superseded:
+            with contextlib.suppress(Exception):
+                target.delete(p.key)
+
+    def _rebuild_site(self, name: str, target: PublishTarget) -> str:
+        """Pages, sitemaps and robots.txt from what is now published on ``name``."""
+        site_url = self._site_url(name)
+        with self.db.session() as s:
+            live = list(
+                s.scalars(
+                    select(Publication)
+                    .where(Publication.target == name, Publication.state == "published")
+                    .order_by(Publication.id)
+                )
+            )
+        files = [
+            PublishedFile(
+                p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url
+            )
+            for p in live
+            if p.rendition_id is not None
+        ]
+        pages = site_files(files, site_url=site_url, site_name=self.settings.name)
+        old = {p.key: p for p in live if p.rendition_id is None}
+        for key, data in pages.items():
+            sha = _sha(data)
+            if key in old and old[key].sha256 == sha:
+                continue
+            url = target.put(
+                key, data, content_type=content_type_for(key), cache_control=REVALIDATE
+            )
+            with self.db.session() as s:
+                _upsert(
+                    s,
+                    name,
+                    {"key": key, "asset_id": None, "rendition_id": None, "url": url,
+                     "sha256": sha, "run_id": None, "meta": {"page": True}},
+                )  # fmt: skip
+        for key in old.keys() - pages.keys():
+            target.delete(key)
+            with self.db.session() as s:
+                _mark_removed(s, name, key, "nothing left to show")
+        return f"{site_url}/index.html" if pages else ""
+
+    def _notify(
+        self, name: str, hook: WebhookTarget, run_id: str, creatives: list[Creative]
+    ) -> None:
+        conf = self.settings.targets[name]
+        assert isinstance(conf, WebhookTargetSettings)
+        with self.db.session() as s:
+            live = list(
+                s.scalars(
+                    select(Publication).where(
+                        Publication.target == conf.origin,
+                        Publication.state == "published",
+                        Publication.asset_id.in_([c.asset.id for c in creatives]),
+                    )
+                )
+            )
+        files = [
+            PublishedFile(
+                p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url
+            )
+            for p in live
+        ]
+        site_url = self._site_url(conf.origin)
+        pages = {
+            f.image["asset_id"]: f"{site_url}/{f.image['campaign']}/{f.image['locale']}/"
+            for f in files
+        }
+        images = images_from(files, pages)
+        event = publish_event(
+            run_id,
+            images,
+            campaign=creatives[0].asset.campaign_id,
+            sitemap_url=f"{site_url}/sitemap-images.xml",
+        )
+        key = event_key(event)
+        try:
+            hook.notify(event, idempotency_key=key)
+        except PublishError:
+            with self.db.session() as s:
+                repo.log_event(
+                    s,
+                    "publish.notify_failed",
+                    run_id=run_id,
+                    actor=self.actor,
+                    payload={"target": name, "idempotency_key": key},
+                )
+            raise
+        with self.db.session() as s:
+            for img in images:
+                _upsert(
+                    s,
+                    name,
+                    {"key": f"asset/{img.asset_id}", "asset_id": img.asset_id,
+                     "rendition_id": None, "url": hook.url, "sha256": key, "run_id": run_id,
+                     "meta": {"origin": conf.origin}},
+                )  # fmt: skip
+            repo.log_event(
+                s,
+                "publish.notified",
+                run_id=run_id,
+                actor=self.actor,
+                payload={"target": name, "assets": len(images), "idempotency_key": key},
+            )
+
+    # ------------------------------------------------------------------ rights
+
+    def sync(self) -> SyncReport:
+        """Take expired and revoked creatives off every target, pages and sitemaps
+        included, and tell every webhook that had announced them."""
+        today = dt.date.today()
+        report = SyncReport()
+        with self.db.session() as s:
+            gone = {
+                r.asset_id: (
+                    f"revoked: {r.reason or 'no reason'}"
+                    if r.revoked_at is not None
+                    else f"licence expired on {r.expires_on}"
+                )
+                for r in s.scalars(select(AssetRights))
+                if r.revoked_at is not None or (r.expires_on is not None and r.expires_on < today)
+            }
+            live = [
+                (p.target, p.key, p.asset_id)
+                for p in s.scalars(
+                    select(Publication).where(
+                        Publication.state == "published", Publication.asset_id.in_(list(gone))
+                    )
+                )
+            ]
+        by_target: dict[str, list[tuple[str, str]]] = {}
+        for target, key, asset_id in live:
+            by_target.setdefault(target, []).append((key, asset_id or ""))
+        declared = self.settings.targets
+        order = sorted(by_target, key=lambda n: isinstance(declared.get(n), WebhookTargetSettings))
+        for name in order:
+            conf = declared.get(name)
+            if conf is None:
+                raise UserError(
+                    f"bildwerk.yaml: target {name!r} has published files but is no longer "
+                    "declared.",
+                    hint="declare it again so its files can be taken down",
+                )
+            entries = by_target[name]
+            if isinstance(conf, WebhookTargetSettings):
+                hook = self._webhook(name, conf)
+                ids = sorted({a for _, a in entries})
+                event = {
+                    "type": "bildwerk.unpublished",
+                    "version": 1,
+                    "assets": [{"asset_id": a, "reason": gone[a]} for a in ids],
+                }
+                hook.notify(event, idempotency_key=event_key(event))
+                report.notified.extend(ids)
+            else:
+                store = self.open_target(conf)
+                for key, _ in entries:
+                    store.delete(key)
+            with self.db.session() as s:
+                for key, asset_id in entries:
+                    _mark_removed(s, name, key, gone[asset_id])
+                for asset_id in sorted({a for _, a in entries}):
+                    repo.log_event(
+                        s,
+                        "asset.unpublished",
+                        subject=asset_id,
+                        actor=self.actor,
+                        payload={"target": name, "reason": gone[asset_id]},
+                    )
+            report.removed[name] = sorted({a for _, a in entries})
+            if not isinstance(conf, WebhookTargetSettings):
+                self._rebuild_site(name, self.open_target(conf))
+        return report
+
+    def set_rights(
+        self,
+        asset_id: str,
+        *,
+        expires_on: dt.date | None = None,
+        revoke: str | None = None,
+        clear_expiry: bool = False,
+    ) -> dict[str, Any]:
+        """Change a creative's licence expiry or revoke it (takes effect at the next
+        ``publish --sync``)."""
+        with self.db.session() as s:
+            asset = s.get(Asset, asset_id)
+            if asset is None or asset.kind != "creative":
+                raise NotFoundError(
+                    f"no creative '{asset_id}'", hint="use an id from `bildwerk review RUN`"
+                )
+            row = s.get(AssetRights, asset_id) or AssetRights(asset_id=asset_id)
+            if expires_on is not None or clear_expiry:
+                row.expires_on = expires_on
+            if revoke is not None:
+                row.revoked_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+                row.reason = revoke
+            row.actor = self.actor
+            row.updated_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            s.merge(row)
+            payload = {"expires_on": _iso(row.expires_on), "revoked": revoke}
+            repo.log_event(
+                s,
+                "rights.revoked" if revoke else "rights.set",
+                subject=asset_id,
+                actor=self.actor,
+                payload=payload,
+            )
+            return {"id": asset_id, **payload}
+
+
+def _brief_rights(s: Session, run: Run) -> BriefRights:
+    version = s.get(BriefVersion, run.brief_sha256)
+    data = yaml.safe_load(version.content) if version is not None else None
+    block = data.get("rights") if isinstance(data, dict) else None
+    return BriefRights.model_validate(block or {})
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _upsert(s: Session, target: str, data: dict[str, Any]) -> None:
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == data["key"])
+    ).first()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if row is None:
+        s.add(Publication(target=target, published_at=now, state="published", **data))
+        return
+    for k, v in data.items():
+        setattr(row, k, v)
+    row.state, row.published_at, row.removed_at, row.reason = "published", now, None, None
+
+
+def _mark_removed(s: Session, target: str, key: str, reason: str) -> None:
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == key)
+    ).first()
+    if row is not None and row.state == "published":
+        row.state = "removed"
+        row.removed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        row.reason = reason

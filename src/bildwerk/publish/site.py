@@ -1,0 +1,145 @@
+"""The pages a storage target serves next to its images: a landing page per campaign and
+locale, an index of them, image sitemaps and robots.txt.
+
+Built only from what is published on the target (its publication rows), so pages never
+point at files that were taken down, and rebuilding them is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from bildwerk.publish import seo
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    """One published rendition as a page needs it: the image it belongs to and its URL."""
+
+    image: Mapping[str, Any]  # PublishedImage fields except renditions (see image_fields)
+    format: str
+    width: int
+    height: int
+    url: str
+
+
+def image_fields(img: seo.PublishedImage) -> dict[str, Any]:
+    """What is stored with each publication so pages can be rebuilt without the brief."""
+    return {
+        "asset_id": img.asset_id,
+        "slug": img.slug,
+        "alt": img.alt,
+        "title": img.title,
+        "width": img.width,
+        "height": img.height,
+        "sizes": img.sizes,
+        "lcp": img.lcp,
+        "creator": img.creator,
+        "credit_text": img.credit_text,
+        "copyright_notice": img.copyright_notice,
+        "license_url": img.license_url,
+        "acquire_license_page": img.acquire_license_page,
+        "digital_source_type": img.digital_source_type,
+    }
+
+
+def images_from(files: Iterable[PublishedFile], page_urls: Mapping[str, str]) -> list[Any]:
+    """Group files into :class:`seo.PublishedImage`s, in first-seen order."""
+    grouped: dict[str, tuple[Mapping[str, Any], list[seo.Rendition]]] = {}
+    for f in files:
+        entry = grouped.setdefault(f.image["asset_id"], (f.image, []))
+        entry[1].append(seo.Rendition(f.format, f.width, f.height, f.url))
+    out = []
+    for asset_id, (fields, renditions) in grouped.items():
+        known = {k: v for k, v in fields.items() if k in _IMAGE_KEYS}
+        out.append(
+            seo.PublishedImage(**known, renditions=renditions, page_url=page_urls.get(asset_id))
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Page:
+    """A landing page: one campaign in one locale."""
+
+    campaign: str
+    campaign_name: str
+    locale: str
+    direction: str
+    images: list[str] = field(default_factory=list)  # asset ids
+
+    @property
+    def key(self) -> str:
+        return f"{self.campaign}/{self.locale}/index.html"
+
+
+def site_files(
+    files: Sequence[PublishedFile],
+    *,
+    site_url: str,
+    site_name: str,
+) -> dict[str, bytes]:
+    """Every page of the site by key: landing pages, ``index.html``, sitemaps, robots.txt.
+    Empty when nothing is published (the caller then removes the old pages)."""
+    pages: dict[tuple[str, str], Page] = {}
+    for f in files:
+        img = f.image
+        where = (img["campaign"], img["locale"])
+        if where not in pages:
+            pages[where] = Page(
+                img["campaign"], img.get("campaign_name") or img["campaign"], img["locale"],
+                img.get("direction", "ltr"),
+            )  # fmt: skip
+        if img["asset_id"] not in pages[where].images:
+            pages[where].images.append(img["asset_id"])
+    if not pages:
+        return {}
+    page_url = {p.key: f"{site_url}/{p.campaign}/{p.locale}/" for p in pages.values()}
+    asset_page = {a: page_url[p.key] for p in pages.values() for a in p.images}
+    images = {i.asset_id: i for i in images_from(files, asset_page)}
+    out: dict[str, bytes] = {}
+    sitemap_pages = []
+    for page in sorted(pages.values(), key=lambda p: p.key):
+        members = [images[a] for a in page.images]
+        members.sort(key=lambda i: (not i.lcp, i.asset_id))  # the hero leads
+        html = seo.landing_page(
+            members,
+            title=f"{page.campaign_name} ({page.locale})",
+            lang=page.locale,
+            dir="rtl" if page.direction == "rtl" else "ltr",
+        )
+        out[page.key] = html.encode()
+        sitemap_pages.append((page_url[page.key], [i.fallback().url for i in members]))
+    for name, data in seo.sitemaps(sitemap_pages, base_url=site_url):
+        out[name] = data
+    out["index.html"] = _index(site_name, sorted(pages.values(), key=lambda p: p.key))
+    out["robots.txt"] = (
+        f"User-agent: *\nAllow: /\nSitemap: {site_url}/sitemap-images.xml\n".encode()
+    )
+    return out
+
+
+_IMAGE_KEYS = frozenset(
+    (
+        "asset_id", "slug", "alt", "title", "width", "height", "sizes", "lcp", "creator",
+        "credit_text", "copyright_notice", "license_url", "acquire_license_page",
+        "digital_source_type",
+    )
+)  # fmt: skip
+
+
+def _index(site_name: str, pages: Sequence[Page]) -> bytes:
+    items = "\n".join(
+        f'<li><a href="{escape(p.campaign)}/{escape(p.locale)}/" hreflang="{escape(p.locale)}">'
+        f"{escape(p.campaign_name)} — {escape(p.locale)}</a> ({len(p.images)} images)</li>"
+        for p in pages
+    )
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(site_name)}</title>\n</head>\n<body>\n<h1>{escape(site_name)}</h1>\n"
+        f"<ul>\n{items}\n</ul>\n</body>\n</html>\n"
+    ).encode()

@@ -1,0 +1,158 @@
+"""Stamp files for publication: rights metadata, then signed Content Credentials.
+
+The invisible watermark is already in the pixels (the render stage embeds it before
+encoding, so it costs no second lossy encode); here only the container changes: XMP/IPTC
+first, then the C2PA manifest, which binds the final bytes. The master is signed once as
+``c2pa.created`` and goes into every rendition's manifest as its ``parentOf`` ingredient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from bildwerk.config.publishing import SigningSettings
+from bildwerk.errors import UserError
+from bildwerk.publish.c2pa_sign import sign_rendition
+from bildwerk.publish.keys import CallbackSigner, SignerConfig, load_signer_config
+from bildwerk.publish.metadata import AssetMetadata, build_xmp, write_metadata
+
+# Bump when what a stamp contains changes, so cached stamps are made again.
+STAMP_VERSION = 1
+Signer = SignerConfig | CallbackSigner
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """The signer in use and whether it is the NOT-FOR-PRODUCTION dev chain."""
+
+    signer: Signer
+    dev: bool
+    source: str  # where it came from, for messages
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes with the certificate chain, algorithm and time-stamp authority."""
+        blob = self.signer.chain_pem + f"|{self.signer.alg}|{self.signer.tsa_url}".encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def load_identity(root: Path, signing: SigningSettings | None) -> SigningIdentity:
+    """The workspace's signer: ``signing:`` in bildwerk.yaml, else the dev chain from
+    ``bildwerk keys dev-init``. Certificates are checked here, before anything is written."""
+    if signing is not None:
+        cert = _inside(root, signing.cert)
+        if signing.callback:
+            chain = _read(cert, "certificate chain")
+            sign = _import_callback(signing.callback)
+            signer: Signer = CallbackSigner(
+                chain, sign, alg=signing.alg or "es256", tsa_url=signing.tsa_url
+            )
+            return SigningIdentity(signer, False, f"callback {signing.callback}")
+        if signing.key is None:
+            raise UserError(
+                "bildwerk.yaml: signing needs `key` (a PEM private key) or `callback`.",
+                hint="run `bildwerk keys use --cert chain.pem --key key.pem`",
+            )
+        key = _inside(root, signing.key)
+        return SigningIdentity(
+            load_signer_config(cert, key, tsa_url=signing.tsa_url), False, str(cert)
+        )
+    dev_chain, dev_key = root / "keys" / "dev-chain.pem", root / "keys" / "dev-key.pem"
+    if dev_chain.is_file() and dev_key.is_file():
+        return SigningIdentity(load_signer_config(dev_chain, dev_key), True, str(dev_chain))
+    raise UserError(
+        "no signing credentials for Content Credentials.",
+        hint="run `bildwerk keys use --cert chain.pem --key key.pem` (production) "
+        "or `bildwerk keys dev-init` (local testing only)",
+    )
+
+
+def stamp_key(*parts: str | bytes) -> str:
+    """Cache key of a stamp: everything that decides its bytes except the signature."""
+    h = hashlib.sha256(f"stamp-v{STAMP_VERSION}".encode())
+    for part in parts:
+        h.update(b"\0" + (part.encode() if isinstance(part, str) else part))
+    return h.hexdigest()
+
+
+def metadata_key(meta: AssetMetadata) -> bytes:
+    return build_xmp(meta)
+
+
+def stamp_master(
+    png: bytes, meta: AssetMetadata, *, identity: SigningIdentity, author: str
+) -> bytes:
+    """The master with metadata and a ``c2pa.created`` manifest."""
+    return sign_rendition(
+        write_metadata(png, "png", meta),
+        "png",
+        signer=identity.signer,
+        title=meta.title,
+        digital_source_type=meta.digital_source_type,
+        author=author,
+        master=None,
+        master_title=None,
+        do_not_train=meta.do_not_train,
+    )
+
+
+def stamp_rendition(
+    data: bytes,
+    fmt: str,
+    meta: AssetMetadata,
+    *,
+    identity: SigningIdentity,
+    author: str,
+    master: bytes,
+    master_title: str,
+) -> bytes:
+    """A rendition with metadata and a manifest naming the signed ``master`` as parent,
+    resized and converted from it. The invisible mark is not declared as
+    ``c2pa.watermarked``: C2PA requires a soft-binding assertion with a registered
+    algorithm for that, and ours is not registered; XMP carries its payload instead."""
+    actions = ("c2pa.resized", "c2pa.converted")
+    return sign_rendition(
+        write_metadata(data, fmt, meta),
+        fmt,
+        signer=identity.signer,
+        title=meta.title,
+        digital_source_type=meta.digital_source_type,
+        author=author,
+        master=master,
+        master_title=master_title,
+        actions=actions,
+        do_not_train=meta.do_not_train,
+    )
+
+
+def _inside(root: Path, path: Path) -> Path:
+    return path if path.is_absolute() else root / path
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(
+            f"{path}: cannot read the {what} ({exc.strerror}).",
+            hint="check `signing:` in bildwerk.yaml or run `bildwerk keys use` again",
+        ) from None
+
+
+def _import_callback(spec: str) -> Callable[[bytes], bytes]:
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(
+            f"bildwerk.yaml: signing.callback {spec!r} cannot be imported ({exc}).",
+            hint="name an importable function as module:function",
+        ) from None
+    if not callable(fn):
+        raise UserError(f"bildwerk.yaml: signing.callback {spec!r} is not callable.")
+    return cast(Callable[[bytes], bytes], fn)
