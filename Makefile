@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[qa]'
+	$(BIN)/python -m pip install -q -e '.[qa,publish]'
 	@touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
@@ -22,14 +22,20 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0
 	@touch $@ $(VENV)/.core
 
-## demo: install into .venv and run the example campaign end to end
+## demo: install into .venv and run the example campaign end to end, publishing included
 demo: $(VENV)/.core
 	@scripts/system-deps.sh
 	@[ -f $(DEMO)/bildwerk.yaml ] || $(BIN)/bildwerk init $(DEMO) --name acme
 	$(BIN)/bildwerk run $(DEMO)/campaigns/summer-sale.yaml --workspace $(DEMO) $(if $(WORKERS),--workers $(WORKERS))
+	@# the demo stands in for the reviewer; in real use a person approves (bildwerk review)
+	$(BIN)/bildwerk approve --run latest --include-review --by "make demo" --workspace $(DEMO)
+	@[ -f $(DEMO)/keys/dev-chain.pem ] || $(BIN)/bildwerk keys dev-init --workspace $(DEMO)
+	$(BIN)/bildwerk publish latest --to site --workspace $(DEMO)
 	@echo
 	@echo "Results: $(DEMO)/runs/ (newest run folder: manifest.json, report.html, renditions/)"
 	@echo "Open the contact sheet: $$(ls -td $(DEMO)/runs/*/ | head -1)report.html"
+	@echo "Published site: $(DEMO)/public/ - serve it with: $(BIN)/python -m http.server -d $(DEMO)/public 8000"
+	@echo "  then open http://localhost:8000/ ; check a file with: $(BIN)/bildwerk verify FILE -w $(DEMO)"
 
 ## test: install test dependencies (system packages too) and run lint, types and tests
 test: $(VENV)/.test

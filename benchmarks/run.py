@@ -18,6 +18,7 @@ import bench_dedup
 import bench_e2e
 import bench_qa
 import bench_render
+import bench_stamp
 import bench_studio
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, float] = {}
     results.update(bench_studio.run(10 if args.quick else 30))
     results.update(bench_render.run(2 if args.quick else 5))
+    results.update(bench_stamp.run(2 if args.quick else 5))
     results.update(bench_qa.run(5 if args.quick else 20))
     results.update(bench_dedup.run())
     results.update(bench_e2e.run(1))

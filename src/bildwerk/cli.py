@@ -385,7 +385,13 @@ def review(
 
 @app.command()
 def approve(
-    asset_id: str,
+    asset_id: Annotated[str | None, typer.Argument(help="A creative id.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Approve this run's whole queue instead.")
+    ] = None,
+    include_review: Annotated[
+        bool, typer.Option(help="With --run: also what the gate flagged for a person.")
+    ] = False,
     workspace: WorkspaceOpt = None,
     by: Annotated[
         str | None, typer.Option(help="Who approves (default: $BILDWERK_USER or the login name).")
@@ -395,6 +401,16 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a creative (ID as in the run manifest); recorded with who and when."""
+    if run is not None:
+        if asset_id is not None:
+            raise UserError("give a creative id or --run, not both")
+        rows = _ws(workspace).approve_run(
+            run, actor=_actor(by), include_review=include_review, reason=reason
+        )
+        _report(as_json, rows, f"[green]✓[/] {len(rows)} creative(s) approved by {_actor(by)}")
+        return
+    if asset_id is None:
+        raise UserError("say what to approve", hint="bildwerk approve ID, or --run RUN")
     row = _ws(workspace).decide(
         asset_id, "approved", actor=_actor(by), reason=reason, override=override
     )

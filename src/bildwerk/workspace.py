@@ -470,6 +470,16 @@ class Workspace:
                 "previous": before.state if before else None,
             }
 
+    def approve_run(
+        self, run_id: str, *, actor: str, include_review: bool, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Approve a run's whole queue at once (after looking at its contact sheet);
+        ``include_review`` also approves what the gate flagged for a person."""
+        states = REVIEWABLE if include_review else ("queued",)
+        rows = [r for r in self.review(run_id) if r["state"] in states]
+        note = reason or "approved with the run's queue"
+        return [self.decide(r["id"], "approved", actor=actor, reason=note) for r in rows]
+
     def reproduce(self, asset_id: str) -> Reproduction:
         """Generate a scene or creative again from its record and compare the pixels."""
         return reproduce(self.db, self.blobs, asset_id, root=self.root)

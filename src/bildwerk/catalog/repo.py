@@ -191,6 +191,10 @@ def list_runs(s: Session, limit: int = 50) -> list[Run]:
 
 
 def get_run(s: Session, run_id: str) -> Run | None:
+    """A run by id, unique id prefix, or ``latest`` (the newest run)."""
+    if run_id == "latest":
+        newest = list_runs(s, 1)
+        return newest[0] if newest else None
     run = s.get(Run, run_id)
     if run is None:
         matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id)).limit(2)))

@@ -136,7 +136,7 @@ class Publisher:
     def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
         storage, hooks = self._targets(target_names)
         with self.db.session() as s:
-            run = s.get(Run, run_id)
+            run = repo.get_run(s, run_id)
             if run is None:
                 raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
             report = PublishReport(run.id, [n for n, _ in storage] + [n for n, _ in hooks])
@@ -156,7 +156,7 @@ class Publisher:
             self._upload(name, target, creatives, stamped, report)
             report.pages[name] = self._rebuild_site(name, target)
         for name, hook in hooks:
-            self._notify(name, hook, run_id, creatives)
+            self._notify(name, hook, report.run_id, creatives)
         report.published = [c.asset.id for c in creatives]
         return report
 
