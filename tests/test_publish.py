@@ -134,7 +134,9 @@ def test_every_rendition_is_trusted_with_the_master_as_ingredient(published: Pat
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 def test_exiftool_reads_the_rights_fields_from_every_format(published: Path) -> None:
-    picks = [next(f for f in images(published) if f.suffix == s) for s in (".jpg", ".webp", ".avif")]
+    picks = [
+        next(f for f in images(published) if f.suffix == s) for s in (".jpg", ".webp", ".avif")
+    ]
     raw = subprocess.run(
         ["exiftool", "-j", "-G1", "-struct", *map(str, picks)],
         check=True,
@@ -194,7 +196,10 @@ def test_sitemap_uses_only_what_google_reads(published: Path) -> None:
         locs = [i.findtext(f"{{{IMAGE_NS}}}loc") for i in url.findall(f"{{{IMAGE_NS}}}image")]
         assert 1 <= len(locs) <= 1000
         for loc in locs:
-            assert loc and (published / "public" / loc.removeprefix("http://localhost:8000/")).is_file()
+            assert (
+                loc
+                and (published / "public" / loc.removeprefix("http://localhost:8000/")).is_file()
+            )
     robots = (published / "public" / "robots.txt").read_text()
     assert "Sitemap: http://localhost:8000/sitemap-images.xml" in robots
 
@@ -243,7 +248,9 @@ def test_republish_changes_nothing(published: Path, tmp_path: Path) -> None:
     assert {f.name: f.read_bytes() for f in images(root)} == before
 
 
-def test_revoked_and_expired_creatives_come_down_everywhere(published: Path, tmp_path: Path) -> None:
+def test_revoked_and_expired_creatives_come_down_everywhere(
+    published: Path, tmp_path: Path
+) -> None:
     root = tmp_path / "acme"
     shutil.copytree(published, root)
     ws = Workspace(root)
@@ -322,7 +329,7 @@ def test_bad_production_credentials_publish_nothing(
         chain.write_bytes(good_chain.read_bytes())  # a key of another certificate
     shutil.copy(chain, good_chain)
     shutil.copy(key, good_key)
-    code, out, err = cli(["publish", run_id, "--to", "site", "-w", str(ws.root)], capsys, monkeypatch)
+    code, _, err = cli(["publish", run_id, "--to", "site", "-w", str(ws.root)], capsys, monkeypatch)
     assert code == 2
     assert "Traceback" not in err and str(good_chain.parent) in err
     assert not (ws.root / "public").exists()
@@ -365,7 +372,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.requests.append((dict(self.headers), body))
                 status = hook.statuses.pop(0) if hook.statuses else 200
@@ -411,9 +418,10 @@ def test_webhook_gets_signed_event_then_unpublish(
     report = ws.publisher("t").publish(run_id, ["cms"])  # re-run retries the notification
     assert report.uploaded == 0
     headers, body = hook.requests[-1]
-    assert headers["X-Bildwerk-Signature"] == "sha256=" + hmac.new(
-        b"s3cret", body, hashlib.sha256
-    ).hexdigest()
+    assert (
+        headers["X-Bildwerk-Signature"]
+        == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    )
     assert headers["Idempotency-Key"] == hook.requests[0][0]["Idempotency-Key"]
     event = json.loads(body)
     assert event["type"] == "bildwerk.published" and len(event["assets"]) == 4

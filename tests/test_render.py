@@ -271,10 +271,11 @@ def test_fitting_renditions_are_encoded_once(
 def test_tight_budget_lowers_quality_and_holds(
     small_master: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    unstamped = RenderSettings(stamp_reserve=0)  # the search alone
     free = {(r.format, r.width): len(r.data) for r in render(small_master, small_channel("free"))}
     budgets = {fmt: int(free[(fmt, 640)] * 0.6) for fmt in ("avif", "webp", "jpeg")}
     calls = count_encodes(monkeypatch)
-    out = render(small_master, small_channel("tight", byte_budget=budgets))
+    out = render(small_master, small_channel("tight", byte_budget=budgets), settings=unstamped)
     for r in out:
         assert r.within_budget and len(r.data) <= budgets[r.format]
         if r.width == 640:
@@ -284,6 +285,15 @@ def test_tight_budget_lowers_quality_and_holds(
     assert max(per_rendition.values()) <= DEFAULT_SETTINGS.max_encodes
     assert all(per_rendition[(fmt, 320)] == 1 for fmt in budgets)  # started from 640's result
     assert len(calls) <= 2 * len(out)
+
+
+def test_budget_keeps_room_for_the_publishing_stamp(small_master: Image.Image) -> None:
+    free = {(r.format, r.width): len(r.data) for r in render(small_master, small_channel("free"))}
+    reserve = DEFAULT_SETTINGS.stamp_reserve
+    budgets = {fmt: int(free[(fmt, 640)] * 0.6) + reserve for fmt in ("avif", "webp", "jpeg")}
+    for r in render(small_master, small_channel("tight", byte_budget=budgets)):
+        assert r.budget == budgets[r.format]
+        assert r.within_budget and len(r.data) + reserve <= budgets[r.format]
 
 
 def test_impossible_budget_is_reported_not_raised(
@@ -464,3 +474,16 @@ def test_srgb_profile_is_pinned() -> None:
 def test_invalid_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="min_quality"):
         RenderSettings(jpeg_quality=20, min_quality=30)
+
+
+def test_preview_channel_carries_a_visible_mark() -> None:
+    channel = PRESETS["review_preview"]
+    master = make_master(*channel.master_size, seed=4)
+    plain = channel.model_copy(update={"preview": False})
+    marked = render(master, channel)[-1]
+    clean = render(master, plain)[-1]
+    a, b = (
+        np.asarray(Image.open(io.BytesIO(r.data)).convert("L"), np.float32) for r in (marked, clean)
+    )
+    changed = np.abs(a - b) > 24  # well beyond JPEG noise: the lettering
+    assert 0.02 < changed.mean() < 0.5

@@ -94,6 +94,9 @@ class RenderSettings:
     max_encodes: int = 3
     # Predictions aim this far below the budget so the first guess usually fits.
     budget_margin: float = 0.97
+    # Bytes publishing adds to every file (XMP/IPTC ~3.4 kB, signed C2PA manifest with the
+    # master's ~11 kB; benchmarks/bench_stamp.py), kept free so published files fit too.
+    stamp_reserve: int = 15_000
 
     def __post_init__(self) -> None:
         for name in ("avif_quality", "webp_quality", "jpeg_quality"):
@@ -103,6 +106,8 @@ class RenderSettings:
             raise ValueError("min_quality must lie in 1..100")
         if not 0 <= self.avif_speed <= 10 or not 0 <= self.webp_method <= 6:
             raise ValueError("avif_speed must lie in 0..10 and webp_method in 0..6")
+        if self.stamp_reserve < 0:
+            raise ValueError("stamp_reserve must be >= 0")
         if self.max_encodes < 1 or not 0.5 <= self.budget_margin <= 1.0:
             raise ValueError("max_encodes must be >= 1 and budget_margin in 0.5..1")
 
@@ -178,10 +183,10 @@ def render(
             frame = wm.embed(frame, bits)
             mark = wm.bits_hex(bits)
         for fmt in channel.formats:
-            rendition, hint = _render_one(
-                frame, fmt, channel.byte_budget.get(fmt), settings, hints.get(fmt)
-            )
-            out.append(replace(rendition, watermark=mark))
+            budget = channel.byte_budget.get(fmt)
+            pixels_budget = max(1, budget - settings.stamp_reserve) if budget else None
+            rendition, hint = _render_one(frame, fmt, pixels_budget, settings, hints.get(fmt))
+            out.append(replace(rendition, budget=budget, watermark=mark))
             if hint is not None:
                 hints[fmt] = hint
     order: dict[str, int] = {fmt: i for i, fmt in enumerate(channel.formats)}
