@@ -313,7 +313,7 @@ def test_bad_production_credentials_publish_nothing(
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     good_chain, good_key = ca.leaf(tmp_path / "a")
-    code, out, err = cli(
+    code, _, err = cli(
         ["keys", "use", "--cert", str(good_chain), "--key", str(good_key), "-w", str(ws.root)],
         capsys,
         monkeypatch,
