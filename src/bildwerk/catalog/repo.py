@@ -17,6 +17,7 @@ from bildwerk.catalog.models import (
     ImageHash,
     Job,
     Lineage,
+    Publication,
     Rendition,
     Run,
     RunJob,
@@ -323,3 +324,28 @@ def approved_creatives(s: Session, exclude: Sequence[str] = ()) -> list[str]:
     )
     excluded = set(exclude)
     return [a for a in s.scalars(q) if a not in excluded]
+
+
+def upsert_publication(s: Session, target: str, data: dict[str, Any]) -> None:
+    """Record a file as published on ``target`` (a re-publish revives a removed row)."""
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == data["key"])
+    ).first()
+    now = utcnow()
+    if row is None:
+        s.add(Publication(target=target, published_at=now, state="published", **data))
+        return
+    for k, v in data.items():
+        setattr(row, k, v)
+    row.state, row.published_at, row.removed_at, row.reason = "published", now, None, None
+
+
+def mark_unpublished(s: Session, target: str, key: str, reason: str) -> None:
+    """Mark a file as taken off ``target``; the row stays, with when and why."""
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == key)
+    ).first()
+    if row is not None and row.state == "published":
+        row.state = "removed"
+        row.removed_at = utcnow()
+        row.reason = reason

@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,28 +27,22 @@ from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import (
     Asset,
     AssetRights,
-    BriefVersion,
     Campaign,
-    Job,
     Publication,
     Run,
     Stamp,
 )
 from bildwerk.catalog.models import Rendition as RenditionRow
 from bildwerk.config.brand import BrandKit
-from bildwerk.config.brief import Rights as BriefRights
 from bildwerk.config.channels import Channel
 from bildwerk.config.publishing import (
-    FolderTargetSettings,
-    S3TargetSettings,
-    TargetSettings,
     WebhookTargetSettings,
 )
 from bildwerk.config.settings import Settings
 from bildwerk.errors import NotFoundError, UserError
-from bildwerk.publish import seo
-from bildwerk.publish.metadata import AssetMetadata, digital_source_type
-from bildwerk.publish.site import PublishedFile, image_fields, images_from, site_files
+from bildwerk.publish.describe import Creative, describe
+from bildwerk.publish.rights import brief_rights, iso, set_rights, why_withdrawn, withdrawn
+from bildwerk.publish.site import PublishedFile, images_from, site_files
 from bildwerk.publish.stamp import (
     SigningIdentity,
     load_identity,
@@ -59,36 +51,20 @@ from bildwerk.publish.stamp import (
     stamp_master,
     stamp_rendition,
 )
+from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
 from bildwerk.publish.targets import (
     IMMUTABLE,
     REVALIDATE,
-    FolderTarget,
     PublishError,
     PublishTarget,
-    S3Target,
     WebhookTarget,
     content_type_for,
     event_key,
     origin_key,
     publish_event,
-    slugify,
 )
 
 IMAGE_DIR = "img"
-
-
-@dataclass
-class Creative:
-    """An approved creative ready to stamp: what its files say and where they come from."""
-
-    asset: Asset
-    spec: dict[str, Any]
-    channel: Channel
-    meta: AssetMetadata
-    image: seo.PublishedImage  # without URLs yet (renditions filled per target)
-    fields: dict[str, Any]
-    renditions: list[RenditionRow]
-    run_id: str
 
 
 @dataclass
@@ -134,7 +110,7 @@ class Publisher:
     # ------------------------------------------------------------------ publish
 
     def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
-        storage, hooks = self._targets(target_names)
+        storage, hooks = resolve(self.root, self.settings.targets, target_names)
         with self.db.session() as s:
             run = repo.get_run(s, run_id)
             if run is None:
@@ -164,7 +140,7 @@ class Publisher:
         keys = [rj.job_key for rj in run.jobs if rj.status in ("generated", "cached")]
         jobs = repo.done_jobs(s, keys)
         decisions = repo.current_decisions(s, [j.creative_id for j in jobs.values()])
-        brief = _brief_rights(s, run)
+        brief = brief_rights(s, run)
         found = s.get(Campaign, run.campaign_id)
         campaign = (found.name if found else "") or run.campaign_id
         today = dt.date.today()
@@ -188,13 +164,11 @@ class Publisher:
                     "rights.set",
                     subject=cid,
                     actor=self.actor,
-                    payload={"expires_on": _iso(brief.expires), "source": "brief"},
+                    payload={"expires_on": iso(brief.expires), "source": "brief"},
                 )
-            if rights.revoked_at is not None:
-                report.skipped[cid] = f"revoked: {rights.reason or 'no reason'}"
-                continue
-            if rights.expires_on is not None and rights.expires_on < today:
-                report.skipped[cid] = f"licence expired on {rights.expires_on}"
+            why = why_withdrawn(rights, today)
+            if why:
+                report.skipped[cid] = why
                 continue
             asset = s.get(Asset, cid)
             scene = s.get(Asset, job.scene_id)
@@ -209,87 +183,11 @@ class Publisher:
                 )
             )
             out.append(
-                self._creative(job, asset, scene, channel, renditions, brief, rights, campaign, run)
+                describe(
+                    job, asset, scene, channel, renditions, brief, rights, campaign, run, self.brand
+                )
             )
         return out
-
-    def _creative(
-        self,
-        job: Job,
-        asset: Asset,
-        scene: Asset,
-        channel: Channel,
-        renditions: list[RenditionRow],
-        brief: BriefRights,
-        rights: AssetRights,
-        campaign: str,
-        run: Run,
-    ) -> Creative:
-        spec = job.spec
-        brand = self.brand
-        copy = spec.get("copy") or {}
-        slots = dict(spec.get("slots") or {})
-        product = slots.pop("product", None)
-        alt = seo.alt_text(copy.get("headline", ""), slots, product, spec.get("locale"))
-        title = f"{campaign} — {copy.get('headline') or channel.name}"
-        has_product = bool((scene.meta or {}).get("product_box"))
-        backend = str(spec.get("backend") or scene.meta.get("backend") or "studio")
-        source_type = digital_source_type(backend, has_product)
-        licence_url = brief.licence_url or brand.rights.licence_url or ""
-        model = (scene.meta.get("params") or {}).get("model") or {}
-        meta = AssetMetadata(
-            title=title,
-            description=alt,
-            creator=brand.creator or brand.name,
-            credit_line=brand.rights.credit_line or brand.name,
-            copyright_notice=brand.copyright or "",
-            web_statement=licence_url,
-            licensor_url=brand.rights.licence_page or "",
-            digital_source_type=source_type,
-            campaign_id=asset.campaign_id or "",
-            asset_id=asset.id,
-            licence_expiry=rights.expires_on,
-            generation={
-                "prompt": spec.get("prompt"),
-                "negative_prompt": spec.get("negative_prompt"),
-                "seed": spec.get("seed"),
-                "backend": backend,
-                "model": spec.get("model"),
-                "model_hash": model.get("sha256") if isinstance(model, dict) else None,
-                "job_key": job.key,
-            },
-            do_not_train=brand.rights.do_not_train,
-        )
-        slug = " ".join(
-            str(p) for p in (asset.campaign_id, product, spec.get("segment"), spec.get("locale"))
-            if p
-        )  # fmt: skip
-        image = seo.PublishedImage(
-            asset_id=asset.id,
-            slug=slugify(slug),
-            alt=alt,
-            title=title,
-            width=asset.width // max(1, channel.density),
-            height=asset.height // max(1, channel.density),
-            sizes=channel.sizes,
-            lcp=channel.lcp,
-            renditions=[seo.Rendition(r.format, r.width, r.height, "-") for r in renditions],
-            creator=meta.creator,
-            credit_text=meta.credit_line or None,
-            copyright_notice=meta.copyright_notice or None,
-            license_url=licence_url or None,
-            acquire_license_page=brand.rights.licence_page,
-            digital_source_type=source_type,
-        )
-        fields = {
-            **image_fields(image),
-            "campaign": asset.campaign_id,
-            "campaign_name": campaign,
-            "locale": spec.get("locale"),
-            "direction": spec.get("direction", "ltr"),
-            "channel": channel.name,
-        }
-        return Creative(asset, spec, channel, meta, image, fields, renditions, run.id)
 
     def _check_watermarks(self, creatives: list[Creative], report: PublishReport) -> None:
         for c in creatives:
@@ -358,63 +256,8 @@ class Publisher:
 
     # ------------------------------------------------------------------ targets
 
-    def _targets(
-        self, names: Sequence[str]
-    ) -> tuple[list[tuple[str, PublishTarget]], list[tuple[str, WebhookTarget]]]:
-        declared = self.settings.targets
-        if not names:
-            raise UserError("say where to publish", hint="pass --to TARGET (see bildwerk.yaml)")
-        storage: dict[str, PublishTarget] = {}
-        hooks: dict[str, WebhookTarget] = {}
-        for name in names:
-            conf = declared.get(name)
-            if conf is None:
-                known = ", ".join(sorted(declared)) or "none declared"
-                raise UserError(
-                    f"bildwerk.yaml: no target named {name!r} (targets: {known}).",
-                    hint="declare it under `targets:` in bildwerk.yaml",
-                )
-            if isinstance(conf, WebhookTargetSettings):
-                hooks[name] = self._webhook(name, conf)
-                name, conf = conf.origin, declared[conf.origin]
-            if name not in storage:
-                storage[name] = self.open_target(conf)
-        return list(storage.items()), list(hooks.items())
-
-    def open_target(self, conf: TargetSettings) -> PublishTarget:
-        if isinstance(conf, FolderTargetSettings):
-            path = conf.path if conf.path.is_absolute() else self.root / conf.path
-            return FolderTarget(path, conf.base_url)
-        if isinstance(conf, S3TargetSettings):
-            return S3Target(
-                conf.url, endpoint_url=conf.endpoint_url, public_base_url=conf.public_base_url
-            )
-        raise UserError("a webhook stores no files; publish to its origin")
-
-    def _webhook(self, name: str, conf: WebhookTargetSettings) -> WebhookTarget:
-        secret = os.environ.get(conf.secret_env, "")
-        if not secret.strip():
-            raise UserError(
-                f"bildwerk.yaml: targets.{name}: the environment variable "
-                f"{conf.secret_env} (the webhook's HMAC secret) is not set.",
-                hint=f"export {conf.secret_env}=... with the secret the CMS checks",
-            )
-        return WebhookTarget(
-            conf.url,
-            secret,
-            timeout=conf.timeout,
-            max_attempts=conf.max_attempts,
-            allow_insecure=conf.allow_insecure,
-        )
-
     def _site_url(self, name: str) -> str:
-        conf = self.settings.targets[name]
-        assert not isinstance(conf, WebhookTargetSettings)
-        if conf.site_url:
-            return conf.site_url
-        if isinstance(conf, FolderTargetSettings):
-            return conf.base_url
-        return self.open_target(conf).url("").rstrip("/")  # type: ignore[attr-defined, no-any-return]
+        return site_url(self.settings.targets[name])
 
     def _upload(
         self,
@@ -486,9 +329,9 @@ class Publisher:
                 if p.state == "published" and p.rendition_id in fresh:
                     superseded.append(p)
             for data in rows:
-                _upsert(s, name, data)
+                repo.upsert_publication(s, name, data)
             for p in superseded:
-                _mark_removed(s, name, p.key, "superseded")
+                repo.mark_unpublished(s, name, p.key, "superseded")
             for c in creatives:
                 repo.log_event(
                     s,
@@ -530,7 +373,7 @@ class Publisher:
                 key, data, content_type=content_type_for(key), cache_control=REVALIDATE
             )
             with self.db.session() as s:
-                _upsert(
+                repo.upsert_publication(
                     s,
                     name,
                     {"key": key, "asset_id": None, "rendition_id": None, "url": url,
@@ -539,7 +382,7 @@ class Publisher:
         for key in old.keys() - pages.keys():
             target.delete(key)
             with self.db.session() as s:
-                _mark_removed(s, name, key, "nothing left to show")
+                repo.mark_unpublished(s, name, key, "nothing left to show")
         return f"{site_url}/index.html" if pages else ""
 
     def _notify(
@@ -590,7 +433,7 @@ class Publisher:
             raise
         with self.db.session() as s:
             for img in images:
-                _upsert(
+                repo.upsert_publication(
                     s,
                     name,
                     {"key": f"asset/{img.asset_id}", "asset_id": img.asset_id,
@@ -613,15 +456,7 @@ class Publisher:
         today = dt.date.today()
         report = SyncReport()
         with self.db.session() as s:
-            gone = {
-                r.asset_id: (
-                    f"revoked: {r.reason or 'no reason'}"
-                    if r.revoked_at is not None
-                    else f"licence expired on {r.expires_on}"
-                )
-                for r in s.scalars(select(AssetRights))
-                if r.revoked_at is not None or (r.expires_on is not None and r.expires_on < today)
-            }
+            gone = withdrawn(s, today)
             live = [
                 (p.target, p.key, p.asset_id)
                 for p in s.scalars(
@@ -645,7 +480,7 @@ class Publisher:
                 )
             entries = by_target[name]
             if isinstance(conf, WebhookTargetSettings):
-                hook = self._webhook(name, conf)
+                hook = open_webhook(name, conf)
                 ids = sorted({a for _, a in entries})
                 event = {
                     "type": "bildwerk.unpublished",
@@ -655,12 +490,12 @@ class Publisher:
                 hook.notify(event, idempotency_key=event_key(event))
                 report.notified.extend(ids)
             else:
-                store = self.open_target(conf)
+                store = open_target(self.root, conf)
                 for key, _ in entries:
                     store.delete(key)
             with self.db.session() as s:
                 for key, asset_id in entries:
-                    _mark_removed(s, name, key, gone[asset_id])
+                    repo.mark_unpublished(s, name, key, gone[asset_id])
                 for asset_id in sorted({a for _, a in entries}):
                     repo.log_event(
                         s,
@@ -671,7 +506,7 @@ class Publisher:
                     )
             report.removed[name] = sorted({a for _, a in entries})
             if not isinstance(conf, WebhookTargetSettings):
-                self._rebuild_site(name, self.open_target(conf))
+                self._rebuild_site(name, open_target(self.root, conf))
         return report
 
     def set_rights(
@@ -682,67 +517,15 @@ class Publisher:
         revoke: str | None = None,
         clear_expiry: bool = False,
     ) -> dict[str, Any]:
-        """Change a creative's licence expiry or revoke it (takes effect at the next
-        ``publish --sync``)."""
-        with self.db.session() as s:
-            asset = s.get(Asset, asset_id)
-            if asset is None or asset.kind != "creative":
-                raise NotFoundError(
-                    f"no creative '{asset_id}'", hint="use an id from `bildwerk review RUN`"
-                )
-            row = s.get(AssetRights, asset_id) or AssetRights(asset_id=asset_id)
-            if expires_on is not None or clear_expiry:
-                row.expires_on = expires_on
-            if revoke is not None:
-                row.revoked_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-                row.reason = revoke
-            row.actor = self.actor
-            row.updated_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            s.merge(row)
-            payload = {"expires_on": _iso(row.expires_on), "revoked": revoke}
-            repo.log_event(
-                s,
-                "rights.revoked" if revoke else "rights.set",
-                subject=asset_id,
-                actor=self.actor,
-                payload=payload,
-            )
-            return {"id": asset_id, **payload}
-
-
-def _brief_rights(s: Session, run: Run) -> BriefRights:
-    version = s.get(BriefVersion, run.brief_sha256)
-    data = yaml.safe_load(version.content) if version is not None else None
-    block = data.get("rights") if isinstance(data, dict) else None
-    return BriefRights.model_validate(block or {})
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
+        return set_rights(
+            self.db,
+            asset_id,
+            actor=self.actor,
+            expires_on=expires_on,
+            revoke=revoke,
+            clear_expiry=clear_expiry,
+        )
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _upsert(s: Session, target: str, data: dict[str, Any]) -> None:
-    row = s.scalars(
-        select(Publication).where(Publication.target == target, Publication.key == data["key"])
-    ).first()
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    if row is None:
-        s.add(Publication(target=target, published_at=now, state="published", **data))
-        return
-    for k, v in data.items():
-        setattr(row, k, v)
-    row.state, row.published_at, row.removed_at, row.reason = "published", now, None, None
-
-
-def _mark_removed(s: Session, target: str, key: str, reason: str) -> None:
-    row = s.scalars(
-        select(Publication).where(Publication.target == target, Publication.key == key)
-    ).first()
-    if row is not None and row.state == "published":
-        row.state = "removed"
-        row.removed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        row.reason = reason

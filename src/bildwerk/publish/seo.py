@@ -9,6 +9,7 @@ shift), lazy loading everywhere except the one LCP hero, which is preloaded inst
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -421,5 +422,16 @@ def landing_page(
     )
 
 
+# The landing template's grid: <main> is at most 1200 px with 24 px padding, columns of at
+# least 280 px with 24 px gaps, so 1 to 3 columns. Grid images are laid out by the page,
+# not by their channel, so their `sizes` says the cell width (the hero keeps 100vw).
+GRID_SIZES = (
+    "(min-width: 1200px) 368px, (min-width: 936px) calc((100vw - 96px) / 3), "
+    "(min-width: 632px) calc((100vw - 72px) / 2), calc(100vw - 48px)"
+)
+
+
 def _item(img: PublishedImage, *, hero: bool) -> dict[str, Any]:
+    if not hero:
+        img = dataclasses.replace(img, sizes=GRID_SIZES)
     return {"picture": Markup(picture_html(img, hero=hero)), "title": img.title, "img": img}
