@@ -442,3 +442,92 @@ def test_webhook_without_its_secret(ran: tuple[Path, str], tmp_path: Path, hook:
     with pytest.raises(UserError, match="TEST_CMS_SECRET"):
         Workspace(ws.root).publisher("t").publish(run_id, ["cms"])
     assert not (ws.root / "public").exists()
+
+
+# -- the published landing page in headless Chromium -----------------------------------
+
+
+@pytest.mark.parametrize(("viewport", "width"), [(375, 480), (768, 768), (1440, 1440)])
+def test_published_page_in_chromium(published: Path, viewport: int, width: int) -> None:
+    """The page `publish` wrote, served from another origin (URLs rebased to it): the hero
+    takes the srcset candidate for the viewport, preloaded once, and nothing shifts."""
+    from tests import browser
+
+    if browser.find_chromium() is None:
+        pytest.skip(browser.SKIP_REASON)
+    public = published / "public"
+    html = (public / "spring-drop" / "en-US" / "index.html").read_text(encoding="utf-8")
+    with browser.serve(public) as server:
+        page = browser.load(
+            server,
+            html.replace("http://localhost:8000/", server.base_url + "/"),
+            width=viewport,
+            height=900,
+            name=f"probe-{viewport}.html",
+        )
+    probe, why = page.probe, page.describe()
+    assert probe["innerWidth"] == viewport, why
+    hero = probe["images"][0]
+    assert re.search(rf"-web-hero-{width}w-[0-9a-f]{{8}}\.avif$", hero["currentSrc"]), why
+    assert hero["fetchpriority"] == "high" and hero["loading"] is None, why
+    assert [p for p in page.requests if "-web-hero-" in p] == [
+        hero["currentSrc"].removeprefix(server.base_url)
+    ], why
+    assert probe["layoutShift"] == 0 and probe["shifts"] == [], why
+
+
+# -- S3 through the same line ----------------------------------------------------------
+
+
+def test_publish_to_s3_and_sync(
+    ran: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket target declared in bildwerk.yaml (moto's S3 server, credentials from the
+    standard AWS environment): the same files, headers and pages as a folder."""
+    import httpx
+
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        httpx.put(f"{endpoint}/assets", timeout=10).raise_for_status()
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ):
+            monkeypatch.setenv(name, value)
+        ws, run_id = fresh(ran, tmp_path)
+        with (ws.root / "bildwerk.yaml").open("a", encoding="utf-8") as fh:
+            fh.write(
+                f"  bucket:\n    type: s3\n    url: s3://assets/campaigns\n"
+                f"    endpoint_url: {endpoint}\n"
+            )
+        ws = Workspace(ws.root)
+        report = ws.publisher("t").publish(run_id, ["bucket"])
+        assert report.uploaded == 42
+        fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+        keys = fs.find("assets/campaigns")
+        images = [k for k in keys if "/img/" in k]
+        assert len(images) == 42
+        assert "assets/campaigns/sitemap-images.xml" in keys
+        served = httpx.get(fs.url(images[0]), timeout=10)
+        assert served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert served.headers["Content-Type"].startswith("image/")
+        page = fs.cat("assets/campaigns/spring-drop/en-US/index.html").decode()
+        assert f"{endpoint}/assets/campaigns/img/" in page
+        victim = report.published[0]
+        ws.publisher("legal").set_rights(victim, revoke="withdrawn")
+        assert ws.publisher("legal").sync().removed == {"bucket": [victim]}
+        fs.invalidate_cache()
+        left = [k for k in fs.find("assets/campaigns") if "/img/" in k]
+        assert len(left) < 42
+        with ws.db.session() as s:
+            gone = s.scalars(select(Publication).where(Publication.asset_id == victim)).all()
+            assert gone and all(p.state == "removed" for p in gone)
+            assert not any(p.key.split("/")[-1] in " ".join(left) for p in gone)
+    finally:
+        server.stop()
