@@ -531,3 +531,51 @@ def test_publish_to_s3_and_sync(
             assert not any(p.key.split("/")[-1] in " ".join(left) for p in gone)
     finally:
         server.stop()
+
+
+def test_verify_names_the_asset_its_watermark_belongs_to(
+    published: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = images(published)
+    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1080w-" in f.name)
+    code, out, err = cli(["verify", str(jpg), "-w", str(published), "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["c2pa"]["state"] == "Trusted"
+    assert report["watermark"]["asset_id"] == report["xmp"]["asset_id"]
+    assert report["watermark"]["match"] > 0.3
+    # the same pixels without the mark: bits decode to something, but nothing matches
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 255, (608, 1080, 3), dtype=np.uint8)
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(noise).save(plain, quality=90)
+    code, out, err = cli(
+        ["verify", str(plain), "-w", str(published), "--json"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["c2pa"]["state"] == "absent" and report["watermark"]["asset_id"] is None
+
+
+def test_watermark_lookup_needs_a_real_match(published: Path, tmp_path: Path) -> None:
+    """A payload prefix that happens to name an asset is not enough: the mark's strength
+    decides (unmarked pixels stay near 0, marked ones well above the threshold)."""
+    from bildwerk.publish.inspect import verify_file
+
+    jpg = next(f for f in images(published) if f.suffix == ".jpg" and "-web-hero-768w-" in f.name)
+    with Image.open(jpg) as im:
+        owner = re.search(rb"<bildwerk:assetId>(cr_[0-9a-f]+)<", im.info["xmp"])
+        assert owner is not None
+        im.convert("RGB").save(tmp_path / "copy.png")
+    asset = owner.group(1).decode()
+    rng = np.random.default_rng(9)
+    unmarked = rng.integers(0, 255, (432, 768, 3), dtype=np.uint8)
+    Image.fromarray(unmarked).save(tmp_path / "other.png")
+    always = lambda _hex: [asset]  # noqa: E731 - a lookup that claims every payload
+    marked = verify_file(tmp_path / "copy.png", lookup=always)["watermark"]
+    assert marked["asset_id"] == asset and marked["match"] > 0.3
+    other = verify_file(tmp_path / "other.png", lookup=always)["watermark"]
+    assert other["asset_id"] is None and other["match"] is None

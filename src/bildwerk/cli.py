@@ -718,13 +718,16 @@ def verify(
     from bildwerk.publish.inspect import verify_file
 
     anchors = trust
-    if anchors is None:
-        try:
-            candidate = _ws(workspace).root / "keys" / "dev-root.pem"
-            anchors = candidate if candidate.is_file() else None
-        except WorkspaceError:
-            anchors = None
-    report = verify_file(file, trust_anchors=anchors)
+    try:
+        ws: Workspace | None = _ws(workspace)
+    except WorkspaceError:
+        ws = None
+    if anchors is None and ws is not None:
+        candidate = ws.root / "keys" / "dev-root.pem"
+        anchors = candidate if candidate.is_file() else None
+    report = verify_file(
+        file, trust_anchors=anchors, lookup=ws.creatives_marked if ws is not None else None
+    )
     if as_json:
         _print_json(report)
         return
@@ -738,8 +741,10 @@ def verify(
             else f" ({c2pa.get('reason')})"
         )
     )
-    if report["watermark"]:
-        out.print(f"  watermark: {report['watermark']['hex']}")
+    mark = report["watermark"]
+    if mark:
+        owner = f" → {mark['asset_id']} (match {mark['match']})" if mark.get("asset_id") else ""
+        out.print(f"  watermark: {mark['hex']}{owner}")
     for key, value in report["xmp"].items():
         out.print(f"  {key}: {value}")
 

@@ -484,6 +484,11 @@ class Workspace:
         """Generate a scene or creative again from its record and compare the pixels."""
         return reproduce(self.db, self.blobs, asset_id, root=self.root)
 
+    def creatives_marked(self, payload_hex: str) -> list[str]:
+        """Creatives whose id starts with a watermark payload (``cr_<hex>…``)."""
+        with self.db.session() as s:
+            return repo.assets_with_prefix(s, f"cr_{payload_hex}", kind="creative")
+
     def publisher(self, actor: str) -> Publisher:
         """Publishing, unpublishing and rights for this workspace's targets."""
         from bildwerk.publish.publisher import Publisher

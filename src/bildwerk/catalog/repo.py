@@ -223,6 +223,12 @@ def get_asset(s: Session, asset_id: str) -> Asset | None:
     return found
 
 
+def assets_with_prefix(s: Session, prefix: str, *, kind: str, limit: int = 20) -> list[str]:
+    """Ids of assets of ``kind`` starting with ``prefix`` (a watermark names an id prefix)."""
+    q = select(Asset.id).where(Asset.kind == kind, Asset.id.startswith(prefix, autoescape=True))
+    return list(s.scalars(q.order_by(Asset.id).limit(limit)))
+
+
 def lineage_of(s: Session, asset_id: str) -> list[Lineage]:
     return list(
         s.scalars(

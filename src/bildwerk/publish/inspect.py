@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,24 @@ def _xmp(image: Image.Image) -> dict[str, str]:
     return out
 
 
+# match() of a marked rendition is 0.1 to 1 (WebP q80 lowest); unmarked images stay
+# within +-0.01, so this separates them with room on both sides.
+MATCH_THRESHOLD = 0.08
+
+
 def verify_file(
-    path: Path, *, trust_anchors: Path | None = None, watermark_bits: int = 32
+    path: Path,
+    *,
+    trust_anchors: Path | None = None,
+    watermark_bits: int = 32,
+    lookup: Callable[[str], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Read everything bildwerk stamps into a rendition; a corrupt or unknown file is a
-    user error naming it."""
+    user error naming it.
+
+    Decoded bits alone cannot tell a watermark from noise; ``lookup`` (payload hex ->
+    asset ids starting with it, e.g. from the catalog) lets the report name the asset the
+    mark belongs to, with :func:`match`'s strength as evidence."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -69,14 +83,20 @@ def verify_file(
         report["c2pa"] = asdict(verify(data, fmt, trust_anchors=trust_anchors, source=str(path)))
     except UserError as exc:
         report["c2pa"] = {"state": "absent", "reason": exc.message}
-    from bildwerk.publish.watermark import bits_hex, capacity, decode
+    from bildwerk.publish.watermark import bits_hex, capacity, decode, match, payload_for
 
     if capacity(image.width, image.height) >= watermark_bits:
         bits = decode(image, watermark_bits)
-        report["watermark"] = {
-            "bits": "".join(map(str, bits)),
-            "hex": bits_hex(bits),
-        }
+        mark: dict[str, Any] = {"bits": "".join(map(str, bits)), "hex": bits_hex(bits)}
+        if lookup is not None:
+            scored = sorted(
+                ((match(image, payload_for(a, watermark_bits)), a) for a in lookup(mark["hex"])),
+                reverse=True,
+            )
+            best = scored[0] if scored and scored[0][0] >= MATCH_THRESHOLD else None
+            mark["asset_id"] = best[1] if best else None
+            mark["match"] = round(best[0], 3) if best else None
+        report["watermark"] = mark
     else:
         report["watermark"] = None
     return report
