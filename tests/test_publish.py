@@ -579,3 +579,78 @@ def test_watermark_lookup_needs_a_real_match(published: Path, tmp_path: Path) ->
     assert marked["asset_id"] == asset and marked["match"] > 0.3
     other = verify_file(tmp_path / "other.png", lookup=always)["watermark"]
     assert other["asset_id"] is None and other["match"] is None
+
+
+# -- renditions too small for the mark; signing through a callback (KMS/HSM) -------------
+
+TINY_BRIEF = """\
+campaign: tiny
+backend: studio
+locales:
+  en-US: {{headline: "Hi", cta: "Go"}}
+channels:
+  - {{name: leaderboard, width: 728, height: 90, overrides: {{widths: [728]}}}}
+prompt:
+  template: "packshot of the {{product}}"
+  slots:
+    product: [{product}]
+product_slot: product
+products:
+  {product}: ../assets/products/{product}.png
+"""
+
+
+def test_rendition_too_small_for_the_watermark(tmp_path: Path) -> None:
+    root = tmp_path / "acme"
+    init_workspace(root, name="acme")
+    product = sorted(p.stem for p in (root / "assets" / "products").glob("*.png"))[0]
+    brief = root / "campaigns" / "tiny.yaml"
+    brief.write_text(TINY_BRIEF.format(product=product), encoding="utf-8")
+    ws = Workspace(root)
+    run_id = ws.run(brief, workers=1).run_id
+    for row in ws.review(run_id, all_states=True):  # the gate may frown at a 90 px banner
+        ws.decide(row["id"], "approved", actor="t", reason="test", override=True)
+    dev_init(root, org="acme")
+    with pytest.raises(UserError, match=r"no invisible watermark in .*728×90") as info:
+        ws.publisher("t").publish(run_id, ["site"])
+    assert "when_possible" in (info.value.hint or "")
+    assert not (root / "public").exists()
+    brand = root / "brand" / "brand.yaml"
+    brand.write_text(
+        brand.read_text().replace(
+            "do_not_train: true", "do_not_train: true\n  watermark: when_possible"
+        )
+    )
+    report = Workspace(root).publisher("t").publish(run_id, ["site"])
+    assert report.uploaded == 3 and any("without watermark" in w for w in report.warnings)
+
+
+_KMS_KEY: list[Path] = []
+
+
+def kms_sign(data: bytes) -> bytes:
+    """Stands in for a KMS: the private key never reaches bildwerk, only signatures."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = serialization.load_pem_private_key(_KMS_KEY[0].read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path) -> None:
+    from bildwerk.publish.c2pa_sign import verify
+
+    ws, run_id = fresh(ran, tmp_path)
+    kms_dir = tmp_path / "kms"
+    kms_dir.mkdir()
+    key = ws.root / "keys" / "dev-key.pem"
+    _KMS_KEY[:] = [kms_dir / "key.pem"]
+    key.rename(_KMS_KEY[0])  # no key file left in the workspace
+    ws.use_signer(ws.root / "keys" / "dev-chain.pem", None, callback="tests.test_publish:kms_sign")
+    report = Workspace(ws.root).publisher("t").publish(run_id, ["site"])
+    assert report.uploaded == 42 and not report.dev_keys
+    f = images(ws.root)[0]
+    fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
+    result = verify(f.read_bytes(), fmt, trust_anchors=ws.root / "keys" / "dev-root.pem")
+    assert result.state == "Trusted", result.failures
