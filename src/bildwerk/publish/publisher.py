@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bildwerk.blobs import LocalBlobStore
+from bildwerk.blobs import LocalBlobStore, sha256_bytes
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import (
@@ -41,16 +40,10 @@ from bildwerk.config.publishing import (
 from bildwerk.config.settings import Settings
 from bildwerk.errors import NotFoundError, UserError
 from bildwerk.publish.describe import Creative, describe
+from bildwerk.publish.metadata import build_xmp
 from bildwerk.publish.rights import brief_rights, iso, set_rights, why_withdrawn, withdrawn
-from bildwerk.publish.site import PublishedFile, images_from, site_files
-from bildwerk.publish.stamp import (
-    SigningIdentity,
-    load_identity,
-    metadata_key,
-    stamp_key,
-    stamp_master,
-    stamp_rendition,
-)
+from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
+from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
 from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
 from bildwerk.publish.targets import (
     IMMUTABLE,
@@ -212,22 +205,25 @@ class Publisher:
         """Stamped blob sha per rendition id, stamping only what is not cached."""
         out: dict[int, str] = {}
         author = self.brand.name
+        cached = self._stamps(creatives)
         for c in creatives:
-            master_key = stamp_key(identity.fingerprint, metadata_key(c.meta), c.asset.sha256)
-            master_sha = self._cached(f"m:{c.asset.id}", master_key)
+            subject = f"m:{c.asset.id}"
+            master_key = stamp_key(identity.fingerprint, build_xmp(c.meta), c.asset.sha256)
+            master_sha = cached.get((subject, master_key))
             if master_sha is None:
-                png = self.blobs.get(c.asset.sha256)
-                signed = stamp_master(png, c.meta, identity=identity, author=author)
-                master_sha = self._store_stamp(f"m:{c.asset.id}", master_key, signed)
+                signed = stamp(
+                    self.blobs.get(c.asset.sha256), "png", c.meta, identity=identity, author=author
+                )
+                master_sha = self._store_stamp(subject, master_key, signed)
                 report.stamped += 1
             master: bytes | None = None
             for r in c.renditions:
                 meta = replace(c.meta, generation={**c.meta.generation, "watermark": r.watermark})
-                key = stamp_key(identity.fingerprint, metadata_key(meta), r.sha256, master_sha)
-                sha = self._cached(f"r:{r.id}", key)
+                key = stamp_key(identity.fingerprint, build_xmp(meta), r.sha256, master_sha)
+                sha = cached.get((f"r:{r.id}", key))
                 if sha is None:
                     master = master or self.blobs.get(master_sha)
-                    signed = stamp_rendition(
+                    signed = stamp(
                         self.blobs.get(r.sha256),
                         r.format,
                         meta,
@@ -241,12 +237,19 @@ class Publisher:
                 out[r.id] = sha
         return out
 
-    def _cached(self, subject: str, key: str) -> str | None:
+    def _stamps(self, creatives: list[Creative]) -> dict[tuple[str, str], str]:
+        """Every cached stamp of these creatives whose blob is still there, in one query."""
+        subjects = [f"m:{c.asset.id}" for c in creatives]
+        subjects += [f"r:{r.id}" for c in creatives for r in c.renditions]
         with self.db.session() as s:
-            row = s.get(Stamp, (subject, key))
-            if row is not None and self.blobs.has(row.sha256):
-                return row.sha256
-            return None
+            rows = [
+                (row.subject, row.stamp_key, row.sha256)
+                for start in range(0, len(subjects), 500)
+                for row in s.scalars(
+                    select(Stamp).where(Stamp.subject.in_(subjects[start : start + 500]))
+                )
+            ]
+        return {(subj, key): sha for subj, key, sha in rows if self.blobs.has(sha)}
 
     def _store_stamp(self, subject: str, key: str, data: bytes) -> str:
         sha = self.blobs.put(data)  # durable before the row that names it
@@ -255,9 +258,6 @@ class Publisher:
         return sha
 
     # ------------------------------------------------------------------ targets
-
-    def _site_url(self, name: str) -> str:
-        return site_url(self.settings.targets[name])
 
     def _upload(
         self,
@@ -347,7 +347,7 @@ class Publisher:
 
     def _rebuild_site(self, name: str, target: PublishTarget) -> str:
         """Pages, sitemaps and robots.txt from what is now published on ``name``."""
-        site_url = self._site_url(name)
+        home = site_url(self.settings.targets[name])
         with self.db.session() as s:
             live = list(
                 s.scalars(
@@ -356,17 +356,11 @@ class Publisher:
                     .order_by(Publication.id)
                 )
             )
-        files = [
-            PublishedFile(
-                p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url
-            )
-            for p in live
-            if p.rendition_id is not None
-        ]
-        pages = site_files(files, site_url=site_url, site_name=self.settings.name)
+        files = _files(p for p in live if p.rendition_id is not None)
+        pages = site_files(files, site_url=home, site_name=self.settings.name)
         old = {p.key: p for p in live if p.rendition_id is None}
         for key, data in pages.items():
-            sha = _sha(data)
+            sha = sha256_bytes(data)
             if key in old and old[key].sha256 == sha:
                 continue
             url = target.put(
@@ -383,7 +377,7 @@ class Publisher:
             target.delete(key)
             with self.db.session() as s:
                 repo.mark_unpublished(s, name, key, "nothing left to show")
-        return f"{site_url}/index.html" if pages else ""
+        return f"{home}/index.html" if pages else ""
 
     def _notify(
         self, name: str, hook: WebhookTarget, run_id: str, creatives: list[Creative]
@@ -400,23 +394,20 @@ class Publisher:
                     )
                 )
             )
-        files = [
-            PublishedFile(
-                p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url
-            )
-            for p in live
-        ]
-        site_url = self._site_url(conf.origin)
-        pages = {
-            f.image["asset_id"]: f"{site_url}/{f.image['campaign']}/{f.image['locale']}/"
-            for f in files
-        }
-        images = images_from(files, pages)
+        files = _files(live)
+        home = site_url(self.settings.targets[conf.origin])
+        images = images_from(
+            files,
+            {
+                f.image["asset_id"]: page_url(home, f.image["campaign"], f.image["locale"])
+                for f in files
+            },
+        )
         event = publish_event(
             run_id,
             images,
             campaign=creatives[0].asset.campaign_id,
-            sitemap_url=f"{site_url}/sitemap-images.xml",
+            sitemap_url=f"{home}/sitemap-images.xml",
         )
         key = event_key(event)
         try:
@@ -479,9 +470,10 @@ class Publisher:
                     hint="declare it again so its files can be taken down",
                 )
             entries = by_target[name]
+            ids = sorted({a for _, a in entries})
+            store: PublishTarget | None = None
             if isinstance(conf, WebhookTargetSettings):
                 hook = open_webhook(name, conf)
-                ids = sorted({a for _, a in entries})
                 event = {
                     "type": "bildwerk.unpublished",
                     "version": 1,
@@ -496,7 +488,7 @@ class Publisher:
             with self.db.session() as s:
                 for key, asset_id in entries:
                     repo.mark_unpublished(s, name, key, gone[asset_id])
-                for asset_id in sorted({a for _, a in entries}):
+                for asset_id in ids:
                     repo.log_event(
                         s,
                         "asset.unpublished",
@@ -504,9 +496,9 @@ class Publisher:
                         actor=self.actor,
                         payload={"target": name, "reason": gone[asset_id]},
                     )
-            report.removed[name] = sorted({a for _, a in entries})
-            if not isinstance(conf, WebhookTargetSettings):
-                self._rebuild_site(name, open_target(self.root, conf))
+            report.removed[name] = ids
+            if store is not None:  # pages follow the rows just marked
+                self._rebuild_site(name, store)
         return report
 
     def set_rights(
@@ -527,5 +519,9 @@ class Publisher:
         )
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _files(rows: Iterable[Publication]) -> list[PublishedFile]:
+    """Publication rows of renditions as the pages and webhook events need them."""
+    return [
+        PublishedFile(p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url)
+        for p in rows
+    ]

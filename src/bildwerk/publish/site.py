@@ -8,7 +8,7 @@ point at files that were taken down, and rebuilding them is idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from html import escape
 from typing import Any
 
@@ -26,24 +26,20 @@ class PublishedFile:
     url: str
 
 
+# PublishedImage fields stored per publication; renditions and page_url are per target.
+_IMAGE_KEYS = tuple(
+    f.name for f in fields(seo.PublishedImage) if f.name not in ("renditions", "page_url")
+)
+
+
 def image_fields(img: seo.PublishedImage) -> dict[str, Any]:
     """What is stored with each publication so pages can be rebuilt without the brief."""
-    return {
-        "asset_id": img.asset_id,
-        "slug": img.slug,
-        "alt": img.alt,
-        "title": img.title,
-        "width": img.width,
-        "height": img.height,
-        "sizes": img.sizes,
-        "lcp": img.lcp,
-        "creator": img.creator,
-        "credit_text": img.credit_text,
-        "copyright_notice": img.copyright_notice,
-        "license_url": img.license_url,
-        "acquire_license_page": img.acquire_license_page,
-        "digital_source_type": img.digital_source_type,
-    }
+    return {k: getattr(img, k) for k in _IMAGE_KEYS}
+
+
+def page_url(site_url: str, campaign: str, locale: str) -> str:
+    """The landing page of a campaign in a locale, where its images appear."""
+    return f"{site_url}/{campaign}/{locale}/"
 
 
 def images_from(files: Iterable[PublishedFile], page_urls: Mapping[str, str]) -> list[Any]:
@@ -53,8 +49,8 @@ def images_from(files: Iterable[PublishedFile], page_urls: Mapping[str, str]) ->
         entry = grouped.setdefault(f.image["asset_id"], (f.image, []))
         entry[1].append(seo.Rendition(f.format, f.width, f.height, f.url))
     out = []
-    for asset_id, (fields, renditions) in grouped.items():
-        known = {k: v for k, v in fields.items() if k in _IMAGE_KEYS}
+    for asset_id, (stored, renditions) in grouped.items():
+        known = {k: v for k, v in stored.items() if k in _IMAGE_KEYS}
         out.append(
             seo.PublishedImage(**known, renditions=renditions, page_url=page_urls.get(asset_id))
         )
@@ -97,8 +93,8 @@ def site_files(
             pages[where].images.append(img["asset_id"])
     if not pages:
         return {}
-    page_url = {p.key: f"{site_url}/{p.campaign}/{p.locale}/" for p in pages.values()}
-    asset_page = {a: page_url[p.key] for p in pages.values() for a in p.images}
+    urls = {p.key: page_url(site_url, p.campaign, p.locale) for p in pages.values()}
+    asset_page = {a: urls[p.key] for p in pages.values() for a in p.images}
     images = {i.asset_id: i for i in images_from(files, asset_page)}
     out: dict[str, bytes] = {}
     sitemap_pages = []
@@ -112,7 +108,7 @@ def site_files(
             dir="rtl" if page.direction == "rtl" else "ltr",
         )
         out[page.key] = html.encode()
-        sitemap_pages.append((page_url[page.key], [i.fallback().url for i in members]))
+        sitemap_pages.append((urls[page.key], [i.fallback().url for i in members]))
     for name, data in seo.sitemaps(sitemap_pages, base_url=site_url):
         out[name] = data
     out["index.html"] = _index(site_name, sorted(pages.values(), key=lambda p: p.key))
@@ -120,15 +116,6 @@ def site_files(
         f"User-agent: *\nAllow: /\nSitemap: {site_url}/sitemap-images.xml\n".encode()
     )
     return out
-
-
-_IMAGE_KEYS = frozenset(
-    (
-        "asset_id", "slug", "alt", "title", "width", "height", "sizes", "lcp", "creator",
-        "credit_text", "copyright_notice", "license_url", "acquire_license_page",
-        "digital_source_type",
-    )
-)  # fmt: skip
 
 
 def _index(site_name: str, pages: Sequence[Page]) -> bytes:

@@ -19,7 +19,7 @@ from bildwerk.config.publishing import SigningSettings
 from bildwerk.errors import UserError
 from bildwerk.publish.c2pa_sign import sign_rendition
 from bildwerk.publish.keys import CallbackSigner, SignerConfig, load_signer_config
-from bildwerk.publish.metadata import AssetMetadata, build_xmp, write_metadata
+from bildwerk.publish.metadata import AssetMetadata, write_metadata
 
 # Bump when what a stamp contains changes, so cached stamps are made again.
 STAMP_VERSION = 1
@@ -80,42 +80,21 @@ def stamp_key(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-def metadata_key(meta: AssetMetadata) -> bytes:
-    return build_xmp(meta)
-
-
-def stamp_master(
-    png: bytes, meta: AssetMetadata, *, identity: SigningIdentity, author: str
-) -> bytes:
-    """The master with metadata and a ``c2pa.created`` manifest."""
-    return sign_rendition(
-        write_metadata(png, "png", meta),
-        "png",
-        signer=identity.signer,
-        title=meta.title,
-        digital_source_type=meta.digital_source_type,
-        author=author,
-        master=None,
-        master_title=None,
-        do_not_train=meta.do_not_train,
-    )
-
-
-def stamp_rendition(
+def stamp(
     data: bytes,
     fmt: str,
     meta: AssetMetadata,
     *,
     identity: SigningIdentity,
     author: str,
-    master: bytes,
-    master_title: str,
+    master: bytes | None = None,
+    master_title: str | None = None,
 ) -> bytes:
-    """A rendition with metadata and a manifest naming the signed ``master`` as parent,
-    resized and converted from it. The invisible mark is not declared as
-    ``c2pa.watermarked``: C2PA requires a soft-binding assertion with a registered
-    algorithm for that, and ours is not registered; XMP carries its payload instead."""
-    actions = ("c2pa.resized", "c2pa.converted")
+    """``data`` with metadata and a signed manifest. Without ``master`` it is the master
+    (``c2pa.created``); with it, a rendition naming the signed master as parent, resized
+    and converted from it. The invisible mark is not declared as ``c2pa.watermarked``:
+    C2PA requires a soft-binding assertion with a registered algorithm for that, and ours
+    is not registered; XMP carries its payload instead."""
     return sign_rendition(
         write_metadata(data, fmt, meta),
         fmt,
@@ -125,7 +104,7 @@ def stamp_rendition(
         author=author,
         master=master,
         master_title=master_title,
-        actions=actions,
+        actions=None if master is None else ("c2pa.resized", "c2pa.converted"),
         do_not_train=meta.do_not_train,
     )
 
