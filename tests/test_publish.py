@@ -84,7 +84,7 @@ def published(ran: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -
     root = tmp_path_factory.mktemp("published") / "acme"
     shutil.copytree(src, root)
     ws = Workspace(root)
-    assert len(ws.approve_run(run_id, actor="tester", include_review=True)) == 4
+    assert len(ws.approve_run(run_id, actor="tester", include_review=True).approved) == 4
     dev_init(root, org="acme")
     report = ws.publisher("tester").publish(run_id, ["site"])
     assert len(report.published) == 4 and report.dev_keys

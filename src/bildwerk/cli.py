@@ -122,7 +122,7 @@ def plan(
         "per_channel": p.counts("channel"),
         "per_segment": p.counts("segment"),
         "per_locale": p.counts("locale"),
-        "jobs": [j.spec() for j in p.jobs],
+        "jobs": [j.spec().to_json() for j in p.jobs],
     }
     if as_json:
         _print_json(data)
@@ -392,6 +392,13 @@ def approve(
     include_review: Annotated[
         bool, typer.Option(help="With --run: also what the gate flagged for a person.")
     ] = False,
+    include_unchecked: Annotated[
+        bool,
+        typer.Option(
+            help="With --run: also creatives a QA check could not verify (missing extra, "
+            "model not loadable); recorded as an override."
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
     by: Annotated[
         str | None, typer.Option(help="Who approves (default: $BILDWERK_USER or the login name).")
@@ -404,10 +411,21 @@ def approve(
     if run is not None:
         if asset_id is not None:
             raise UserError("give a creative id or --run, not both")
-        rows = _ws(workspace).approve_run(
-            run, actor=_actor(by), include_review=include_review, reason=reason
+        result = _ws(workspace).approve_run(
+            run,
+            actor=_actor(by),
+            include_review=include_review,
+            include_unchecked=include_unchecked,
+            reason=reason,
         )
-        _report(as_json, rows, f"[green]✓[/] {len(rows)} creative(s) approved by {_actor(by)}")
+        text = f"[green]✓[/] {len(result.approved)} creative(s) approved by {_actor(by)}"
+        if result.unchecked_left_out:
+            text += (
+                f"\n[yellow]![/] {len(result.unchecked_left_out)} creative(s) left out: a QA "
+                "check could not verify them (see 'bildwerk review RUN --all'); install what "
+                "the reasons name and run 'bildwerk qa RUN', or pass --include-unchecked"
+            )
+        _report(as_json, result.to_json(), text)
         return
     if asset_id is None:
         raise UserError("say what to approve", hint="bildwerk approve ID, or --run RUN")

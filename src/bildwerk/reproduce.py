@@ -10,23 +10,23 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import select
 
-from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore, sha256_bytes
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Job
-from bildwerk.config.brand import BrandKit, load_brand
-from bildwerk.config.brief import Copy
+from bildwerk.config.brand import load_brand
 from bildwerk.errors import NotFoundError, UserError
+from bildwerk.records import ComposedCreative, JobSpec, SceneRecord
 from bildwerk.stages.generate import generate_scene
-from bildwerk.stages.work import ComposeTask, compose_creative
+from bildwerk.stages.work import compose_creative, compose_task
 
 
 @dataclass(frozen=True)
@@ -81,70 +81,39 @@ def reproduce(
                 "and creatives can be reproduced"
             )
         creative = asset if asset.kind == "creative" else None
-        job = None
+        spec: JobSpec | None = None
+        composed: ComposedCreative | None = None
         if creative is not None:
-            job = s.query(Job).filter(Job.creative_id == creative.id).first()
+            job = s.scalars(select(Job).where(Job.creative_id == creative.id)).first()
             if job is None:
                 raise NotFoundError(f"no job recorded for {creative.id}")
+            spec, composed = JobSpec.from_json(job.spec), ComposedCreative.from_json(creative.meta)
             scene = repo.get_asset(s, job.scene_id)
         else:
             scene = asset
         assert scene is not None
-        logo = next(
-            (link.parent_id for link in repo.lineage_of(s, asset.id) if link.relation == "logo_in"),
-            None,
-        )
+        logo = repo.parents_of(s, [asset.id], "logo_in").get(asset.id)
         logo_asset = repo.get_asset(s, logo) if logo else None
-        spec = dict(job.spec) if job else {}
-        meta = dict(scene.meta)
-        creative_meta = dict(creative.meta) if creative else {}
+        record = SceneRecord.from_json(scene.meta)
         stored_scene = blobs.get(scene.sha256)
         stored_master = blobs.get(creative.sha256) if creative else None
         logo_path = blobs.path(logo_asset.sha256) if logo_asset else None
-    if "request" not in meta:
-        raise UserError(
-            f"{scene.id} was stored without its generation request",
-            hint="re-run the brief with this version of bildwerk",
-        )
-    product_sha = meta["request"].get("product_sha256")
-    product = blobs.path(product_sha) if product_sha else None
-    request = SceneRequest.from_json(meta["request"], product=product)
-    out = generate_scene(str(meta["backend"]), request)
+    product_sha = record.request.product_sha256
+    request = replace(record.request, product=blobs.path(product_sha) if product_sha else None)
+    out = generate_scene(record.backend, request)
     scene_cmp = compare(stored_scene, out.png)
     master_cmp, note = None, None
-    if creative is not None and stored_master is not None:
-        brand_path = Path(creative_meta.get("brand_path", ""))
+    if spec is not None and composed is not None and stored_master is not None:
+        brand_path = Path(composed.brand_path)
         if root is not None and not brand_path.is_absolute():
             brand_path = root / brand_path
         brand = load_brand(brand_path) if brand_path.is_file() else None
-        if brand is None or brand.sha256 != creative_meta.get("brand_sha256"):
+        if brand is None or brand.sha256 != composed.brand_sha256:
             note = "brand kit changed since the run; only the scene was compared"
         else:
             with tempfile.TemporaryDirectory(prefix="bildwerk-repro-") as tmp:
                 scene_path = Path(tmp) / "scene.png"
                 scene_path.write_bytes(out.png)
-                master_cmp = compare(
-                    stored_master, _recompose(spec, request, brand, scene_path, logo_path)
-                )
-    return Reproduction(asset.id, scene.id, str(meta["backend"]), scene_cmp, master_cmp, note)
-
-
-def _recompose(
-    spec: dict[str, Any],
-    request: SceneRequest,
-    brand: BrandKit,
-    scene_path: Path,
-    logo_path: Path | None,
-) -> bytes:
-    task = ComposeTask(
-        job_key=spec["job_key"],
-        scene_path=scene_path,
-        layout=request.layout,
-        copy=Copy(**spec["copy"]),
-        locale=spec["locale"],
-        direction="rtl" if spec["direction"] == "rtl" else "ltr",
-        brand=brand,
-        logo_path=logo_path,
-        density=int(spec.get("channel_spec", {}).get("density", 1)),
-    )
-    return compose_creative(task).png
+                task = compose_task(spec, request, brand, scene_path, logo_path)
+                master_cmp = compare(stored_master, compose_creative(task).png)
+    return Reproduction(asset.id, scene.id, record.backend, scene_cmp, master_cmp, note)

@@ -12,7 +12,7 @@ import heapq
 import secrets
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,23 +21,23 @@ from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import Job as JobRow
-from bildwerk.checks.base import CheckResult, overall
+from bildwerk.checks.base import overall
 from bildwerk.events import EventSink, JobFailed, Message, StageProgress, StageStarted, ignore
 from bildwerk.executors.local import make_executor
 from bildwerk.hashing import content_key
 from bildwerk.inputs import CleanInput, RunInputs
+from bildwerk.records import ComposedCreative, QARecord, RenditionRecord, SceneRecord
 from bildwerk.registry import get_backend
 from bildwerk.stages.gate import gate_run
 from bildwerk.stages.generate import SceneOutput, generate_scenes
 from bildwerk.stages.manifest import write_outputs
 from bildwerk.stages.plan import InputFile, Job, Plan, make_plan
-from bildwerk.stages.qa import QAOutput, QATask, qa_creative
+from bildwerk.stages.qa import QAOutput, qa_creative, qa_task
 from bildwerk.stages.work import (
     ComposeOutput,
-    ComposeTask,
     RenderOutput,
     compose_creative,
+    compose_task,
     render_creative,
 )
 
@@ -84,9 +84,7 @@ class _Scene:
     path: Path
     width: int
     height: int
-    focal: tuple[float, float]
-    product_box: tuple[int, int, int, int] | None
-    params: dict[str, Any]
+    record: SceneRecord
     created: bool
 
 
@@ -249,9 +247,14 @@ class Runner:
             with self.db.session() as s:
                 repo.finish_run(s, run_id, manifest_path=None, error=error)
             raise
-        gate_run(self.db, run_id, [j.key for j in plan.jobs], inputs.brand.qa)
         run_dir = self.runs_dir / run_id
-        manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
+        try:
+            gate_run(self.db, run_id, [j.key for j in plan.jobs], inputs.brand.qa)
+            manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
+        except BaseException as exc:  # a run ends failed, never stuck in 'running'
+            with self.db.session() as s:
+                repo.finish_run(s, run_id, manifest_path=None, error=f"{type(exc).__name__}: {exc}")
+            raise
         with self.db.session() as s:
             run = repo.finish_run(s, run_id, manifest_path=str(manifest), error=None)
             result = RunResult(
@@ -280,16 +283,13 @@ class Runner:
             for key in scenes_needed:
                 asset = repo.scene_by_key(s, key)
                 if asset is not None and self.blobs.has(asset.sha256):
-                    meta = asset.meta
                     scenes[key] = _Scene(
                         asset.id,
                         asset.sha256,
                         self.blobs.path(asset.sha256),
                         asset.width,
                         asset.height,
-                        tuple(meta["focal"]),
-                        tuple(meta["product_box"]) if meta.get("product_box") else None,
-                        meta.get("params", {}),
+                        SceneRecord.from_json(asset.meta),
                         False,
                     )
         to_generate = [k for k in scenes_needed if k not in scenes]
@@ -309,17 +309,7 @@ class Runner:
 
         def queue_compose(job: Job) -> None:
             scene = scenes[job.scene.key]
-            task = ComposeTask(
-                job.key,
-                scene.path,
-                job.scene.layout,
-                job.copy,
-                job.locale,
-                "rtl" if job.direction == "rtl" else "ltr",
-                inputs.brand,
-                logo_path,
-                job.channel.density,
-            )
+            task = compose_task(job.spec(), job.scene, inputs.brand, scene.path, logo_path)
             queue.push("compose", job.position, job, compose_creative, task)
 
         for batch in _batches(
@@ -352,7 +342,7 @@ class Runner:
                         self._fail(run_id, stage, subject, scenes_needed, exc, errors)
                     elif stage == "generate":
                         for made in fut.result():
-                            scenes[made.key] = self._store_scene(made)
+                            scenes[made.key] = self._store_scene(made, scenes_needed[made.key][0])
                             self.emit(StageProgress("generate"))
                             for job in scenes_needed[made.key]:
                                 queue_compose(job)
@@ -363,16 +353,17 @@ class Runner:
                         progress.master[subject.key] = sha
                         self.emit(StageProgress("compose", job_id=subject.id))
                         scene = scenes[subject.scene.key]
-                        queue.push(
-                            "qa",
-                            subject.position,
-                            subject,
-                            qa_creative,
-                            self._qa_task(
-                                subject, out, self.blobs.path(sha), scene, inputs, logo_path
-                            ),
+                        task = qa_task(
+                            subject.spec(),
+                            self._composed(subject, out, inputs),
+                            scene.record,
+                            brand=inputs.brand,
+                            master_path=self.blobs.path(sha),
+                            scene_path=scene.path,
+                            logo_path=logo_path,
                         )
-                        focal = scene.focal
+                        queue.push("qa", subject.position, subject, qa_creative, task)
+                        focal = scene.record.focal
                         queue.push(
                             "render",
                             subject.position,
@@ -429,47 +420,37 @@ class Runner:
         for job in jobs:
             self.emit(JobFailed(stage, job.id, message))
 
-    def _store_scene(self, out: SceneOutput) -> _Scene:
+    def _store_scene(self, out: SceneOutput, job: Job) -> _Scene:
         sha = self.blobs.put(out.png)
+        params = {**out.params, "backend_version": out.backend_version}
+        record = SceneRecord(
+            scene_key=out.key,
+            request=job.scene,
+            backend=job.backend,
+            focal=out.focal,
+            product_box=out.product_box,
+            params={**params, "generate_ms": round(out.ms, 1)},
+        )
         return _Scene(
             repo.scene_asset_id(out.key),
             sha,
             self.blobs.path(sha),
             out.width,
             out.height,
-            out.focal,
-            out.product_box,
-            {**out.params, "backend_version": out.backend_version, "generate_ms": round(out.ms, 1)},
+            record,
             True,
         )
 
-    def _qa_task(
-        self,
-        job: Job,
-        composed: ComposeOutput,
-        master: Path,
-        scene: _Scene,
-        inputs: RunInputs,
-        logo_path: Path | None,
-    ) -> QATask:
-        return QATask(
+    def _composed(self, job: Job, out: ComposeOutput, inputs: RunInputs) -> ComposedCreative:
+        return ComposedCreative(
             job_key=job.key,
-            master_path=master,
-            scene_path=scene.path,
-            channel=job.channel,
-            brand=inputs.brand,
-            layout=job.scene.layout,
+            channel=job.channel.name,
+            segment=job.segment,
             locale=job.locale,
-            direction=job.direction,
-            texts=tuple(composed.texts),
-            logo_box=composed.logo_box,
-            logo_path=logo_path,
-            product_box=scene.product_box,
-            prompt=job.scene.prompt,
-            negative_prompt=job.scene.negative_prompt,
-            people=inputs.brief.people,
-            model_release=inputs.brief.model_release,
-            ai_generated=job.backend != "studio",
+            texts=out.texts,
+            logo_box=out.logo_box,
+            brand_path=self._portable(inputs.brand_path.resolve()),
+            brand_sha256=inputs.brand.sha256,
         )
 
     def _commit_job(
@@ -486,49 +467,36 @@ class Runner:
         done = progress.finished.pop(job.key)
         rendered: RenderOutput = done["render"]
         checked: QAOutput = done["qa"]
-        rendition_rows = []
-        for r in rendered.renditions:
-            sha = self.blobs.put(r.data)
-            rendition_rows.append(
-                {
-                    "format": r.format,
-                    "width": r.width,
-                    "height": r.height,
-                    "sha256": sha,
-                    "bytes": len(r.data),
-                    "quality": r.quality,
-                    "budget": r.budget,
-                    "within_budget": r.within_budget,
-                    "watermark": r.watermark,
-                }
+        renditions = [
+            RenditionRecord(
+                format=r.format,
+                width=r.width,
+                height=r.height,
+                sha256=self.blobs.put(r.data),
+                bytes=len(r.data),
+                quality=r.quality,
+                budget=r.budget,
+                within_budget=r.within_budget,
+                watermark=r.watermark,
             )
-        qa_names = {c.name for c in checked.checks}
-        guard = job.guard
-        checks: list[CheckResult] = [
-            *(c for c in composed.checks if c.name not in qa_names),
-            *checked.checks,
-            *rendered.checks,
-            *(
-                [
-                    CheckResult(
-                        guard["name"],
-                        guard["verdict"],
-                        guard.get("score"),
-                        guard.get("reason"),
-                        guard.get("evidence") or {},
-                    )
-                ]
-                if guard
-                else []
-            ),
+            for r in rendered.renditions
         ]
-        scores = [c.score for c in checks if c.score is not None]
-        qa = {
-            "status": overall(checks),
-            "score": round(sum(scores) / len(scores), 4) if scores else None,
-            "checks": [c.to_json() for c in checks],
-        }
         spec = job.spec()
+        qa_names = {c.name for c in checked.checks}
+        guard = spec.guard_check
+        record = QARecord(
+            status="pending",
+            compose=tuple(c for c in composed.checks if c.name not in qa_names),
+            qa=tuple(checked.checks),
+            render=tuple(rendered.checks),
+            guard=(guard,) if guard else (),
+        )
+        scores = [c.score for c in record.checks if c.score is not None]
+        record = replace(
+            record,
+            status=overall(record.checks),
+            score=round(sum(scores) / len(scores), 4) if scores else None,
+        )
         with self.db.session() as s:
             repo.ensure_asset(
                 s,
@@ -539,16 +507,7 @@ class Runner:
                 height=scene.height,
                 fmt="png",
                 campaign_id=inputs.brief.campaign,
-                meta={
-                    "scene_key": job.scene.key,
-                    "focal": list(scene.focal),
-                    "product_box": list(scene.product_box) if scene.product_box else None,
-                    "params": scene.params,
-                    "request": job.scene.to_json(),
-                    "prompt": job.scene.prompt,
-                    "seed": job.scene.seed,
-                    "backend": job.backend,
-                },
+                meta=scene.record.to_json(),
             )
             if job.scene.product_sha256 and job.scene.product_sha256 in input_ids:
                 repo.add_lineage(
@@ -563,36 +522,24 @@ class Runner:
                 height=composed.height,
                 fmt="png",
                 campaign_id=inputs.brief.campaign,
-                meta={
-                    "job_key": job.key,
-                    "texts": composed.texts,
-                    "logo_box": list(composed.logo_box) if composed.logo_box else None,
-                    "channel": job.channel.name,
-                    "brand_path": self._portable(inputs.brand_path.resolve()),
-                    "brand_sha256": inputs.brand.sha256,
-                    "segment": job.segment,
-                    "locale": job.locale,
-                },
+                meta=self._composed(job, composed, inputs).to_json(),
             )
             repo.add_lineage(s, job.id, scene.asset_id, "scene_of")
             if inputs.logo and inputs.logo.sha256 in input_ids:
                 repo.add_lineage(s, job.id, input_ids[inputs.logo.sha256], "logo_in")
-            for row in rendition_rows:
-                repo.add_rendition(s, job.id, **row)
+            for rendition in renditions:
+                repo.add_rendition(s, job.id, **rendition.to_json())
             if checked.phash is not None and checked.colour is not None:
                 repo.set_hashes(s, job.id, checked.phash, checked.colour)
-            s.add(
-                JobRow(
-                    key=job.key,
-                    campaign_id=inputs.brief.campaign,
-                    scene_key=job.scene.key,
-                    spec=spec,
-                    creative_id=job.id,
-                    scene_id=scene.asset_id,
-                    qa=qa,
-                    duration_ms=round(composed.ms + rendered.ms),
-                    first_run_id=run_id,
-                )
+            repo.insert_job(
+                s,
+                spec,
+                campaign_id=inputs.brief.campaign,
+                creative_id=job.id,
+                scene_id=scene.asset_id,
+                qa=record.to_json(),
+                duration_ms=round(composed.ms + rendered.ms),
+                first_run_id=run_id,
             )
             repo.record_run_job(s, run_id, job.key, job.position, "generated")
             repo.log_event(
@@ -600,5 +547,5 @@ class Runner:
                 "creative.created",
                 run_id=run_id,
                 subject=job.id,
-                payload={"job_key": job.key, "qa": qa["status"]},
+                payload={"job_key": job.key, "qa": record.status},
             )

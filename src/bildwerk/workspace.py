@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run
 from bildwerk.config.brand import load_brand
-from bildwerk.config.channels import Channel
 from bildwerk.config.settings import FILENAME, Settings, load_settings, write_signing
 from bildwerk.errors import NotFoundError, UserError, WorkspaceError
 from bildwerk.events import EventSink, ignore
@@ -23,11 +21,12 @@ from bildwerk.executors.local import default_workers, make_executor
 from bildwerk.generation import resolve as resolve_generation
 from bildwerk.imageinput import load_image
 from bildwerk.inputs import RunInputs, read_inputs
+from bildwerk.records import ComposedCreative, JobSpec, QARecord, SceneRecord
 from bildwerk.reproduce import Reproduction, reproduce
 from bildwerk.runner import Runner, RunResult, plan_inputs
-from bildwerk.stages.gate import gate_run
+from bildwerk.stages.gate import GATE, gate_run
 from bildwerk.stages.plan import Plan
-from bildwerk.stages.qa import QATask, qa_creative
+from bildwerk.stages.qa import QATask, qa_creative, qa_task
 
 if TYPE_CHECKING:
     from bildwerk.publish.publisher import Publisher
@@ -258,48 +257,30 @@ class Workspace:
 
     def qa(self, run_id: str, *, workers: int | None = None) -> dict[str, Any]:
         """Run every QA check again on a run's creatives (after changing thresholds or
-        installing a check), then gate them again."""
+        installing a check), then gate them again. The QA input is rebuilt from the
+        stored records exactly as the run built it, so an unchanged brand reproduces the
+        stored results."""
         info = self.run_info(run_id)
         brand = load_brand(self.brand_path)
-        tasks = []
+        tasks: list[QATask] = []
         with self.db.session() as s:
             jobs = repo.done_jobs(s, [j["job_key"] for j in info["jobs"]])
+            ids = [j.creative_id for j in jobs.values()] + [j.scene_id for j in jobs.values()]
+            assets = repo.assets_by_id(s, ids)
+            logos = repo.parents_of(s, [j.creative_id for j in jobs.values()], "logo_in")
+            logo_assets = repo.assets_by_id(s, list(logos.values()))
             for job in jobs.values():
-                creative = repo.get_asset(s, job.creative_id)
-                scene = repo.get_asset(s, job.scene_id)
-                assert creative is not None and scene is not None
-                logo = next(
-                    (
-                        link.parent_id
-                        for link in repo.lineage_of(s, creative.id)
-                        if link.relation == "logo_in"
-                    ),
-                    None,
-                )
-                logo_asset = repo.get_asset(s, logo) if logo else None
-                request = scene.meta.get("request", {})
-                layout = SceneRequest.from_json(request).layout if request else None
+                creative, scene = assets[job.creative_id], assets[job.scene_id]
+                logo = logo_assets.get(logos.get(creative.id, ""))
                 tasks.append(
-                    QATask(
-                        job_key=job.key,
+                    qa_task(
+                        JobSpec.from_json(job.spec),
+                        ComposedCreative.from_json(creative.meta),
+                        SceneRecord.from_json(scene.meta),
+                        brand=brand,
                         master_path=self.blobs.path(creative.sha256),
                         scene_path=self.blobs.path(scene.sha256),
-                        channel=Channel.model_validate(job.spec["channel_spec"]),
-                        brand=brand,
-                        layout=layout,
-                        locale=job.spec.get("locale"),
-                        direction=job.spec.get("direction", "ltr"),
-                        texts=tuple(creative.meta.get("texts", [])),
-                        logo_box=tuple(creative.meta["logo_box"])
-                        if creative.meta.get("logo_box")
-                        else None,
-                        logo_path=self.blobs.path(logo_asset.sha256) if logo_asset else None,
-                        product_box=tuple(scene.meta["product_box"])
-                        if scene.meta.get("product_box")
-                        else None,
-                        prompt=job.spec.get("prompt", ""),
-                        negative_prompt=job.spec.get("negative_prompt", ""),
-                        ai_generated=job.spec.get("backend") != "studio",
+                        logo_path=self.blobs.path(logo.sha256) if logo else None,
                     )
                 )
         executor = make_executor(self.workers(workers))
@@ -311,11 +292,8 @@ class Workspace:
             rows = repo.done_jobs(s, [t.job_key for t in tasks])
             for out in outputs:
                 job = rows[out.job_key]
-                kept = [
-                    c for c in job.qa.get("checks", []) if c["name"] in ("text_fit", "byte_budget")
-                ]
-                checks = [*kept, *(c.to_json() for c in out.checks)]
-                job.qa = {**job.qa, "checks": checks}
+                record = QARecord.from_json(job.qa)
+                job.qa = replace(record, qa=tuple(out.checks)).to_json()
                 if out.phash is not None and out.colour is not None:
                     repo.set_hashes(s, job.creative_id, out.phash, out.colour)
             repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})
@@ -396,6 +374,7 @@ class Workspace:
                 d = current.get(job.creative_id)
                 if d is None or (not all_states and d.state not in REVIEWABLE):
                     continue
+                qa = QARecord.from_json(job.qa)
                 rows.append(
                     {
                         "id": job.creative_id,
@@ -405,10 +384,11 @@ class Workspace:
                         "reasons": d.reasons,
                         "actor": d.actor,
                         "at": d.at.isoformat(),
-                        "channel": job.spec["channel"],
-                        "segment": job.spec.get("segment"),
-                        "locale": job.spec.get("locale"),
-                        "qa": job.qa.get("status"),
+                        "channel": job.channel,
+                        "segment": job.segment,
+                        "locale": job.locale,
+                        "qa": qa.status,
+                        "unchecked": [c.name for c in qa.checks if c.verdict == "unchecked"],
                     }
                 )
         rows.sort(
@@ -471,14 +451,41 @@ class Workspace:
             }
 
     def approve_run(
-        self, run_id: str, *, actor: str, include_review: bool, reason: str | None = None
-    ) -> list[dict[str, Any]]:
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        include_review: bool,
+        include_unchecked: bool = False,
+        reason: str | None = None,
+    ) -> RunApproval:
         """Approve a run's whole queue at once (after looking at its contact sheet);
-        ``include_review`` also approves what the gate flagged for a person."""
+        ``include_review`` also approves what the gate flagged for a person. Creatives
+        a check could not verify are left out unless ``include_unchecked``; then the
+        ones the gate rejected only because a required check could not run are approved
+        too, as a recorded override."""
         states = REVIEWABLE if include_review else ("queued",)
-        rows = [r for r in self.review(run_id) if r["state"] in states]
         note = reason or "approved with the run's queue"
-        return [self.decide(r["id"], "approved", actor=actor, reason=note) for r in rows]
+        approved: list[dict[str, Any]] = []
+        left_out: list[str] = []
+        for r in self.review(run_id, all_states=True):
+            only_unchecked = (
+                r["state"] == "rejected"
+                and r["actor"] == GATE
+                and bool(r["reasons"])
+                and all(_unchecked_reason(x, r["unchecked"]) for x in r["reasons"])
+            )
+            if r["unchecked"] and (r["state"] in states or only_unchecked):
+                if not include_unchecked:
+                    left_out.append(r["id"])
+                    continue
+                why = f"{note} (checks not run: {', '.join(r['unchecked'])})"
+                approved.append(
+                    self.decide(r["id"], "approved", actor=actor, reason=why, override=True)
+                )
+            elif r["state"] in states:
+                approved.append(self.decide(r["id"], "approved", actor=actor, reason=note))
+        return RunApproval(approved, left_out)
 
     def reproduce(self, asset_id: str) -> Reproduction:
         """Generate a scene or creative again from its record and compare the pixels."""
@@ -545,6 +552,23 @@ class Workspace:
         if not path.is_file():
             raise NotFoundError(f"report missing: {path}", hint="re-run the brief to rebuild it")
         return path
+
+
+@dataclass(frozen=True)
+class RunApproval:
+    """What ``approve --run`` did: the decisions made and the creatives it left out
+    because a check could not verify them."""
+
+    approved: list[dict[str, Any]]
+    unchecked_left_out: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"approved": self.approved, "unchecked_left_out": self.unchecked_left_out}
+
+
+def _unchecked_reason(reason: str, names: list[str]) -> bool:
+    """Whether a gate reason names a required check that could not run."""
+    return any(reason.startswith(f"{n}: ") for n in names) and "qa.required" in reason
 
 
 def _default_job_seconds(plan: Plan) -> float:

@@ -86,6 +86,23 @@ class Job(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     first_run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Dimensions people filter and learn on, copied out of ``spec`` (migration 0004).
+    segment: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    locale: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    channel: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    backend: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    model: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    slots: Mapped[list[JobSlot]] = relationship(order_by="JobSlot.name")
+
+
+class JobSlot(Base):
+    """One slot value of a job (``product=serum``): what experiments attribute effects to."""
+
+    __tablename__ = "job_slots"
+    __table_args__ = (Index("ix_job_slots_name_value", "name", "value"),)
+    job_key: Mapped[str] = mapped_column(ForeignKey("jobs.key"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512))
 
 
 class RunJob(Base):

@@ -16,6 +16,7 @@ from bildwerk.catalog.models import (
     Event,
     ImageHash,
     Job,
+    JobSlot,
     Lineage,
     Publication,
     Rendition,
@@ -23,6 +24,7 @@ from bildwerk.catalog.models import (
     RunJob,
     utcnow,
 )
+from bildwerk.records import JobSpec
 
 
 def log_event(
@@ -103,6 +105,41 @@ def add_lineage(s: Session, child_id: str, parent_id: str, relation: str) -> Non
 
 def add_rendition(s: Session, asset_id: str, **fields: Any) -> None:
     s.add(Rendition(asset_id=asset_id, **fields))
+
+
+def insert_job(
+    s: Session,
+    spec: JobSpec,
+    *,
+    campaign_id: str,
+    creative_id: str,
+    scene_id: str,
+    qa: dict[str, Any],
+    duration_ms: int,
+    first_run_id: str,
+) -> None:
+    """A finished job, with its filter dimensions as columns and its slot values as rows."""
+    s.add(
+        Job(
+            key=spec.job_key,
+            campaign_id=campaign_id,
+            scene_key=spec.scene_key,
+            spec=spec.to_json(),
+            creative_id=creative_id,
+            scene_id=scene_id,
+            qa=qa,
+            duration_ms=duration_ms,
+            first_run_id=first_run_id,
+            segment=spec.segment,
+            locale=spec.locale,
+            channel=spec.channel_name,
+            backend=spec.backend,
+            model=spec.model,
+        )
+    )
+    s.flush()
+    for name, value in sorted(spec.slots.items()):
+        s.add(JobSlot(job_key=spec.job_key, name=name, value=value))
 
 
 def done_jobs(s: Session, keys: Sequence[str]) -> dict[str, Job]:
@@ -221,6 +258,30 @@ def get_asset(s: Session, asset_id: str) -> Asset | None:
         matches = list(s.scalars(q.where(Asset.id.startswith(asset_id)).limit(2)))
         found = matches[0] if len(matches) == 1 else None
     return found
+
+
+def assets_by_id(s: Session, asset_ids: Sequence[str]) -> dict[str, Asset]:
+    """Assets by exact id, renditions loaded, in one query per 500 ids."""
+    out: dict[str, Asset] = {}
+    ids = list(dict.fromkeys(asset_ids))
+    q = select(Asset).options(selectinload(Asset.renditions))
+    for start in range(0, len(ids), 500):
+        for asset in s.scalars(q.where(Asset.id.in_(ids[start : start + 500]))):
+            out[asset.id] = asset
+    return out
+
+
+def parents_of(s: Session, child_ids: Sequence[str], relation: str) -> dict[str, str]:
+    """child id → parent id for one lineage relation (``logo_in``, ``scene_of``…)."""
+    out: dict[str, str] = {}
+    ids = list(dict.fromkeys(child_ids))
+    for start in range(0, len(ids), 500):
+        q = select(Lineage).where(
+            Lineage.relation == relation, Lineage.child_id.in_(ids[start : start + 500])
+        )
+        for link in s.scalars(q):
+            out[link.child_id] = link.parent_id
+    return out
 
 
 def assets_with_prefix(s: Session, prefix: str, *, kind: str, limit: int = 20) -> list[str]:

@@ -17,8 +17,12 @@ from bildwerk.config.brand import BrandKit
 from bildwerk.config.channels import Channel
 from bildwerk.geometry import Box, Layout
 
-Verdict = Literal["pass", "warn", "fail", "skip"]
-_ORDER: dict[str, int] = {"skip": 0, "pass": 1, "warn": 2, "fail": 3}
+# ``skip``: the check does not apply (no logo configured, no text to measure).
+# ``unchecked``: it applies but could not run (missing extra, model not loadable, error):
+# never a pass — a person looks, or the gate rejects when the brand requires the check.
+Verdict = Literal["pass", "warn", "fail", "skip", "unchecked"]
+Status = Literal["pass", "warn", "unchecked", "fail", "pending"]
+_ORDER: dict[str, int] = {"skip": 0, "pass": 1, "warn": 2, "unchecked": 3, "fail": 4}
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,10 @@ class Check(Protocol):
     def run(self, image: Image.Image, context: CheckContext) -> CheckResult: ...
 
 
-def overall(results: Sequence[CheckResult]) -> Literal["pass", "warn", "fail", "pending"]:
-    """The worst verdict wins; no checks at all means QA is still pending."""
+def overall(results: Sequence[CheckResult]) -> Status:
+    """The worst verdict wins (a check that could not run is worse than a warning); no
+    checks at all, or only checks that do not apply, mean nothing was verified."""
     if not results:
         return "pending"
     worst = max(results, key=lambda r: _ORDER[r.verdict]).verdict
-    return "pass" if worst == "skip" else worst
+    return "pending" if worst == "skip" else worst

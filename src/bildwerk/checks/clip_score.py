@@ -7,8 +7,8 @@ with whatever words it contains.
 
 The model is a local directory saved with ``CLIPModel.save_pretrained`` plus its processor
 (``params.model_path``); it is loaded with ``local_files_only=True`` once per path and
-process. No path: skipped, there is no model registered. torch/transformers missing:
-skipped with the install hint.
+process. No path: skipped, there is no model registered. torch/transformers missing, or a
+path that does not load: ``unchecked`` with the reason, so the creative goes to a person.
 
 Params (``qa.checks.clip_score.params``):
 
@@ -154,10 +154,10 @@ class ClipScoreCheck:
             model, processor = load_clip(str(path))
         except ImportError as exc:
             reason = f"CLIP score needs torch and transformers ({exc}): {INSTALL_HINT}"
-            return CheckResult(self.name, "skip", reason=reason)
+            return CheckResult(self.name, "unchecked", reason=reason)
         except OSError as exc:  # no such directory, or not a saved CLIP model
             reason = f"CLIP model at {path} could not be loaded: {exc}"
-            return CheckResult(self.name, "skip", reason=reason)
+            return CheckResult(self.name, "unchecked", reason=reason)
         target = context.scene if context.scene is not None else image
         cosine = cached_cosine(str(path), model, processor, target, context.prompt)
         score = clip_score(cosine)

@@ -415,5 +415,7 @@ class LegibilityCheck:
         verdict: Verdict = "fail" if issues else "warn" if warnings else "pass"
         reason = "; ".join(issues or warnings) or None
         if verdict == "pass" and blocks and all(b["verdict"] == "skip" for b in blocks):
-            verdict, reason, score = "skip", _skipped(blocks), None
+            # Not read back is not legible: a person reads it (fail closed, but not a
+            # rejection, since the copy itself may be fine).
+            verdict, reason, score = "warn", _skipped(blocks) + "; a person checks it", None
         return CheckResult(self.name, verdict, score, reason, evidence)

@@ -373,7 +373,7 @@ class LogoCheck:
         except ImportError:
             return CheckResult(
                 self.name,
-                "skip",
+                "unchecked",
                 reason="the logo check needs OpenCV: pip install 'bildwerk[qa]'",
             )
         p = context.params

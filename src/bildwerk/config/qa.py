@@ -25,6 +25,11 @@ class QAPolicy(BaseModel):
         default_factory=dict, description="channel name → check name → overrides"
     )
     block: tuple[Literal["fail", "warn"], ...] = ("fail",)
+    required: tuple[str, ...] = Field(
+        ("nsfw", "people", "legibility", "contrast", "logo", "duplicate"),
+        description="checks that must run: a creative one of them could not check is "
+        "rejected (other unchecked creatives go to a person)",
+    )
     top_k: int = Field(3, ge=1, description="creatives per (channel, segment, locale) to review")
 
     def for_check(self, name: str, channel: str) -> CheckPolicy:

@@ -15,6 +15,7 @@ from bildwerk.publish import seo
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type
 from bildwerk.publish.site import image_fields
 from bildwerk.publish.targets import slugify
+from bildwerk.records import JobSpec, SceneRecord
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Creative:
     """An approved creative ready to stamp: what its files say and where they come from."""
 
     asset: Asset
-    spec: dict[str, Any]
+    spec: JobSpec
     channel: Channel
     meta: AssetMetadata
     image: seo.PublishedImage  # without URLs yet (renditions filled per target)
@@ -43,17 +44,16 @@ def describe(
     run: Run,
     brand: BrandKit,
 ) -> Creative:
-    spec = job.spec
-    copy = spec.get("copy") or {}
-    slots = dict(spec.get("slots") or {})
+    spec = JobSpec.from_json(job.spec)
+    scene_record = SceneRecord.from_json(scene.meta)
+    slots = dict(spec.slots)
     product = slots.pop("product", None)
-    alt = seo.alt_text(copy.get("headline", ""), slots, product, spec.get("locale"))
-    title = f"{campaign} — {copy.get('headline') or channel.name}"
-    has_product = bool((scene.meta or {}).get("product_box"))
-    backend = str(spec.get("backend") or scene.meta.get("backend") or "studio")
-    source_type = digital_source_type(backend, has_product)
+    alt = seo.alt_text(spec.copy.headline, slots, product, spec.locale)
+    title = f"{campaign} — {spec.copy.headline or channel.name}"
+    backend = spec.backend
+    source_type = digital_source_type(backend, scene_record.product_box is not None)
     licence_url = brief.licence_url or brand.rights.licence_url or ""
-    model = (scene.meta.get("params") or {}).get("model") or {}
+    model = scene_record.params.get("model") or {}
     meta = AssetMetadata(
         title=title,
         description=alt,
@@ -67,18 +67,18 @@ def describe(
         asset_id=asset.id,
         licence_expiry=rights.expires_on,
         generation={
-            "prompt": spec.get("prompt"),
-            "negative_prompt": spec.get("negative_prompt"),
-            "seed": spec.get("seed"),
+            "prompt": spec.prompt,
+            "negative_prompt": spec.negative_prompt,
+            "seed": spec.seed,
             "backend": backend,
-            "model": spec.get("model"),
+            "model": spec.model,
             "model_hash": model.get("sha256") if isinstance(model, dict) else None,
             "job_key": job.key,
         },
         do_not_train=brand.rights.do_not_train,
     )
     slug = " ".join(
-        str(p) for p in (asset.campaign_id, product, spec.get("segment"), spec.get("locale"))
+        str(p) for p in (asset.campaign_id, product, spec.segment, spec.locale)
         if p
     )  # fmt: skip
     image = seo.PublishedImage(
@@ -102,8 +102,8 @@ def describe(
         **image_fields(image),
         "campaign": asset.campaign_id,
         "campaign_name": campaign,
-        "locale": spec.get("locale"),
-        "direction": spec.get("direction", "ltr"),
+        "locale": spec.locale or None,
+        "direction": spec.direction,
         "channel": channel.name,
     }
     return Creative(asset, spec, channel, meta, image, fields, renditions, run.id)

@@ -33,7 +33,6 @@ from bildwerk.catalog.models import (
 )
 from bildwerk.catalog.models import Rendition as RenditionRow
 from bildwerk.config.brand import BrandKit
-from bildwerk.config.channels import Channel
 from bildwerk.config.publishing import (
     WebhookTargetSettings,
 )
@@ -56,6 +55,7 @@ from bildwerk.publish.targets import (
     origin_key,
     publish_event,
 )
+from bildwerk.records import JobSpec
 
 IMAGE_DIR = "img"
 
@@ -144,7 +144,7 @@ class Publisher:
             if d is None or d.state != "approved":
                 report.skipped[cid] = f"not approved ({d.state if d else 'undecided'})"
                 continue
-            channel = Channel.model_validate(job.spec["channel_spec"])
+            channel = JobSpec.from_json(job.spec).channel
             if channel.preview:
                 report.skipped[cid] = f"{channel.name} is a preview channel"
                 continue

@@ -9,6 +9,7 @@ never overwritten by the gate on a re-run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bildwerk.catalog import repo
@@ -18,22 +19,18 @@ from bildwerk.checks.base import CheckResult, overall
 from bildwerk.config.qa import QAPolicy
 from bildwerk.dedup import PHASH_MAX, ImageHashes, cluster, is_near_duplicate
 from bildwerk.hashindex import HashIndex
+from bildwerk.records import GateDecision, JobSpec, QARecord
 from bildwerk.stages.rank import Candidate, composite_score, rank
 
 GATE = "gate"
 
 
-def _checks(qa: dict[str, Any]) -> list[CheckResult]:
-    return [
-        CheckResult(
-            c["name"], c["verdict"], c.get("score"), c.get("reason"), c.get("evidence") or {}
-        )
-        for c in qa.get("checks", [])
-        if c["name"] != "duplicate"
-    ]
-
-
-def _duplicate_check(dup_of: str | None, published: bool) -> CheckResult:
+def _duplicate_check(
+    dup_of: str | None, published: bool, hashed: bool, why: str | None
+) -> CheckResult:
+    if not hashed:
+        reason = why or "no perceptual hash was recorded for this creative"
+        return CheckResult("duplicate", "unchecked", None, reason)
     if dup_of is None:
         return CheckResult("duplicate", "pass", 1.0)
     what = "an approved creative" if published else "a better-ranked creative in this run"
@@ -42,48 +39,74 @@ def _duplicate_check(dup_of: str | None, published: bool) -> CheckResult:
     )
 
 
+def _without_duplicate(record: QARecord) -> tuple[QARecord, str | None]:
+    """The record before the gate, and why hashing failed when the QA stage said so."""
+    failed = next((c for c in record.qa if c.name == "duplicate"), None)
+    qa = tuple(c for c in record.qa if c.name != "duplicate")
+    return replace(record, qa=qa, gate=()), failed.reason if failed else None
+
+
+def _missing_required(record: QARecord, spec: JobSpec, policy: QAPolicy) -> tuple[CheckResult, ...]:
+    """Required checks with no result at all (an uninstalled plugin) count as unchecked."""
+    present = {c.name for c in record.checks} | {"duplicate"}
+    return tuple(
+        CheckResult(name, "unchecked", None, f"no '{name}' check is installed; it never ran")
+        for name in policy.required
+        if name not in present and policy.for_check(name, spec.channel_name).enabled
+    )
+
+
 def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolicy) -> None:
     """Decide every finished creative of a run and store the decisions and QA records."""
     with db.session() as s:
-        jobs = [j for j in repo.done_jobs(s, list(job_keys)).values()]
+        jobs = list(repo.done_jobs(s, list(job_keys)).values())
+        specs = {j.key: JobSpec.from_json(j.spec) for j in jobs}
+        records: dict[str, tuple[QARecord, str | None]] = {}
+        for j in jobs:
+            record, why = _without_duplicate(QARecord.from_json(j.qa))
+            missing = _missing_required(record, specs[j.key], policy)
+            records[j.key] = (replace(record, qa=record.qa + missing), why)
         ids = [j.creative_id for j in jobs]
         hashes = repo.hashes_for(s, ids)
         approved = repo.approved_creatives(s, exclude=ids)
         approved_hashes = repo.hashes_for(s, approved) if approved else {}
         current = repo.current_decisions(s, ids)
         scores = {
-            j.creative_id: composite_score(_checks(j.qa), policy, j.spec["channel"]) for j in jobs
-        }
-        dup_of = _duplicates(jobs, hashes, approved_hashes, scores)
-        candidates = []
-        for job in jobs:
-            checks = _checks(job.qa)
-            candidates.append(
-                Candidate(
-                    id=job.creative_id,
-                    channel=job.spec["channel"],
-                    segment=job.spec.get("segment") or "",
-                    locale=job.spec.get("locale") or "",
-                    hero=bool(
-                        job.spec.get("channel_spec", {}).get("hero")
-                        or job.spec.get("channel_spec", {}).get("lcp")
-                    ),
-                    checks=checks,
-                    duplicate_of=dup_of.get(job.creative_id, (None, False))[0],
-                )
+            j.creative_id: composite_score(
+                records[j.key][0].checks, policy, specs[j.key].channel_name
             )
+            for j in jobs
+        }
+        dup_of = _duplicates(jobs, specs, hashes, approved_hashes, scores)
+        gated: dict[str, QARecord] = {}
+        for job in jobs:
+            record, why = records[job.key]
+            dup, published = dup_of.get(job.creative_id, (None, False))
+            check = _duplicate_check(dup, published, job.creative_id in hashes, why)
+            gated[job.key] = replace(record, gate=(check,))
+        candidates = [
+            Candidate(
+                id=job.creative_id,
+                channel=specs[job.key].channel_name,
+                segment=specs[job.key].segment,
+                locale=specs[job.key].locale,
+                hero=specs[job.key].hero,
+                checks=[c for c in gated[job.key].checks if c.name != "duplicate"]
+                + [c for c in gated[job.key].gate if c.verdict == "unchecked"],
+                duplicate_of=dup_of.get(job.creative_id, (None, False))[0],
+            )
+            for job in jobs
+        ]
         decisions = {d.id: d for d in rank(candidates, policy)}
         for job in jobs:
             d = decisions[job.creative_id]
-            dup, published = dup_of.get(job.creative_id, (None, False))
-            checks = [*_checks(job.qa), _duplicate_check(dup, published)]
-            job.qa = {
-                **job.qa,
-                "status": overall(checks),
-                "score": d.score,
-                "checks": [c.to_json() for c in checks],
-                "decision": {"state": d.state, "rank": d.rank, "reasons": d.reasons},
-            }
+            record = gated[job.key]
+            job.qa = replace(
+                record,
+                status=overall(record.checks),
+                score=d.score,
+                decision=GateDecision(d.state, d.rank, tuple(d.reasons)),
+            ).to_json()
             before = current.get(job.creative_id)
             if before is not None and before.actor != GATE:
                 continue  # a person decided; the gate does not overrule
@@ -108,6 +131,7 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
 
 def _duplicates(
     jobs: Sequence[Job],
+    specs: dict[str, JobSpec],
     hashes: dict[str, tuple[int, int]],
     approved: dict[str, tuple[int, int]],
     scores: dict[str, float | None],
@@ -123,7 +147,7 @@ def _duplicates(
         score = float("nan") if score is None else score
         items.append((job.creative_id, ImageHashes(*h), score))
     cell_of = {
-        j.creative_id: (j.spec["channel"], j.spec.get("segment"), j.spec.get("locale"))
+        j.creative_id: (specs[j.key].channel_name, specs[j.key].segment, specs[j.key].locale)
         for j in jobs
     }
     cells: dict[Any, list[tuple[str, ImageHashes, float]]] = {}

@@ -17,7 +17,9 @@ from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run, RunJob
 from bildwerk.checks.annotate import annotate
+from bildwerk.checks.base import CheckResult
 from bildwerk.inputs import RunInputs
+from bildwerk.records import ComposedCreative, JobSpec, QARecord
 from bildwerk.stages.plan import Plan
 from bildwerk.stages.report import write_report
 
@@ -34,22 +36,35 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# The shared manifest contract predates ``unchecked``: a check that could not run is
+# reported there as ``skip`` marked ``evidence.unchecked``, and the creative's status as
+# ``pending`` (QA not complete), so no consumer can read it as a pass.
+_CONTRACT_STATUS = {"unchecked": "pending"}
+
+
+def _contract_check(c: CheckResult) -> dict[str, Any]:
+    if c.verdict != "unchecked":
+        return c.to_json()
+    return {**c.to_json(), "verdict": "skip", "evidence": {**c.evidence, "unchecked": True}}
+
+
 def _variant(
-    job_spec: dict[str, Any],
-    qa: dict[str, Any],
+    spec: JobSpec,
+    qa: QARecord,
     creative: Asset,
     cached: bool,
     blobs: LocalBlobStore,
     run_dir: Path,
 ) -> dict[str, Any]:
-    channel = job_spec["channel"]
+    channel = spec.channel_name
+    checks = [c.to_json() for c in qa.checks]
     master_rel = Path("masters") / channel / f"{creative.id}.png"
     blobs.export(creative.sha256, run_dir / master_rel)
     qa_image = None
-    if any(c["verdict"] in ("warn", "fail") for c in qa["checks"]):
+    if any(c.verdict in ("warn", "fail") for c in qa.checks):
         qa_rel = Path("qa") / f"{creative.id}.jpg"
         with Image.open(blobs.path(creative.sha256)) as im:
-            marked = annotate(im, qa["checks"])
+            marked = annotate(im, checks)
         (run_dir / qa_rel).parent.mkdir(parents=True, exist_ok=True)
         marked.save(run_dir / qa_rel, quality=85)
         qa_image = qa_rel.as_posix()
@@ -73,9 +88,10 @@ def _variant(
             }
         )
     renditions.sort(key=lambda x: (x["format"], x["width"]))
+    data = spec.to_json()
     return {
         **{
-            k: job_spec[k]
+            k: data[k]
             for k in (
                 "id",
                 "job_key",
@@ -89,11 +105,11 @@ def _variant(
                 "backend",
                 "model",
                 "params",
+                "scene_key",
+                "direction",
+                "copy",
             )
         },
-        "scene_key": job_spec["scene_key"],
-        "direction": job_spec["direction"],
-        "copy": job_spec["copy"],
         "cached": cached,
         "master": {
             "path": master_rel.as_posix(),
@@ -101,16 +117,13 @@ def _variant(
             "width": creative.width,
             "height": creative.height,
         },
-        "texts": creative.meta.get("texts", []),
-        "decision": qa.get("decision"),
+        "texts": [t.to_json() for t in ComposedCreative.from_json(creative.meta).texts],
+        "decision": qa.decision.to_json() if qa.decision else None,
         "qa_image": qa_image,
         "qa": {
-            "status": qa["status"],
-            "score": qa.get("score"),
-            "checks": [
-                {k: c.get(k) for k in ("name", "verdict", "score", "reason", "evidence")}
-                for c in qa["checks"]
-            ],
+            "status": _CONTRACT_STATUS.get(qa.status, qa.status),
+            "score": qa.score,
+            "checks": [_contract_check(c) for c in qa.checks],
         },
         "renditions": renditions,
     }
@@ -150,7 +163,16 @@ def build_manifest(
             creative = repo.get_asset(s, row.creative_id)
             assert creative is not None
             cached = rj is not None and rj.status == "cached"
-            variants.append(_variant(row.spec, row.qa, creative, cached, blobs, run_dir))
+            variants.append(
+                _variant(
+                    JobSpec.from_json(row.spec),
+                    QARecord.from_json(row.qa),
+                    creative,
+                    cached,
+                    blobs,
+                    run_dir,
+                )
+            )
         started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
     return {
         "run_id": run_id,

@@ -14,7 +14,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from bildwerk.backends.base import SceneRequest
 from bildwerk.config.brand import BrandKit
@@ -25,6 +25,7 @@ from bildwerk.errors import ConfigError
 from bildwerk.geometry import plan_layout
 from bildwerk.guard import GuardPolicy, check_prompt, enforce_negative
 from bildwerk.hashing import content_key
+from bildwerk.records import JobSpec
 
 PIPELINE_VERSION = "1"
 
@@ -58,6 +59,8 @@ class Job:
     backend: str
     model: str | None
     guard: dict[str, Any] = field(default_factory=dict)
+    people: Literal["allowed", "forbidden"] = "allowed"
+    model_release: bool = False
 
     @property
     def refused(self) -> bool:
@@ -67,32 +70,33 @@ class Job:
     def slots(self) -> dict[str, str]:
         return dict(self.scene.slots)
 
-    def spec(self) -> dict[str, Any]:
-        """JSON-ready description recorded in the catalog and the manifest."""
-        return {
-            "id": self.id,
-            "job_key": self.key,
-            "scene_key": self.scene.key,
-            "seed": self.scene.seed,
-            "slots": self.slots,
-            "prompt": self.scene.prompt,
-            "negative_prompt": self.scene.negative_prompt,
-            "segment": self.segment,
-            "locale": self.locale,
-            "direction": self.direction,
-            "channel": self.channel.name,
-            "channel_spec": self.channel.model_dump(mode="json"),
-            "backend": self.backend,
-            "model": self.model,
-            "params": {
+    def spec(self) -> JobSpec:
+        """The typed record the catalog and the manifest keep for this job."""
+        return JobSpec(
+            id=self.id,
+            job_key=self.key,
+            scene_key=self.scene.key,
+            seed=self.scene.seed,
+            slots=self.slots,
+            prompt=self.scene.prompt,
+            negative_prompt=self.scene.negative_prompt,
+            segment=self.segment,
+            locale=self.locale,
+            direction="rtl" if self.direction == "rtl" else "ltr",
+            channel=self.channel,
+            backend=self.backend,
+            model=self.model,
+            params={
                 "style": self.scene.style,
                 **dict(self.scene.params),
                 "width": self.scene.width,
                 "height": self.scene.height,
             },
-            "copy": self.copy.model_dump(),
-            "guard": self.guard,
-        }
+            copy=self.copy,
+            guard=self.guard,
+            people=self.people,
+            model_release=self.model_release,
+        )
 
 
 @dataclass
@@ -310,6 +314,8 @@ def make_plan(
                     backend=backend[0],
                     model=model,
                     guard=verdicts[prompt],
+                    people=brief.people,
+                    model_release=brief.model_release,
                 )
             )
     seen: set[str] = set()

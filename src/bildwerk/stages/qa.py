@@ -1,13 +1,16 @@
 """QA stage: every registered check on every creative, in the worker processes.
 
 Checks are plugins (``bildwerk.checks`` entry points); each brand sets thresholds and
-which checks run per channel. A check whose optional dependency is missing is recorded
-as ``skip`` with the install hint, never silently dropped.
+which checks run per channel. A check that could not run — its optional dependency is
+missing, its model does not load, it raised — is recorded as ``unchecked`` with the
+reason (and the install hint), never as a pass: the gate sends the creative to a person,
+or rejects it when the brand marks the check required.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +23,7 @@ from bildwerk.config.brand import BrandKit
 from bildwerk.config.channels import Channel
 from bildwerk.errors import MissingExtraError
 from bildwerk.geometry import Box, Layout
+from bildwerk.records import ComposedCreative, JobSpec, SceneRecord, TextBlock
 from bildwerk.scripts import script_of
 from bildwerk.stages.work import load_rgba
 
@@ -34,7 +38,7 @@ class QATask:
     layout: Layout | None
     locale: str | None
     direction: str
-    texts: tuple[dict[str, Any], ...]
+    texts: tuple[TextBlock, ...]
     logo_box: tuple[int, int, int, int] | None
     logo_path: Path | None
     product_box: tuple[int, int, int, int] | None
@@ -55,20 +59,72 @@ class QAOutput:
     ms: dict[str, float] = field(default_factory=dict)
 
 
-def text_specs(texts: tuple[dict[str, Any], ...]) -> tuple[TextSpec, ...]:
+def qa_task(
+    spec: JobSpec,
+    composed: ComposedCreative,
+    scene: SceneRecord,
+    *,
+    brand: BrandKit,
+    master_path: Path,
+    scene_path: Path | None,
+    logo_path: Path | None,
+) -> QATask:
+    """The QA input of one creative, built only from its records: the run and
+    ``bildwerk qa`` build it the same way, so a re-run checks under the same policy."""
+    return QATask(
+        job_key=spec.job_key,
+        master_path=master_path,
+        scene_path=scene_path,
+        channel=spec.channel,
+        brand=brand,
+        layout=scene.request.layout,
+        locale=spec.locale,
+        direction=spec.direction,
+        texts=composed.texts,
+        logo_box=composed.logo_box,
+        logo_path=logo_path,
+        product_box=scene.product_box,
+        prompt=spec.prompt,
+        negative_prompt=spec.negative_prompt,
+        people=spec.people,
+        model_release=spec.model_release,
+        ai_generated=spec.backend != "studio",
+        guard=(dict(spec.guard),) if spec.guard else (),
+    )
+
+
+def text_specs(texts: tuple[TextBlock, ...]) -> tuple[TextSpec, ...]:
     """Compose's recorded text runs as the checks' TextSpec."""
     return tuple(
         TextSpec(
-            role=t["role"],
-            text=t["text"],
-            box=Box(*t["box"]),
-            color=t["color"],
-            background=t.get("background"),
-            font_size=int(t["font_size"]),
-            script=script_of(t["text"]),
-            plate=Box(*t["plate"]) if t.get("plate") else None,
+            role=t.role,
+            text=t.text,
+            box=Box(*t.box),
+            color=t.color,
+            background=t.background,
+            font_size=t.font_size,
+            script=script_of(t.text),
+            plate=Box(*t.plate) if t.plate else None,
         )
         for t in texts
+    )
+
+
+def unchecked(name: str, exc: BaseException) -> CheckResult:
+    """A check that could not run: the reason names the cause and, for a missing extra,
+    the install command; a bug keeps the end of its traceback as evidence."""
+    if isinstance(exc, MissingExtraError):
+        return CheckResult(name, "unchecked", None, f"not run: {exc}".replace("\n", " "))
+    if isinstance(exc, ImportError):
+        reason = f"not run: {exc}; install the QA models with: pip install 'bildwerk[qa]'"
+        return CheckResult(name, "unchecked", None, reason)
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return CheckResult(
+        name,
+        "unchecked",
+        None,
+        f"not run: the check raised {type(exc).__name__}: {exc}",
+        {"traceback": "".join(tb[-3:])[-2000:]},
     )
 
 
@@ -105,8 +161,8 @@ def run_checks(image: Image.Image, task: QATask) -> tuple[list[CheckResult], dic
         started = time.perf_counter()
         try:
             result = get_check(name).run(image, context)
-        except (MissingExtraError, ImportError) as exc:
-            result = CheckResult(name, "skip", None, f"not run: {exc}".splitlines()[0])
+        except Exception as exc:  # fail closed: recorded as unchecked, never a pass
+            result = unchecked(name, exc)
         timings[name] = (time.perf_counter() - started) * 1000
         results.append(result)
     return results, timings
@@ -120,7 +176,7 @@ def qa_creative(task: QATask) -> QAOutput:
     results, timings = run_checks(image, task)
     try:
         hashes = hash_image(image)
-    except MissingExtraError as exc:
-        results.append(CheckResult("duplicate", "skip", None, str(exc).splitlines()[0]))
+    except Exception as exc:  # the gate records the duplicate check as unchecked
+        results.append(unchecked("duplicate", exc))
         return QAOutput(task.job_key, results, None, None, timings)
     return QAOutput(task.job_key, results, hashes.phash, hashes.colour, timings)

@@ -5,8 +5,9 @@ Blocking verdicts and near-duplicates are rejected outright, so reviewers never 
 The rest compete only within their (channel, segment, locale) cell, because that is the
 slot a creative will fill: the top ``policy.top_k`` of each cell go to the approval
 queue, the others are held. Warnings and hero assets (LCP images, where a mistake is
-most visible) always get a person's eyes. Everything is a pure function of the inputs:
-ties fall back to the id, never to input order.
+most visible) always get a person's eyes, and so does whatever a check could not verify
+(``unchecked``); a required check that could not run rejects. Everything is a pure
+function of the inputs: ties fall back to the id, never to input order.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def rank(candidates: Sequence[Candidate], policy: QAPolicy) -> list[Decision]:
     for c in candidates:
         counted = [check for check in c.checks if policy.for_check(check.name, c.channel).enabled]
         reasons = [_why(check) for check in counted if check.verdict in policy.block]
+        reasons += [
+            f"{_why(check)} (required by the brand's qa.required)"
+            for check in counted
+            if check.verdict == "unchecked" and check.name in policy.required
+        ]
         if c.duplicate_of is not None:
             reasons.append(f"near-duplicate of {c.duplicate_of}")
         if reasons:
@@ -113,7 +119,8 @@ def _admit(c: Candidate, position: int, score: float | None, policy: QAPolicy) -
     warnings = [
         _why(check)
         for check in c.checks
-        if check.verdict == "warn" and policy.for_check(check.name, c.channel).enabled
+        if check.verdict in ("warn", "unchecked")
+        and policy.for_check(check.name, c.channel).enabled
     ]
     if c.hero:
         warnings.append(HERO_REASON)

@@ -10,16 +10,18 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from PIL import Image
 
+from bildwerk.backends.base import SceneRequest
 from bildwerk.checks.base import CheckResult
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.brief import Copy
 from bildwerk.config.channels import Channel
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Layout
+from bildwerk.records import JobSpec, TextBlock
 from bildwerk.stages.compose import compose
 from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.render import RenderSettings, Rendition, render
@@ -44,7 +46,7 @@ class ComposeOutput:
     png: bytes
     width: int
     height: int
-    texts: list[dict[str, Any]]
+    texts: tuple[TextBlock, ...]
     logo_box: tuple[int, int, int, int] | None
     checks: list[CheckResult]
     ms: float = 0.0
@@ -56,6 +58,28 @@ class RenderOutput:
     renditions: list[Rendition]
     checks: list[CheckResult] = field(default_factory=list)
     ms: float = 0.0
+
+
+def compose_task(
+    spec: JobSpec,
+    scene: SceneRequest,
+    brand: BrandKit,
+    scene_path: Path,
+    logo_path: Path | None,
+) -> ComposeTask:
+    """The compose input of one job, from its records: the run and ``reproduce`` build
+    it the same way."""
+    return ComposeTask(
+        job_key=spec.job_key,
+        scene_path=scene_path,
+        layout=scene.layout,
+        copy=spec.copy,
+        locale=spec.locale,
+        direction=spec.direction,
+        brand=brand,
+        logo_path=logo_path,
+        density=spec.channel.density,
+    )
 
 
 _FONTSETS: dict[tuple[str, str], FontSet] = {}
@@ -93,20 +117,20 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
         fonts=_fonts(task.brand),
         density=task.density,
     )
-    texts = [
-        {
-            "role": t.role,
-            "text": t.text,
-            "box": list(t.box.as_tuple()),
-            "color": t.color,
-            "background": t.background,
-            "font_size": t.font_size,
-            "lines": t.lines,
-            "plate": list(t.plate.as_tuple()) if t.plate else None,
-            "font": t.font,
-        }
+    texts = tuple(
+        TextBlock(
+            role=t.role,
+            text=t.text,
+            box=t.box.as_tuple(),
+            color=t.color,
+            background=t.background,
+            font_size=t.font_size,
+            lines=t.lines,
+            plate=t.plate.as_tuple() if t.plate else None,
+            font=t.font,
+        )
         for t in result.texts
-    ]
+    )
     return ComposeOutput(
         job_key=task.job_key,
         png=png_bytes(result.image),
