@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bildwerk.backends.base import SceneRequest
-from bildwerk.blobs import LocalBlobStore
+from bildwerk.blobs import BlobStore, is_url, open_store
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run
@@ -101,8 +101,10 @@ class Workspace:
         return Database(self.catalog_url)
 
     @cached_property
-    def blobs(self) -> LocalBlobStore:
-        return LocalBlobStore(self._path(self.settings.blobs))
+    def blobs(self) -> BlobStore:
+        s = self.settings
+        where = s.blobs if is_url(s.blobs) else self._path(Path(s.blobs))
+        return open_store(where, cache=self._path(s.blob_cache), options=s.blob_options)
 
     @property
     def runs_dir(self) -> Path:
