@@ -311,3 +311,16 @@ def test_missing_error_is_a_user_error_naming_fsck(tmp_path: Path) -> None:
         LocalBlobStore(tmp_path).get(absent)
     assert str(tmp_path / absent[:2] / absent[2:]) in str(err.value)
     assert "bildwerk fsck" in str(err.value)
+
+
+def test_transitional_path_is_a_location_like_the_local_store(tmp_path: Path) -> None:
+    """Until every caller moves to ``local_path``, ``path`` behaves as the local store's:
+    where the blob is (verified, cached) or will be once put."""
+    store = ObjectBlobStore(f"memory://bw-{uuid.uuid4().hex}", cache=tmp_path / "cache")
+    later = sha256_bytes(b"put later")
+    where = store.path(later)
+    assert where == tmp_path / "cache" / later[:2] / later[2:] and not where.exists()
+    store.put(b"put later")
+    assert where.read_bytes() == b"put later"
+    store.cache.delete(later)
+    assert store.path(later).read_bytes() == b"put later"  # fetched back into the cache

@@ -208,9 +208,13 @@ class ObjectBlobStore:
         return self.cache.local_path(digest)
 
     def path(self, digest: str) -> Path:
-        """Transitional alias of :meth:`local_path` for callers written for the local
-        store; new code should call ``local_path``."""
-        return self.local_path(digest)
+        """Transitional, for callers written for the local store, whose ``path`` is a
+        location, not a promise: the verified cached copy when the blob exists, else the
+        cache file a later ``put`` will write. New code should call ``local_path``."""
+        try:
+            return self.local_path(digest)
+        except BlobMissingError:
+            return self.cache.path(digest)
 
     def export(self, digest: str, dest: Path) -> Path:
         src = self.local_path(digest)
