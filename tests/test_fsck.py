@@ -198,6 +198,10 @@ def test_cli_fsck_exit_codes(
     assert Path(data["corrupt"][0]["quarantined_to"]).read_bytes().startswith(b"X")
     assert not Path(temp).exists()
 
+    code, _ = cli(["fsck", "--prune-orphans", *w], capsys, monkeypatch)
+    assert code == 2  # deleting needs --repair too
+    assert store.has(d["orphan"])
+
     store.put(b"creative pixels")
     store.put(b"scene never stored")
     code, out = cli(["fsck", *w], capsys, monkeypatch)

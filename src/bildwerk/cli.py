@@ -782,8 +782,10 @@ def fsck_cmd(
     Exits 1 while problems remain (orphans only waste space and do not count)."""
     from bildwerk.fsck import fsck
 
+    if prune_orphans and not repair:
+        raise UserError("--prune-orphans deletes blobs", hint="add --repair to confirm")
     ws = _ws(workspace)
-    report = fsck(ws.db, ws.blobs, repair=repair, prune_orphans=repair and prune_orphans)
+    report = fsck(ws.db, ws.blobs, repair=repair, prune_orphans=prune_orphans)
     if as_json:
         _print_json(report.to_json())
     else:
