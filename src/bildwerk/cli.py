@@ -776,3 +776,68 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to resume")
         sys.exit(130)
+
+
+@app.command("fsck")
+def fsck_cmd(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Sweep stale temp files and move corrupt blobs to quarantine."
+        ),
+    ] = False,
+    prune_orphans: Annotated[
+        bool,
+        typer.Option(
+            "--prune-orphans",
+            help="Delete blobs no catalog row names, once older than an hour (with --repair).",
+        ),
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every blob the catalog needs: missing, corrupt, orphaned, half-written.
+    Exits 1 while problems remain (orphans only waste space and do not count)."""
+    from bildwerk.fsck import fsck
+
+    if prune_orphans and not repair:
+        raise UserError("--prune-orphans deletes blobs", hint="add --repair to confirm")
+    ws = _ws(workspace)
+    report = fsck(ws.db, ws.blobs, repair=repair, prune_orphans=prune_orphans)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        out.print(
+            f"[bold]{escape(report.store)}[/]: {report.referenced} blob(s) referenced, "
+            f"{report.stored} stored"
+        )
+        for m in report.missing:
+            rows = ", ".join(f"{r.table} {r.row}" for r in m.refs)
+            more = f" (+{m.ref_count - len(m.refs)} more)" if m.ref_count > len(m.refs) else ""
+            out.print(f"  [red]missing[/] {m.digest} needed by {escape(rows)}{more}")
+        for c in report.corrupt:
+            state = (
+                "healed from a verified copy"
+                if c.healed
+                else f"quarantined to {c.quarantined_to}; re-run to regenerate"
+                if c.quarantined_to
+                else "run with --repair to quarantine it"
+            )
+            out.print(f"  [red]corrupt[/] {c.digest} at {escape(c.where)}: {escape(state)}")
+        for tmp in report.stale_temps:
+            verb = "removed" if report.temps_removed else "left (run with --repair)"
+            out.print(f"  [yellow]half-written[/] {escape(tmp)} {verb}")
+        pruned = sum(1 for o in report.orphans if o.pruned)
+        if report.orphans:
+            out.print(
+                f"  [yellow]orphans[/] {len(report.orphans)} blob(s) no row names"
+                + (f", {pruned} pruned" if pruned else "")
+            )
+        for e in report.errors:
+            out.print(f"  [red]error[/] {escape(e)}")
+        if report.clean:
+            out.print("[green]✓[/] clean")
+        else:
+            out.print(f"[red]✗[/] {report.problems} problem(s) remain")
+    if not report.clean:
+        raise typer.Exit(1)

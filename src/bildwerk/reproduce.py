@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
-from bildwerk.blobs import LocalBlobStore, sha256_bytes
+from bildwerk.blobs import BlobStore, sha256_bytes
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Job
@@ -69,7 +69,7 @@ def compare(stored: bytes, fresh: bytes) -> Comparison:
 
 
 def reproduce(
-    db: Database, blobs: LocalBlobStore, asset_id: str, *, root: Path | None = None
+    db: Database, blobs: BlobStore, asset_id: str, *, root: Path | None = None
 ) -> Reproduction:
     with db.session() as s:
         asset = repo.get_asset(s, asset_id)
@@ -97,9 +97,11 @@ def reproduce(
         record = SceneRecord.from_json(scene.meta)
         stored_scene = blobs.get(scene.sha256)
         stored_master = blobs.get(creative.sha256) if creative else None
-        logo_path = blobs.path(logo_asset.sha256) if logo_asset else None
+        logo_path = blobs.local_path(logo_asset.sha256) if logo_asset else None
     product_sha = record.request.product_sha256
-    request = replace(record.request, product=blobs.path(product_sha) if product_sha else None)
+    request = replace(
+        record.request, product=blobs.local_path(product_sha) if product_sha else None
+    )
     out = generate_scene(record.backend, request)
     scene_cmp = compare(stored_scene, out.png)
     master_cmp, note = None, None

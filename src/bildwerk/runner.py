@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bildwerk.backends.base import SceneRequest
-from bildwerk.blobs import LocalBlobStore
+from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.checks.base import overall
@@ -61,8 +61,10 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def plan_inputs(inputs: RunInputs, blobs: LocalBlobStore) -> Plan:
-    products = {p: InputFile(blobs.path(c.sha256), c.sha256) for p, c in inputs.products.items()}
+def plan_inputs(inputs: RunInputs, locate: Callable[[CleanInput], Path]) -> Plan:
+    """The run's plan; ``locate`` says where each cleaned product cutout can be read (the
+    blob store in a run, the original file in a dry run)."""
+    products = {p: InputFile(locate(c), c.sha256) for p, c in inputs.products.items()}
     return make_plan(
         inputs.brief,
         inputs.brand,
@@ -148,7 +150,7 @@ class Runner:
     def __init__(
         self,
         db: Database,
-        blobs: LocalBlobStore,
+        blobs: BlobStore,
         runs_dir: Path,
         *,
         workers: int,
@@ -193,12 +195,13 @@ class Runner:
         return ids
 
     def run(self, inputs: RunInputs, *, run_id: str | None = None) -> RunResult:
-        plan = plan_inputs(inputs, self.blobs)
+        plan_inputs(inputs, lambda c: c.source)  # a brief the plan refuses writes nothing
+        input_ids = self._store_inputs(inputs)
+        plan = plan_inputs(inputs, lambda c: self.blobs.local_path(c.sha256))
         run_id = run_id or new_run_id()
         brief = inputs.brief
         with self.db.session() as s:
             done = repo.done_jobs(s, [j.key for j in plan.jobs])
-        input_ids = self._store_inputs(inputs)
         with self.db.session() as s:
             repo.ensure_campaign(s, brief.campaign, brief.name)
             repo.ensure_brief_version(
@@ -286,7 +289,7 @@ class Runner:
                     scenes[key] = _Scene(
                         asset.id,
                         asset.sha256,
-                        self.blobs.path(asset.sha256),
+                        self.blobs.local_path(asset.sha256),
                         asset.width,
                         asset.height,
                         SceneRecord.from_json(asset.meta),
@@ -305,7 +308,7 @@ class Runner:
         # memory stays bounded. A couple of tasks beyond the worker count keep workers busy
         # while this process stores results.
         cap = 1 if executor.workers == 1 else executor.workers + 2
-        logo_path = self.blobs.path(inputs.logo.sha256) if inputs.logo else None
+        logo_path = self.blobs.local_path(inputs.logo.sha256) if inputs.logo else None
 
         def queue_compose(job: Job) -> None:
             scene = scenes[job.scene.key]
@@ -358,7 +361,7 @@ class Runner:
                             self._composed(subject, out, inputs),
                             scene.record,
                             brand=inputs.brand,
-                            master_path=self.blobs.path(sha),
+                            master_path=self.blobs.local_path(sha),
                             scene_path=scene.path,
                             logo_path=logo_path,
                         )
@@ -370,7 +373,7 @@ class Runner:
                             subject,
                             render_creative,
                             subject.key,
-                            self.blobs.path(sha),
+                            self.blobs.local_path(sha),
                             subject.channel,
                             focal,
                             inputs.render_settings,
@@ -434,7 +437,7 @@ class Runner:
         return _Scene(
             repo.scene_asset_id(out.key),
             sha,
-            self.blobs.path(sha),
+            self.blobs.local_path(sha),
             out.width,
             out.height,
             record,

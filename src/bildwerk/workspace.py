@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bildwerk.blobs import LocalBlobStore
+from bildwerk.blobs import BlobStore, is_url, open_store
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run
@@ -100,8 +100,10 @@ class Workspace:
         return Database(self.catalog_url)
 
     @cached_property
-    def blobs(self) -> LocalBlobStore:
-        return LocalBlobStore(self._path(self.settings.blobs))
+    def blobs(self) -> BlobStore:
+        s = self.settings
+        where = s.blobs if is_url(s.blobs) else self._path(Path(s.blobs))
+        return open_store(where, cache=self._path(s.blob_cache), options=s.blob_options)
 
     @property
     def runs_dir(self) -> Path:
@@ -151,7 +153,7 @@ class Workspace:
         workers: int | None = None,
     ) -> PlanSummary:
         inputs = self.read(brief, backend=backend, model=model)
-        plan = plan_inputs(inputs, self.blobs)
+        plan = plan_inputs(inputs, lambda c: c.source)
         with self.db.session() as s:
             done = repo.done_jobs(s, [j.key for j in plan.jobs])
             durations = [j.duration_ms for j in done.values()] or repo.recent_durations(s)
@@ -208,7 +210,7 @@ class Workspace:
             if asset is None:
                 raise NotFoundError(f"no asset '{asset_id}'", hint="see 'bildwerk assets list'")
             info = _row(asset)
-            info["path"] = str(self.blobs.path(asset.sha256))
+            info["path"] = str(self.blobs.local_path(asset.sha256))
             info["renditions"] = [_row(r) for r in asset.renditions]
             info["lineage"] = [_row(link) for link in repo.lineage_of(s, asset.id)]
             return info
@@ -278,9 +280,9 @@ class Workspace:
                         ComposedCreative.from_json(creative.meta),
                         SceneRecord.from_json(scene.meta),
                         brand=brand,
-                        master_path=self.blobs.path(creative.sha256),
-                        scene_path=self.blobs.path(scene.sha256),
-                        logo_path=self.blobs.path(logo.sha256) if logo else None,
+                        master_path=self.blobs.local_path(creative.sha256),
+                        scene_path=self.blobs.local_path(scene.sha256),
+                        logo_path=self.blobs.local_path(logo.sha256) if logo else None,
                     )
                 )
         executor = make_executor(self.workers(workers))

@@ -6,8 +6,9 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
 from bildwerk.config.yamlfile import read_yaml, validate
@@ -33,12 +34,35 @@ class Settings(BaseModel):
     name: str = "bildwerk"
     brand: Path = Path("brand/brand.yaml")
     catalog: CatalogSettings = CatalogSettings()
-    blobs: Path = Path(".bildwerk/blobs")
+    blobs: str = Field(
+        ".bildwerk/blobs",
+        description="blob store: a folder (relative to the workspace) or an fsspec URL "
+        "such as s3://bucket/prefix",
+    )
+    blob_cache: Path = Field(
+        Path(".cache/blobs"),
+        description="local read cache of a remote blob store (relative to the workspace)",
+    )
+    blob_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options of a remote blob store (endpoint_url, "
+        "client_kwargs…); keep secrets out of this file: s3fs reads AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY and AWS_PROFILE from the environment",
+    )
     runs: Path = Path("runs")
     workers: int | None = Field(None, ge=1, le=256)
     limits: Limits = Limits()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     signing: SigningSettings | None = None
+
+    @field_validator("blobs", mode="before")
+    @classmethod
+    def _blobs_location(cls, value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("give a folder or a URL such as s3://bucket/prefix")
+        return value
 
     @model_validator(mode="after")
     def _check_targets(self) -> Settings:

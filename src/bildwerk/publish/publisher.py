@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bildwerk.blobs import LocalBlobStore, sha256_bytes
+from bildwerk.blobs import BlobStore, sha256_bytes
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import (
@@ -88,7 +88,7 @@ class Publisher:
         root: Path,
         settings: Settings,
         db: Database,
-        blobs: LocalBlobStore,
+        blobs: BlobStore,
         brand: BrandKit,
         *,
         actor: str,

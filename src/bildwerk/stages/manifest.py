@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from bildwerk.blobs import LocalBlobStore
+from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Asset, Run, RunJob
@@ -53,7 +53,7 @@ def _variant(
     qa: QARecord,
     creative: Asset,
     cached: bool,
-    blobs: LocalBlobStore,
+    blobs: BlobStore,
     run_dir: Path,
 ) -> dict[str, Any]:
     channel = spec.channel_name
@@ -63,7 +63,7 @@ def _variant(
     qa_image = None
     if any(c.verdict in ("warn", "fail") for c in qa.checks):
         qa_rel = Path("qa") / f"{creative.id}.jpg"
-        with Image.open(blobs.path(creative.sha256)) as im:
+        with Image.open(blobs.local_path(creative.sha256)) as im:
             marked = annotate(im, checks)
         (run_dir / qa_rel).parent.mkdir(parents=True, exist_ok=True)
         marked.save(run_dir / qa_rel, quality=85)
@@ -130,7 +130,7 @@ def _variant(
 
 
 def build_manifest(
-    db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
+    db: Database, blobs: BlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
 ) -> dict[str, Any]:
     with db.session() as s:
         run = s.get_one(Run, run_id)
@@ -194,7 +194,7 @@ def build_manifest(
 
 
 def write_outputs(
-    db: Database, blobs: LocalBlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
+    db: Database, blobs: BlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
 ) -> tuple[Path, Path]:
     manifest = build_manifest(db, blobs, run_id, run_dir, inputs, plan)
     manifest_path = run_dir / "manifest.json"

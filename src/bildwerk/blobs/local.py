@@ -1,0 +1,180 @@
+"""Content-addressed blobs as files: every file is stored once, under its sha256.
+
+Writes go to a temp file in the same directory (named for its writer, see
+:mod:`bildwerk.blobs.temps`), are fsynced and renamed into place, so a crash never leaves
+a half-written blob under a real name; the catalog row that refers to a blob is committed
+only after ``put`` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bildwerk.blobs.base import (
+    BlobCorruptError,
+    BlobMissingError,
+    BlobStoreSpec,
+    check_digest,
+    sha256_bytes,
+    sha256_file,
+)
+from bildwerk.blobs.temps import GRACE, PREFIX, is_stale, temp_name
+
+QUARANTINE = "quarantine"
+_FAN = re.compile(r"^[0-9a-f]{2}$")
+_REST = re.compile(r"^[0-9a-f]{62}$")
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root/ab/cdef…`` (first two hex digits fan out directories)."""
+
+    def __init__(self, root: Path, *, temp_grace: timedelta = GRACE) -> None:
+        self.root = root
+        self.temp_grace = temp_grace
+
+    @property
+    def url(self) -> str:
+        return self.root.absolute().as_uri()
+
+    def spec(self) -> BlobStoreSpec:
+        return BlobStoreSpec(self.url)
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob lives (not verified; :meth:`local_path` is)."""
+        check_digest(sha256)
+        return self.root / sha256[:2] / sha256[2:]
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def put(self, data: bytes) -> str:
+        digest = sha256_bytes(data)
+        target = self.path(digest)
+        with contextlib.suppress(FileNotFoundError):
+            if target.stat().st_size == len(data):
+                with contextlib.suppress(OSError):  # young again: fsck spares young orphans
+                    os.utime(target)
+                return digest  # a damaged copy of the same size is fsck's to find
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / temp_name()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(target.parent)
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        path = self.path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BlobMissingError(sha256, str(path)) from None
+        actual = sha256_bytes(data)
+        if actual != sha256:
+            raise BlobCorruptError(sha256, str(path), actual)
+        return data
+
+    def local_path(self, sha256: str) -> Path:
+        path = self.path(sha256)
+        try:
+            actual = sha256_file(path)
+        except FileNotFoundError:
+            raise BlobMissingError(sha256, str(path)) from None
+        if actual != sha256:
+            raise BlobCorruptError(sha256, str(path), actual)
+        return path
+
+    def verify(self, sha256: str) -> None:
+        self.local_path(sha256)
+
+    def export(self, sha256: str, dest: Path) -> Path:
+        """Place a verified blob at ``dest`` (hard link when possible, else a copy)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src = self.local_path(sha256)
+        if dest.exists():
+            if dest.stat().st_size == src.stat().st_size and sha256_file(dest) == sha256:
+                return dest
+            dest.unlink()
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copyfile(src, dest)
+        return dest
+
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
+    def quarantine(self, sha256: str) -> str:
+        src = self.path(sha256)
+        folder = self.root / QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / f"{sha256}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+        os.replace(src, dest)
+        _fsync_dir(folder)
+        _fsync_dir(src.parent)
+        return str(dest)
+
+    def iter_digests(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for fan in sorted(self.root.iterdir()):
+            if not _FAN.match(fan.name) or not fan.is_dir():
+                continue
+            for entry in sorted(fan.iterdir()):
+                if _REST.match(entry.name) and entry.is_file():
+                    yield fan.name + entry.name
+
+    def modified(self, sha256: str) -> datetime:
+        path = self.path(sha256)
+        try:
+            return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            raise BlobMissingError(sha256, str(path)) from None
+
+    def stale_temps(self) -> list[str]:
+        stale: list[str] = []
+        if not self.root.is_dir():
+            return stale
+        now = time.time()
+        for tmp in self.root.glob(f"*/{PREFIX}*"):
+            try:
+                age = timedelta(seconds=now - tmp.stat().st_mtime)
+            except FileNotFoundError:
+                continue  # renamed into place meanwhile
+            if is_stale(tmp.name, age, grace=self.temp_grace):
+                stale.append(str(tmp))
+        return stale
+
+    def sweep_temp(self) -> int:
+        """Remove temp files left by crashed writes (never a live writer's); how many."""
+        removed = 0
+        for tmp in self.stale_temps():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+                removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
