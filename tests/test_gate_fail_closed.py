@@ -209,4 +209,6 @@ def test_core_install_without_the_qa_extra_passes_nothing(
     assert proc.returncode == 0, proc.stderr
     approved = json.loads(proc.stdout)["approved"]
     assert len(approved) == len(manifest["variants"])
-    assert all(a["previous"] == "rejected" and "checks not run" in a["reasons"][0] for a in approved)
+    assert all(
+        a["previous"] == "rejected" and "checks not run" in a["reasons"][0] for a in approved
+    )

@@ -51,7 +51,14 @@ def test_demo_manifest_is_valid_and_broad(demo_run: tuple[Path, dict[str, Any]])
         if v["qa"]["status"] == "fail"
     ]
     assert not [v for v in variants if v["decision"]["state"] == "rejected"]
-    assert sum(v["qa"]["status"] == "pass" for v in variants) >= 0.8 * len(variants)
+    # Copy the bundled OCR cannot read back (Arabic) is not verified: a person reads it.
+    readable = [v for v in variants if v["locale"] != "ar-AE"]
+    assert sum(v["qa"]["status"] == "pass" for v in readable) >= 0.8 * len(readable)
+    for v in variants:
+        if v["locale"] == "ar-AE":
+            legibility = next(c for c in v["qa"]["checks"] if c["name"] == "legibility")
+            assert legibility["verdict"] == "warn" and "not read back" in legibility["reason"]
+            assert v["decision"]["state"] in ("needs_review", "held")
 
 
 def test_renditions_decode_at_declared_size_and_budget(
