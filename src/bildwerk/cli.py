@@ -1,4 +1,5 @@
-"""Command line: parses, calls the Workspace API, prints. User errors exit 2, no traceback."""
+"""Command line: parses, calls the Workspace API, prints. Errors raised on purpose print
+without a traceback and exit with their code (user errors 2, unreachable services 3)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bildwerk.errors import UserError, WorkspaceError
+from bildwerk.errors import BildwerkError, UserError, WorkspaceError
 from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStarted
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace, find_root
@@ -750,11 +751,13 @@ def verify(
 
 
 def main() -> None:
+    """Run the CLI; every :class:`BildwerkError` becomes its message and exit code (the
+    table is in :mod:`bildwerk.errors`); anything else is a bug and keeps its traceback."""
     try:
         app()
-    except UserError as exc:
+    except BildwerkError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to resume")
         sys.exit(130)
