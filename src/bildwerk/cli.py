@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,8 +26,9 @@ from rich.table import Table
 
 from bildwerk.errors import BildwerkError, UserError, WorkspaceError
 from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStarted
-from bildwerk.scaffold import init_workspace
-from bildwerk.workspace import Workspace, find_root
+
+if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.workspace import Workspace
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -63,6 +64,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 def _ws(path: Path | None, near: Path | None = None) -> Workspace:
     """--workspace, else $BILDWERK_WORKSPACE, else the current folder's or the brief's
     nearest ancestor holding bildwerk.yaml."""
+    from bildwerk.workspace import Workspace, find_root
+
     if path is None and near is not None:
         try:
             return Workspace(find_root())
@@ -91,6 +94,8 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Scaffold a workspace: bildwerk.yaml, brand kit, sample products, example campaign."""
+    from bildwerk.scaffold import init_workspace
+
     root = init_workspace(path, name=name, force=force)
     if as_json:
         _print_json({"workspace": str(root), "brief": str(root / "campaigns/summer-sale.yaml")})
