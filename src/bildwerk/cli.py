@@ -1,4 +1,5 @@
-"""Command line: parses, calls the Workspace API, prints. User errors exit 2, no traceback."""
+"""Command line: parses, calls the Workspace API, prints. Errors raised on purpose print
+without a traceback and exit with their code (user errors 2, unreachable services 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,10 +24,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bildwerk.errors import UserError, WorkspaceError
+from bildwerk.errors import BildwerkError, UserError, WorkspaceError
 from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStarted
-from bildwerk.scaffold import init_workspace
-from bildwerk.workspace import Workspace, find_root
+
+if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.workspace import Workspace
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -62,6 +64,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 def _ws(path: Path | None, near: Path | None = None) -> Workspace:
     """--workspace, else $BILDWERK_WORKSPACE, else the current folder's or the brief's
     nearest ancestor holding bildwerk.yaml."""
+    from bildwerk.workspace import Workspace, find_root
+
     if path is None and near is not None:
         try:
             return Workspace(find_root())
@@ -90,6 +94,8 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Scaffold a workspace: bildwerk.yaml, brand kit, sample products, example campaign."""
+    from bildwerk.scaffold import init_workspace
+
     root = init_workspace(path, name=name, force=force)
     if as_json:
         _print_json({"workspace": str(root), "brief": str(root / "campaigns/summer-sale.yaml")})
@@ -768,11 +774,13 @@ def verify(
 
 
 def main() -> None:
+    """Run the CLI; every :class:`BildwerkError` becomes its message and exit code (the
+    table is in :mod:`bildwerk.errors`); anything else is a bug and keeps its traceback."""
     try:
         app()
-    except UserError as exc:
+    except BildwerkError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to resume")
         sys.exit(130)

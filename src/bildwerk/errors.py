@@ -1,28 +1,65 @@
-"""Error hierarchy: every user mistake says what was wrong, where, and what to do.
+"""Error hierarchy: every error raised on purpose says what was wrong, where, and what to
+do, and maps to one exit code of the CLI (``bildwerk.cli.main``), printed without a
+traceback:
 
-The CLI maps :class:`UserError` to exit code 2 and prints only the message; anything else
-is a bug and keeps its traceback.
+====  =====================  ==============================================================
+code  class                  meaning
+====  =====================  ==============================================================
+0     –                      done
+1     –                      the command ran and reports a negative outcome (failed jobs,
+                             pixels that differ); also Python's code for a bug, which keeps
+                             its traceback
+2     :class:`UserError`     something the user can fix: input, settings, a missing extra
+3     :class:`ServiceError`  a remote service (image API, webhook, bucket) could not be
+                             reached or kept failing; the message names its URL
+4     :class:`BildwerkError` any other deliberate failure (e.g. a service refused content)
+130   –                      interrupted (Ctrl-C); re-running the same command resumes
+====  =====================  ==============================================================
+
+Anything that is not a :class:`BildwerkError` is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class BildwerkError(Exception):
     """Base class for errors raised on purpose by bildwerk."""
 
-
-class UserError(BildwerkError):
-    """Something the user can fix: bad input, missing file, wrong option."""
+    exit_code: ClassVar[int] = 4
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
-        super().__init__(self.__str__())
+        # not super().__init__: subclasses mixing two branches (a ServiceError that is
+        # also a PublishError) must not route the rendered text into another __init__
+        Exception.__init__(self, self.__str__())
 
     def __str__(self) -> str:
         return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+
+
+class UserError(BildwerkError):
+    """Something the user can fix: bad input, missing file, wrong option."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class ServiceError(BildwerkError):
+    """A remote service could not be reached, timed out or kept failing after retries.
+
+    ``url`` is the service's address (never with credentials or a query string); the
+    message names it and the hint says what to check. Re-running is safe: finished work
+    is kept.
+    """
+
+    exit_code: ClassVar[int] = 3
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
+        self.url = url
+        BildwerkError.__init__(self, message, hint=hint)
 
 
 class ConfigError(UserError):
@@ -62,10 +99,15 @@ class NotFoundError(UserError):
 
 
 class MissingExtraError(UserError):
-    """An optional dependency is needed; says which extra installs it."""
+    """An optional dependency is needed; says which extra installs it. ``extra=None`` is
+    for a package no bildwerk extra provides (a third-party plugin's): the hint then says
+    to install the package itself."""
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str | None, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        install = f"pip install 'bildwerk[{extra}]'" if extra else f"pip install {package}"
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed.",
-            hint=f"install it with: pip install 'bildwerk[{extra}]'",
+            hint=f"install it with: {install}",
         )

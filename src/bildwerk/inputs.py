@@ -13,7 +13,7 @@ from bildwerk.config.brand import BrandKit, load_brand
 from bildwerk.config.brief import Brief, load_brief, resolve_channels
 from bildwerk.config.channels import Channel
 from bildwerk.config.yamlfile import YamlDoc
-from bildwerk.errors import ConfigError, InputImageError
+from bildwerk.errors import ConfigError, InputImageError, UserError
 from bildwerk.fonts import FontSet
 from bildwerk.guard import GuardPolicy, load_policy
 from bildwerk.imageinput import CleanImage, load_image
@@ -93,11 +93,17 @@ def read_inputs(
         instance = get_backend(backend_name)
     except ConfigError:
         raise
-    except Exception as exc:
+    except UserError as exc:
+        # unknown name, missing extra, missing key: point at the brief's line. Anything
+        # else is a bug in the backend and keeps its traceback.
         if backend is None:
             raise ConfigError(
-                doc.path, str(exc).splitlines()[0], line=doc.line_of(("backend",)), field="backend"
-            ) from None
+                doc.path,
+                exc.message,
+                line=doc.line_of(("backend",)),
+                field="backend",
+                hint=exc.hint,
+            ) from exc
         raise
     products: dict[Path, CleanInput] = {}
     for name, rel in brief.products.items():

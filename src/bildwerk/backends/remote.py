@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from PIL import Image
@@ -42,7 +42,7 @@ from bildwerk.backends.base import SceneRequest
 from bildwerk.backends.studio import load_cutout
 from bildwerk.config.brand import hex_to_rgb
 from bildwerk.config.yamlfile import read_yaml
-from bildwerk.errors import BildwerkError, ConfigError, UserError
+from bildwerk.errors import BildwerkError, ConfigError, ServiceError, UserError
 from bildwerk.geometry import Box
 from bildwerk.imagefit import crop_box, fit
 
@@ -54,8 +54,11 @@ USER_AGENT = "bildwerk-remote/1"
 # --------------------------------------------------------------------------- errors
 
 
-class RemoteError(BildwerkError):
-    """A remote image API call failed (after retries where retrying made sense)."""
+class RemoteError(ServiceError):
+    """A remote image API call failed (after retries where retrying made sense).
+
+    A :class:`~bildwerk.errors.ServiceError`: the CLI prints it without a traceback and
+    exits 3; ``url`` is the service's base URL when the client knows it."""
 
     def __init__(
         self,
@@ -66,32 +69,38 @@ class RemoteError(BildwerkError):
         code: str | None = None,
         attempts: int = 1,
         hint: str | None = None,
+        url: str | None = None,
     ) -> None:
         self.service = service
         self.status = status
         self.code = code
         self.attempts = attempts
-        self.message = message
-        self.hint = hint
-        # not super().__init__: in RemoteUserError the MRO would route through UserError
-        BildwerkError.__init__(self, self.__str__())
-
-    def __str__(self) -> str:
-        return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+        ServiceError.__init__(self, message, url=url, hint=hint)
 
 
 class RemoteUserError(RemoteError, UserError):
     """The service rejected the request for a reason the user can fix (400/401/403,
-    exhausted quota); the CLI prints it without a traceback."""
+    exhausted quota); the CLI prints it without a traceback and exits 2."""
+
+    exit_code: ClassVar[int] = UserError.exit_code
 
 
 class RefusedError(RemoteError):
     """The service refused to produce this image (content filter). The job is recorded
     as refused with :attr:`reason`; retrying the same prompt would not help."""
 
+    exit_code: ClassVar[int] = BildwerkError.exit_code  # not an outage: asking again won't help
+
     def __init__(self, service: str, reason: str, message: str, **kw: Any) -> None:
         self.reason = reason
         super().__init__(service, message, **kw)
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what an error may print."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 # --------------------------------------------------------------------------- secrets
@@ -326,13 +335,15 @@ class RemoteClient:
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
                 if attempt >= self.retry.max_attempts:
-                    host = httpx.URL(full).host
+                    where = public_url(full)
                     raise RemoteError(
                         self.profile.name,
-                        f"{title}: no answer from {host} after {attempt} attempt(s) ({kind})",
+                        f"{title}: no answer from {where} after {attempt} attempt(s) ({kind})",
                         attempts=attempt,
-                        hint="check the network or the base URL; a slow service may need "
-                        "a longer read timeout",
+                        url=where,
+                        hint="check the network, a proxy or the service's base URL; a slow "
+                        "service may need a longer read timeout; re-running is safe "
+                        "(finished scenes are kept)",
                     ) from None
                 self._wait(attempt, None, f"{kind}")
                 continue
@@ -361,10 +372,12 @@ class RemoteClient:
                     continue
                 raise RemoteError(
                     self.profile.name,
-                    f"{title} failed with HTTP {status} after {attempt} attempt(s): {message}",
+                    f"{title} at {public_url(full)} failed with HTTP {status} after "
+                    f"{attempt} attempt(s): {message}",
                     status=status,
                     code=code,
                     attempts=attempt,
+                    url=public_url(full),
                     hint="the service is busy or failing; run again later (finished "
                     "scenes are kept)",
                 )

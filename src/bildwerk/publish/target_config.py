@@ -18,18 +18,26 @@ from bildwerk.config.publishing import (
     WebhookTargetSettings,
 )
 from bildwerk.errors import UserError
-from bildwerk.publish.targets import FolderTarget, PublishTarget, S3Target, WebhookTarget
+from bildwerk.publish.targets import PublishTarget, WebhookTarget
+from bildwerk.registry import targets
 
 
 def open_target(root: Path, conf: TargetSettings) -> PublishTarget:
-    """A folder or S3 target; folders are relative to the workspace ``root``."""
+    """A folder or S3 target; folders are relative to the workspace ``root``. The class
+    comes from the ``targets`` registry, so a plugin may replace a built-in type."""
+    target: PublishTarget
     if isinstance(conf, FolderTargetSettings):
         path = conf.path if conf.path.is_absolute() else root / conf.path
-        return FolderTarget(path, conf.base_url)
+        target = targets.create(conf.type, path, conf.base_url)
+        return target
     if isinstance(conf, S3TargetSettings):
-        return S3Target(
-            conf.url, endpoint_url=conf.endpoint_url, public_base_url=conf.public_base_url
+        target = targets.create(
+            conf.type,
+            conf.url,
+            endpoint_url=conf.endpoint_url,
+            public_base_url=conf.public_base_url,
         )
+        return target
     raise UserError("a webhook stores no files; publish to its origin")
 
 
@@ -42,13 +50,15 @@ def open_webhook(name: str, conf: WebhookTargetSettings) -> WebhookTarget:
             f"{conf.secret_env} (the webhook's HMAC secret) is not set.",
             hint=f"export {conf.secret_env}=... with the secret the CMS checks",
         )
-    return WebhookTarget(
+    hook: WebhookTarget = targets.create(
+        conf.type,
         conf.url,
         secret,
         timeout=conf.timeout,
         max_attempts=conf.max_attempts,
         allow_insecure=conf.allow_insecure,
     )
+    return hook
 
 
 def site_url(conf: TargetSettings) -> str:

@@ -26,12 +26,12 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.errors import MissingExtraError, ServiceError, UserError
 from bildwerk.publish.seo import PublishedImage, json_ld, picture_html, preload_link
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -76,8 +76,11 @@ class TargetRejectedError(PublishError):
     """The target refused the request (4xx, no bucket, no permission); never retried."""
 
 
-class TargetUnavailableError(PublishError):
-    """The target could not be reached or kept failing (timeouts, 5xx) after retries."""
+class TargetUnavailableError(PublishError, ServiceError):
+    """The target could not be reached or kept failing (timeouts, 5xx) after retries.
+    Also a :class:`~bildwerk.errors.ServiceError`: the CLI exits 3, no traceback."""
+
+    exit_code: ClassVar[int] = ServiceError.exit_code
 
 
 @runtime_checkable
