@@ -20,7 +20,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bildwerk.blobs import (
-    STORES,
     BlobCorruptError,
     BlobMissingError,
     BlobStore,
@@ -35,6 +34,7 @@ from bildwerk.blobs import (
 from bildwerk.blobs.temps import owner_of, temp_name, this_host
 from bildwerk.config.settings import Settings
 from bildwerk.errors import MissingExtraError
+from bildwerk.registry import blob_stores
 from bildwerk.testing import BlobStoreContract
 
 pytestmark = pytest.mark.timeout(60)
@@ -263,7 +263,7 @@ def test_open_store_by_path_or_url(tmp_path: Path) -> None:
     remote = open_store("memory://bw-open/x", cache=tmp_path / "cache")
     assert isinstance(remote, ObjectBlobStore) and isinstance(remote, BlobStore)
     assert remote.cache.root == tmp_path / "cache"
-    assert STORES == {
+    assert blob_stores.defaults == {
         "local": "bildwerk.blobs.local:LocalBlobStore",
         "object": "bildwerk.blobs.objectstore:ObjectBlobStore",
     }

@@ -21,10 +21,9 @@ from bildwerk.blobs.base import (
 )
 from bildwerk.blobs.local import LocalBlobStore
 from bildwerk.blobs.objectstore import ObjectBlobStore
-from bildwerk.blobs.stores import STORES, open_store
+from bildwerk.blobs.stores import open_store
 
 __all__ = [
-    "STORES",
     "BlobCorruptError",
     "BlobError",
     "BlobMissingError",

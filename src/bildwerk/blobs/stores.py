@@ -1,9 +1,9 @@
-"""Choosing a blob store from a setting: a path or ``file://`` is a local folder,
-any other URL an object store through fsspec."""
+"""Choosing a blob store from a setting: a path or ``file://`` is a local folder; a URL
+whose scheme names a registered store (``bildwerk.blob_stores`` entry points) opens that
+store; any other URL is an object store through fsspec."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,16 +12,12 @@ from urllib.request import url2pathname
 
 from bildwerk.blobs.base import BlobStore, is_url
 
-# name -> "module:Class"; the plugin registry registers these by the same targets
-STORES: dict[str, str] = {
-    "local": "bildwerk.blobs.local:LocalBlobStore",
-    "object": "bildwerk.blobs.objectstore:ObjectBlobStore",
-}
-
 
 def store_class(name: str) -> Any:
-    module, _, cls = STORES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """A blob-store class by its registered name (built-ins: ``local``, ``object``)."""
+    from bildwerk.registry import blob_stores
+
+    return blob_stores.load(name)
 
 
 def open_store(
@@ -40,5 +36,9 @@ def open_store(
     if parsed.scheme.lower() == "file":
         store = store_class("local")(Path(url2pathname(parsed.path)))
         return store
-    store = store_class("object")(url, cache=cache, options=options)
+    from bildwerk.registry import blob_stores
+
+    scheme = parsed.scheme.lower()
+    name = scheme if scheme in blob_stores.names() and scheme != "local" else "object"
+    store = store_class(name)(url, cache=cache, options=options)
     return store
