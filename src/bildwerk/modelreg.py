@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bildwerk.blobs import sha256_file
+from bildwerk.atomicio import sha256_file
 from bildwerk.catalog.models import ModelEntry
 from bildwerk.catalog.repo import log_event
 from bildwerk.errors import MissingExtraError, NotFoundError, UserError

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bildwerk.blobs import LocalBlobStore, sha256_bytes
+from bildwerk.atomicio import sha256_bytes
+from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import (

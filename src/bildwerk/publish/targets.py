@@ -17,10 +17,8 @@ import hmac
 import importlib
 import ipaddress
 import json
-import os
 import random
 import re
-import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from bildwerk.atomicio import atomic_write_bytes
 from bildwerk.errors import MissingExtraError, UserError
 from bildwerk.publish.seo import PublishedImage, json_ld, picture_html, preload_link
 
@@ -174,18 +173,9 @@ class MemoryTarget:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file beside the target, fsync, rename: readers see old bytes or new, never
-    half a file, and a crash leaves no partial file under the real name."""
+    """Readers see old bytes or new, never half a file (see :mod:`bildwerk.atomicio`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
 
 
 class FolderTarget:
