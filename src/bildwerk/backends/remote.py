@@ -3,9 +3,8 @@
 Remote services fail in ways a local backend does not, and they cost money per call, so
 every remote backend goes through :class:`RemoteClient`:
 
-* timeouts on connect and read; retries on 429, 5xx and transport errors with exponential
-  backoff and *full jitter* (``uniform(0, min(cap, base * 2**n))``), honouring a
-  ``Retry-After`` header (seconds or HTTP-date) on 429/503, bounded by the cap;
+* timeouts on connect and read; retries through :mod:`bildwerk.httpretry` (transport
+  errors, 408/425/429/5xx, full-jitter backoff, a capped ``Retry-After`` on 429/503);
 * no retry on other 4xx: 400/401/403 become :class:`RemoteUserError` (a ``UserError``)
   naming the service and what to check; content refusals become :class:`RefusedError`;
 * an ``Idempotency-Key`` header derived from the scene key, identical across retries and
@@ -31,7 +30,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,9 @@ from bildwerk.config.brand import hex_to_rgb
 from bildwerk.config.yamlfile import read_yaml
 from bildwerk.errors import BildwerkError, ConfigError, UserError
 from bildwerk.geometry import Box
+from bildwerk.httpretry import RetryingClient, retryable_status
+from bildwerk.httpretry import RetryPolicy as RetryPolicy  # re-exported for backends
+from bildwerk.httpretry import parse_retry_after as parse_retry_after
 from bildwerk.imagefit import crop_box, fit
 
 _log = logging.getLogger("bildwerk.remote")
@@ -179,45 +180,6 @@ def resolve_api_key(
 # --------------------------------------------------------------------------- retries
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts and backoff. ``backoff(n, u)`` is the full-jitter delay after the n-th
-    failed attempt for a uniform draw ``u`` in [0, 1)."""
-
-    max_attempts: int = 4
-    base: float = 0.5
-    cap: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.base < 0 or self.cap < 0:
-            raise ValueError("max_attempts must be >= 1 and base/cap >= 0")
-
-    def backoff(self, failures: int, u: float) -> float:
-        return u * min(self.cap, self.base * 2.0 ** (failures - 1))
-
-
-def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date) or OpenAI's
-    ``retry-after-ms``; None when absent or unreadable."""
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def idempotency_key(service: str, scene_key: str, purpose: str = "generate") -> str:
     """Stable per scene, service and call purpose: the same across retries and re-runs."""
     digest = hashlib.sha256(f"{service}\n{purpose}\n{scene_key}".encode()).hexdigest()
@@ -256,12 +218,10 @@ class Reply:
         return str(value) if value is not None else None
 
 
-_RETRY_AFTER_STATUSES = (429, 503)
-
-
 class RemoteClient:
-    """``httpx.Client`` with the retry, timeout, idempotency and redaction rules above.
-    ``sleep``, ``random`` and ``clock`` are injectable so tests never wait."""
+    """The shared :class:`~bildwerk.httpretry.RetryingClient` with the timeout,
+    authorisation, error and redaction rules above. ``sleep``, ``random`` and ``clock``
+    are injectable so tests never wait."""
 
     def __init__(
         self,
@@ -281,13 +241,16 @@ class RemoteClient:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.retry = retry or RetryPolicy()
-        self._sleep, self._random, self._clock = sleep, random, clock
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
-        self._http = httpx.Client(
+        self._http = RetryingClient(
+            profile.name,
+            policy=self.retry,
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
+            sleep=sleep,
+            random=random,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
@@ -315,75 +278,62 @@ class RemoteClient:
         send = dict(headers or {})
         if auth and not absolute:
             send["Authorization"] = f"Bearer {self._key.reveal()}"
-        if idempotency:
-            send["Idempotency-Key"] = idempotency
         title = self.profile.title
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                resp = self._http.request(method, full, json=json, content=content, headers=send)
-            except httpx.TransportError as exc:
-                kind = type(exc).__name__
-                if attempt >= self.retry.max_attempts:
-                    host = httpx.URL(full).host
-                    raise RemoteError(
-                        self.profile.name,
-                        f"{title}: no answer from {host} after {attempt} attempt(s) ({kind})",
-                        attempts=attempt,
-                        hint="check the network or the base URL; a slow service may need "
-                        "a longer read timeout",
-                    ) from None
-                self._wait(attempt, None, f"{kind}")
-                continue
-            if resp.is_success:
-                return Reply(resp, attempt, idempotency)
-            resp.read()
-            message, code = self.profile.parse_error(resp)
-            message = self._key.redact(message)[:500]
-            status = resp.status_code
-            if self.profile.refusal(status, code, message):
-                raise RefusedError(
-                    self.profile.name,
-                    code or "refused",
-                    f"{title} refused the request (HTTP {status}): {message}",
-                    status=status,
-                    code=code,
-                    attempts=attempt,
-                )
-            retryable = status == 429 or status >= 500
-            if retryable and not self.profile.permanent(status, code):
-                if attempt < self.retry.max_attempts:
-                    after = None
-                    if status in _RETRY_AFTER_STATUSES:
-                        after = parse_retry_after(resp.headers, self._clock())
-                    self._wait(attempt, after, f"HTTP {status}")
-                    continue
-                raise RemoteError(
-                    self.profile.name,
-                    f"{title} failed with HTTP {status} after {attempt} attempt(s): {message}",
-                    status=status,
-                    code=code,
-                    attempts=attempt,
-                    hint="the service is busy or failing; run again later (finished "
-                    "scenes are kept)",
-                )
-            raise self._rejected(status, code, message, attempt)
-
-    def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
-        if retry_after is not None:
-            delay = min(self.retry.cap, retry_after)
-        else:
-            delay = self.retry.backoff(attempt, self._random())
-        _log.warning(
-            "%s: %s on attempt %d/%d; retrying in %.2fs",
-            self.profile.name,
-            why,
-            attempt,
-            self.retry.max_attempts,
-            delay,
+        outcome = self._http.send(
+            method,
+            full,
+            json=json,
+            content=content,
+            headers=send,
+            idempotency_key=idempotency,
+            may_retry=self._may_retry,
         )
-        self._sleep(delay)
+        attempt, resp = outcome.attempts, outcome.response
+        if resp is None:
+            kind = type(outcome.error).__name__
+            host = httpx.URL(full).host
+            raise RemoteError(
+                self.profile.name,
+                f"{title}: no answer from {host} after {attempt} attempt(s) ({kind})",
+                attempts=attempt,
+                hint="check the network or the base URL; a slow service may need "
+                "a longer read timeout",
+            ) from None
+        if resp.is_success:
+            return Reply(resp, attempt, idempotency)
+        message, code = self._error(resp)
+        status = resp.status_code
+        if self.profile.refusal(status, code, message):
+            raise RefusedError(
+                self.profile.name,
+                code or "refused",
+                f"{title} refused the request (HTTP {status}): {message}",
+                status=status,
+                code=code,
+                attempts=attempt,
+            )
+        if retryable_status(status) and not self.profile.permanent(status, code):
+            raise RemoteError(
+                self.profile.name,
+                f"{title} failed with HTTP {status} after {attempt} attempt(s): {message}",
+                status=status,
+                code=code,
+                attempts=attempt,
+                hint="the service is busy or failing; run again later (finished scenes are kept)",
+            )
+        raise self._rejected(status, code, message, attempt)
+
+    def _error(self, resp: httpx.Response) -> tuple[str, str | None]:
+        message, code = self.profile.parse_error(resp)
+        return self._key.redact(message)[:500], code
+
+    def _may_retry(self, resp: httpx.Response) -> bool:
+        """Refusals and permanent failures (an exhausted quota) are final."""
+        message, code = self._error(resp)
+        status = resp.status_code
+        return not (
+            self.profile.refusal(status, code, message) or self.profile.permanent(status, code)
+        )
 
     def _rejected(self, status: int, code: str | None, message: str, attempt: int) -> RemoteError:
         title, var = self.profile.title, self.profile.key_var

@@ -22,7 +22,6 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
@@ -31,6 +30,7 @@ import httpx
 
 from bildwerk.atomicio import atomic_write_bytes
 from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.httpretry import RetryingClient, RetryPolicy, retryable_status
 from bildwerk.publish.seo import PublishedImage, json_ld, picture_html, preload_link
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -461,27 +461,13 @@ def event_key(event: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()[:32]
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 class WebhookTarget:
     """A CMS webhook: ``POST`` the event as JSON, signed with
     ``X-Bildwerk-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
 
-    Retries 408/425/429/5xx, timeouts and connection errors with exponential backoff and
-    full jitter (``uniform(0, min(max_backoff, backoff * 2**n))``, at least a capped
-    ``Retry-After``), at most ``max_attempts`` tries, always with the same
+    Retries through :mod:`bildwerk.httpretry` (408/425/429/5xx, timeouts and connection
+    errors; full-jitter backoff ``uniform(0, min(max_backoff, backoff * 2**n))``, at least a
+    capped ``Retry-After``), at most ``max_attempts`` tries, always with the same
     ``Idempotency-Key``. Other 4xx and redirects fail at once (:class:`TargetRejectedError`);
     exhausted retries raise :class:`TargetUnavailableError`. Plain ``http://`` only to
     loopback unless ``allow_insecure``: the signature guards integrity, not secrecy.
@@ -544,31 +530,34 @@ class WebhookTarget:
             "X-Bildwerk-Event": str(event.get("type", "event")),
             "Idempotency-Key": idempotency_key or event_key(event),
         }
-        last = ""
-        with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
-            for attempt in range(1, self.max_attempts + 1):
-                wait: float | None = None
-                try:
-                    resp = client.post(self.url, content=body, headers=headers)
-                except httpx.TimeoutException:
-                    last = f"timed out after {self._timeout.read:g} s"
-                except httpx.TransportError as exc:
-                    last = f"could not connect ({type(exc).__name__}: {exc})"
-                else:
-                    if resp.is_success:
-                        return
-                    last = f"HTTP {resp.status_code}"
-                    if resp.status_code not in (408, 425, 429) and resp.status_code < 500:
-                        self._reject(resp)
-                    wait = _retry_after(resp.headers.get("Retry-After"))
-                if attempt < self.max_attempts:
-                    cap = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                    delay = self._rng.uniform(0, cap)
-                    self._sleep(max(delay, min(wait, self.max_backoff)) if wait else delay)
+        policy = RetryPolicy(
+            max_attempts=self.max_attempts, base=self.backoff, cap=self.max_backoff
+        )
+        with RetryingClient(
+            self.name,
+            policy=policy,
+            timeout=self._timeout,
+            transport=self._transport,
+            sleep=self._sleep,
+            random=self._rng.random,
+        ) as client:
+            outcome = client.send("POST", self.url, content=body, headers=headers)
+        resp = outcome.response
+        if resp is not None:
+            if resp.is_success:
+                return
+            if not retryable_status(resp.status_code):
+                self._reject(resp)
+            last = f"HTTP {resp.status_code}"
+        elif isinstance(outcome.error, httpx.TimeoutException):
+            last = f"timed out after {self._timeout.read:g} s"
+        else:
+            exc = outcome.error
+            last = f"could not connect ({type(exc).__name__}: {exc})"
         raise TargetUnavailableError(
             self.name,
-            f"gave up after {self.max_attempts} attempts: {last}",
-            attempts=self.max_attempts,
+            f"gave up after {outcome.attempts} attempts: {last}",
+            attempts=outcome.attempts,
             hint="check the CMS endpoint is up and reachable from here; re-running is safe "
             "(same Idempotency-Key)",
         )
