@@ -28,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from bildwerk.backends.base import Capabilities, Generated, SceneRequest
+from bildwerk.colour import oklab_to_srgb, srgb_to_oklab
 from bildwerk.config.brand import hex_to_rgb
 from bildwerk.errors import InputImageError
 from bildwerk.geometry import Box, Layout
@@ -68,48 +69,15 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
 # --------------------------------------------------------------------------- colour
 
 
-def _lin(c: float) -> float:
-    return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
-
-
-def _gam(c: float) -> float:
-    c = min(max(c, 0.0), 1.0)
-    return 1.055 * c ** (1 / 2.4) - 0.055 if c > 0.0031308 else 12.92 * c
-
-
-def _to_oklab(rgb: RGB) -> RGB:
-    r, g, b = (_lin(c) for c in rgb)
-    lc = (0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b) ** (1 / 3)
-    mc = (0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b) ** (1 / 3)
-    sc = (0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b) ** (1 / 3)
-    return (
-        0.2104542553 * lc + 0.7936177850 * mc - 0.0040720468 * sc,
-        1.9779984951 * lc - 2.4285922050 * mc + 0.4505937099 * sc,
-        0.0259040371 * lc + 0.7827717662 * mc - 0.8086757660 * sc,
-    )
-
-
-def _from_oklab(lab: RGB) -> RGB:
-    ll, a, b = lab
-    lc = (ll + 0.3963377774 * a + 0.2158037573 * b) ** 3
-    mc = (ll - 0.1055613458 * a - 0.0638541728 * b) ** 3
-    sc = (ll - 0.0894841775 * a - 1.2914855480 * b) ** 3
-    return (
-        _gam(4.0767416621 * lc - 3.3077115913 * mc + 0.2309699292 * sc),
-        _gam(-1.2684380046 * lc + 2.6097574011 * mc - 0.3413193965 * sc),
-        _gam(-0.0041960863 * lc - 0.7034186147 * mc + 1.7076147010 * sc),
-    )
-
-
 def _tone(hex_colour: str, lightness: float, chroma: float, warmth: float = 0.0) -> RGB:
     """The palette colour's hue at a set OKLab lightness and at most ``chroma``; warmth
     shifts towards amber (+) or blue (-). Returns 0..255 floats."""
     r, g, b = hex_to_rgb(hex_colour)
-    _, a, bb = _to_oklab((r / 255, g / 255, b / 255))
+    _, a, bb = srgb_to_oklab((r / 255, g / 255, b / 255))
     c = math.hypot(a, bb)
     k = min(c, chroma) / c if c > 1e-5 else 0.0
     a, bb = a * k + 0.004 * warmth, bb * k + 0.016 * warmth
-    out = _from_oklab((lightness, a, bb))
+    out = oklab_to_srgb((lightness, a, bb))
     return out[0] * 255.0, out[1] * 255.0, out[2] * 255.0
 
 
@@ -119,7 +87,7 @@ def _hex(rgb: RGB) -> str:
 
 def _chroma(hex_colour: str) -> float:
     r, g, b = hex_to_rgb(hex_colour)
-    _, a, bb = _to_oklab((r / 255, g / 255, b / 255))
+    _, a, bb = srgb_to_oklab((r / 255, g / 255, b / 255))
     return math.hypot(a, bb)
 
 
@@ -196,7 +164,7 @@ def derive_colours(palette: dict[str, str], mood: str) -> Colours:
 def backdrop_in(colours: Colours, hex_colour: str) -> Colours:
     """Walls and floor in exactly this colour's hue and chroma (lightness steps only)."""
     r, g, b = hex_to_rgb(hex_colour)
-    lum, a, bb = _to_oklab((r / 255, g / 255, b / 255))
+    lum, a, bb = srgb_to_oklab((r / 255, g / 255, b / 255))
     chroma = math.hypot(a, bb)
 
     def at(dl: float) -> RGB:

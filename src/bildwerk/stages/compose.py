@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from bildwerk.checks.base import CheckResult
+from bildwerk.colour import contrast_ratio, relative_luminance
 from bildwerk.config.brand import BrandKit, Logo, hex_to_rgb
 from bildwerk.config.brief import Copy
 from bildwerk.fonts import FontSet, Role
@@ -382,22 +383,14 @@ def _block_top(area: Box, height: int, portrait: bool) -> int:
 # --- colour ------------------------------------------------------------------------------
 
 
-def _linear(rgb: FloatArray) -> FloatArray:
-    c = rgb / 255.0
-    out: FloatArray = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return out
-
-
 def luminance(rgb: FloatArray) -> FloatArray:
     """WCAG relative luminance of sRGB pixels (last axis = channels)."""
-    lin = _linear(rgb.astype(np.float64))
-    out: FloatArray = lin @ np.array([0.2126, 0.7152, 0.0722])
-    return out
+    return relative_luminance(rgb.astype(np.float64))
 
 
 def contrast(a: Rgb, b: Rgb) -> float:
     la, lb = (float(luminance(np.array(c, dtype=np.float64))) for c in (a, b))
-    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+    return float(contrast_ratio(la, lb))
 
 
 def _contrast_p10(color: Rgb, pixels: FloatArray) -> float:
