@@ -46,7 +46,7 @@ from bildwerk.publish.rights import brief_rights, iso, set_rights, why_withdrawn
 from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
 from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
 from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
-from bildwerk.publish.targets import (
+from bildwerk.publishers import (
     IMMUTABLE,
     REVALIDATE,
     PublishError,
