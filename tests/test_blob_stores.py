@@ -31,10 +31,10 @@ from bildwerk.blobs import (
     sha256_bytes,
     sha256_file,
 )
-from bildwerk.blobs.temps import owner_of, temp_name, this_host
 from bildwerk.config.settings import Settings
 from bildwerk.errors import MissingExtraError
 from bildwerk.registry import blob_stores
+from bildwerk.tempfiles import owner_of, temp_name, this_host
 from bildwerk.testing import BlobStoreContract
 
 pytestmark = pytest.mark.timeout(60)

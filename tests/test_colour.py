@@ -133,3 +133,24 @@ def test_hex_helpers_and_chroma() -> None:
     assert srgb_to_hex([300.0, -4.0, 127.6]) == "#ff0080"
     assert float(chroma(srgb_to_lab([200, 200, 200]))) < 1e-3
     assert float(chroma(srgb_to_lab([255, 0, 0]))) > 100
+
+
+def test_transfer_function_forms_agree_and_keep_dtype() -> None:
+    from bildwerk.colour import srgb_decode, srgb_decode_value, srgb_encode, srgb_encode_value
+
+    c32 = np.linspace(0, 1, 1001, dtype=np.float32)
+    assert srgb_decode(c32).dtype == np.float32 and srgb_encode(c32).dtype == np.float32
+    c = np.linspace(0, 1, 1001)
+    assert np.allclose(srgb_encode(srgb_decode(c)), c, atol=1e-12)
+    assert [srgb_decode_value(float(v)) for v in c] == pytest.approx(list(srgb_decode(c)))
+    assert [srgb_encode_value(float(v)) for v in c] == pytest.approx(list(srgb_encode(c)))
+    assert srgb_encode_value(1.5) == pytest.approx(1.0) and srgb_encode_value(-0.2) == 0.0
+
+
+def test_oklab_round_trip_and_reference_white() -> None:
+    from bildwerk.colour import oklab_to_srgb, srgb_to_oklab
+
+    white = srgb_to_oklab((1.0, 1.0, 1.0))
+    assert white == pytest.approx((1.0, 0.0, 0.0), abs=1e-4)
+    for rgb in [(0.2, 0.4, 0.6), (0.9, 0.1, 0.05), (0.0, 0.0, 0.0)]:
+        assert oklab_to_srgb(srgb_to_oklab(rgb)) == pytest.approx(rgb, abs=1e-6)

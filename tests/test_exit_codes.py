@@ -21,7 +21,7 @@ from bildwerk.errors import (
     ServiceError,
     UserError,
 )
-from bildwerk.publish.targets import TargetRejectedError, TargetUnavailableError, WebhookTarget
+from bildwerk.publishers import TargetRejectedError, TargetUnavailableError, WebhookTarget
 from tests.conftest import SMALL_BRIEF
 from tests.fakes_remote import FakeImageAPI
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from bildwerk.blobs import BlobStore, LocalBlobStore, ObjectBlobStore, sha256_bytes
-from bildwerk.blobs.temps import this_host
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Stamp
 from bildwerk.cli import main
 from bildwerk.fsck import fsck
+from bildwerk.tempfiles import this_host
 
 pytestmark = pytest.mark.timeout(60)
 

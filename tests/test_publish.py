@@ -26,7 +26,7 @@ from sqlalchemy import select
 from bildwerk.catalog.models import Event, Publication
 from bildwerk.errors import UserError
 from bildwerk.publish.keys import dev_init
-from bildwerk.publish.targets import FolderTarget, TargetUnavailableError
+from bildwerk.publishers import FolderTarget, TargetUnavailableError
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace
 from tests.test_c2pa import FakeCA

@@ -24,7 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from bildwerk.errors import MissingExtraError, UserError
 from bildwerk.publish.seo import PublishedImage, Rendition
-from bildwerk.publish.targets import (
+from bildwerk.publishers import (
     IMMUTABLE,
     REVALIDATE,
     FolderTarget,

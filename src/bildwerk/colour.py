@@ -1,5 +1,5 @@
-"""Colour maths shared by the QA checks: sRGB ↔ linear ↔ XYZ ↔ CIELAB, WCAG contrast and
-CIEDE2000.
+"""Colour maths in one place: sRGB ↔ linear ↔ XYZ ↔ CIELAB, OKLab, WCAG contrast and
+CIEDE2000 (used by the QA checks, compose and the studio backend).
 
 Everything is vectorised over leading axes (the last axis holds the three channels), so a
 whole image converts in one call. sRGB values are 0..255 floats or uint8; uint8 input takes
@@ -10,10 +10,13 @@ adaptation is needed.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+_F = TypeVar("_F", bound=np.floating[Any])
 
 # IEC 61966-2-1 primaries, D65; rows give X, Y, Z.
 _RGB_TO_XYZ = np.array(
@@ -31,11 +34,35 @@ _EPS = 216 / 24389  # CIE ε: where L* switches from the cube root to its linear
 _KAPPA = 24389 / 27
 
 
-def _decode(c: FloatArray) -> FloatArray:
-    out: FloatArray = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+# The sRGB transfer function (IEC 61966-2-1) on 0..1 values. The array forms keep the
+# input's float dtype (a float32 caller gets float32 maths); the scalar forms use Python
+# floats. Each is the one definition its callers share, so results stay bit-identical.
+
+
+def srgb_decode(c: NDArray[_F]) -> NDArray[_F]:
+    """sRGB-encoded 0..1 → linear-light 0..1, elementwise, in ``c``'s float dtype."""
+    out: NDArray[_F] = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     return out
 
 
+def srgb_encode(c: NDArray[_F]) -> NDArray[_F]:
+    """Linear-light 0..1 → sRGB-encoded 0..1, elementwise, in ``c``'s float dtype."""
+    out: NDArray[_F] = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    return out
+
+
+def srgb_decode_value(c: float) -> float:
+    """:func:`srgb_decode` for one Python float."""
+    return float(((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92)
+
+
+def srgb_encode_value(c: float) -> float:
+    """:func:`srgb_encode` for one Python float, clipped to 0..1 first."""
+    c = min(max(c, 0.0), 1.0)
+    return float(1.055 * c ** (1 / 2.4) - 0.055 if c > 0.0031308 else 12.92 * c)
+
+
+_decode = srgb_decode
 _LUT = _decode(np.arange(256, dtype=np.float64) / 255.0)
 
 
@@ -51,9 +78,7 @@ def srgb_to_linear(rgb: ArrayLike) -> FloatArray:
 def linear_to_srgb(lin: ArrayLike) -> FloatArray:
     """Linear-light 0..1 → sRGB 0..255 floats (clipped to the gamut, not rounded)."""
     c = np.clip(np.asarray(lin, dtype=np.float64), 0.0, 1.0)
-    out: FloatArray = 255.0 * np.where(
-        c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055
-    )
+    out: FloatArray = 255.0 * srgb_encode(c)
     return out
 
 
@@ -184,3 +209,32 @@ def ciede2000(
     tl, tc, th = d_l / (k_l * s_l), d_c / (k_c * s_c), d_h / (k_h * s_h)
     out: FloatArray = np.sqrt(np.maximum(tl**2 + tc**2 + th**2 + r_t * tc * th, 0.0))
     return out
+
+
+# --- OKLab (Björn Ottosson, 2020), on one colour as Python floats ---------------------------
+
+
+def srgb_to_oklab(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    """sRGB 0..1 → OKLab (L, a, b)."""
+    r, g, b = (srgb_decode_value(c) for c in rgb)
+    lc = (0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b) ** (1 / 3)
+    mc = (0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b) ** (1 / 3)
+    sc = (0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b) ** (1 / 3)
+    return (
+        0.2104542553 * lc + 0.7936177850 * mc - 0.0040720468 * sc,
+        1.9779984951 * lc - 2.4285922050 * mc + 0.4505937099 * sc,
+        0.0259040371 * lc + 0.7827717662 * mc - 0.8086757660 * sc,
+    )
+
+
+def oklab_to_srgb(lab: tuple[float, float, float]) -> tuple[float, float, float]:
+    """OKLab (L, a, b) → sRGB 0..1, each channel clipped to the gamut."""
+    ll, a, b = lab
+    lc = (ll + 0.3963377774 * a + 0.2158037573 * b) ** 3
+    mc = (ll - 0.1055613458 * a - 0.0638541728 * b) ** 3
+    sc = (ll - 0.0894841775 * a - 1.2914855480 * b) ** 3
+    return (
+        srgb_encode_value(4.0767416621 * lc - 3.3077115913 * mc + 0.2309699292 * sc),
+        srgb_encode_value(-1.2684380046 * lc + 2.6097574011 * mc - 0.3413193965 * sc),
+        srgb_encode_value(-0.0041960863 * lc - 0.7034186147 * mc + 1.7076147010 * sc),
+    )

@@ -31,6 +31,7 @@ from fontTools.subset import Subsetter
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import ImageFont, features
 
+from bildwerk.atomicio import atomic_write_bytes, sha256_file
 from bildwerk.config.brand import BrandKit
 from bildwerk.errors import ConfigError
 
@@ -231,9 +232,7 @@ def _merged_face(script: Path, latin: Path) -> bytes:
     data = _merge(script, latin)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        atomic_write_bytes(cached, data)
     except OSError as exc:
         log.debug("cannot cache merged font in %s: %s", cached.parent, exc)
     return data
@@ -285,11 +284,7 @@ def _try_merge(script: Path, latin: Path) -> bool:
 
 @lru_cache(maxsize=32)
 def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def file_sha256(path: Path) -> str:

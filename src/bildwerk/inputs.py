@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bildwerk.blobs import sha256_bytes
+from bildwerk.atomicio import sha256_bytes
 from bildwerk.config.brand import BrandKit, load_brand
 from bildwerk.config.brief import Brief, load_brief, resolve_channels
 from bildwerk.config.channels import Channel

@@ -250,9 +250,9 @@ targets: Registry[Any] = Registry(
     "publish target type",
     "bildwerk.targets",
     {
-        "folder": "bildwerk.publish.targets:FolderTarget",
-        "s3": "bildwerk.publish.targets:S3Target",
-        "webhook": "bildwerk.publish.targets:WebhookTarget",
+        "folder": "bildwerk.publishers.folder:FolderTarget",
+        "s3": "bildwerk.publishers.s3:S3Target",
+        "webhook": "bildwerk.publishers.webhook:WebhookTarget",
     },
 )
 

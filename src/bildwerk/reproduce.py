@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
-from bildwerk.blobs import BlobStore, sha256_bytes
+from bildwerk.atomicio import sha256_bytes
+from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Job

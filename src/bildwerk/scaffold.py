@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bildwerk.config.settings import FILENAME
 from bildwerk.errors import WorkspaceError
-from bildwerk.publish.targets import slugify
+from bildwerk.publishers import slugify
 from bildwerk.samples import write_sample_logo, write_sample_products
 
 SETTINGS_YAML = """\

@@ -7,6 +7,7 @@ only when one is opened.
 
 from __future__ import annotations
 
+from bildwerk.atomicio import sha256_bytes, sha256_file
 from bildwerk.blobs.base import (
     BlobCorruptError,
     BlobError,
@@ -16,8 +17,6 @@ from bildwerk.blobs.base import (
     BlobStoreUnavailableError,
     check_digest,
     is_url,
-    sha256_bytes,
-    sha256_file,
 )
 from bildwerk.blobs.local import LocalBlobStore
 from bildwerk.blobs.objectstore import ObjectBlobStore

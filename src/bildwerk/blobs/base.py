@@ -11,7 +11,6 @@ themselves; stores hold clients and caches that must not cross a process boundar
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,18 +23,6 @@ from bildwerk.errors import UserError
 FSCK_HINT = "run 'bildwerk fsck' to see what else is affected and what needs it"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_digest(digest: str) -> str:
@@ -170,7 +157,7 @@ class BlobStore(Protocol):
         ...
 
     def stale_temps(self) -> list[str]:
-        """Half-written temp files whose writer is gone (see :mod:`bildwerk.blobs.temps`)."""
+        """Half-written temp files whose writer is gone (see :mod:`bildwerk.tempfiles`)."""
         ...
 
     def sweep_temp(self) -> int:

@@ -1,7 +1,7 @@
 """Content-addressed blobs as files: every file is stored once, under its sha256.
 
 Writes go to a temp file in the same directory (named for its writer, see
-:mod:`bildwerk.blobs.temps`), are fsynced and renamed into place, so a crash never leaves
+:mod:`bildwerk.tempfiles`), are fsynced and renamed into place, so a crash never leaves
 a half-written blob under a real name; the catalog row that refers to a blob is committed
 only after ``put`` returns.
 """
@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bildwerk.atomicio import atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
 from bildwerk.blobs.base import (
     BlobCorruptError,
     BlobMissingError,
     BlobStoreSpec,
     check_digest,
-    sha256_bytes,
-    sha256_file,
 )
-from bildwerk.blobs.temps import GRACE, PREFIX, is_stale, temp_name
+from bildwerk.tempfiles import GRACE, PREFIX, is_stale
 
 QUARANTINE = "quarantine"
 _FAN = re.compile(r"^[0-9a-f]{2}$")
@@ -63,20 +62,7 @@ class LocalBlobStore:
                     os.utime(target)
                 return digest  # a damaged copy of the same size is fsck's to find
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / temp_name()
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(target.parent)
+        atomic_write_bytes(target, data, mode=0o444)
         return digest
 
     def get(self, sha256: str) -> bytes:
@@ -126,8 +112,8 @@ class LocalBlobStore:
         folder.mkdir(parents=True, exist_ok=True)
         dest = folder / f"{sha256}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
         os.replace(src, dest)
-        _fsync_dir(folder)
-        _fsync_dir(src.parent)
+        fsync_dir(folder)
+        fsync_dir(src.parent)
         return str(dest)
 
     def iter_digests(self) -> Iterator[str]:
@@ -169,12 +155,3 @@ class LocalBlobStore:
                 os.unlink(tmp)
                 removed += 1
         return removed
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

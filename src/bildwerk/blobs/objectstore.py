@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bildwerk.atomicio import sha256_bytes, sha256_file
 from bildwerk.blobs.base import (
     BlobCorruptError,
     BlobMissingError,
@@ -38,12 +39,10 @@ from bildwerk.blobs.base import (
     BlobStoreUnavailableError,
     check_digest,
     fan_out,
-    sha256_bytes,
-    sha256_file,
 )
 from bildwerk.blobs.local import QUARANTINE, LocalBlobStore
-from bildwerk.blobs.temps import GRACE, PREFIX, is_stale, temp_name
 from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.tempfiles import GRACE, PREFIX, is_stale, temp_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -43,6 +43,7 @@ from bildwerk.checks.detectors import (
     opencv,
     recognize,
 )
+from bildwerk.colour import srgb_decode, srgb_encode
 from bildwerk.config.brand import hex_to_rgb
 from bildwerk.errors import UserError
 from bildwerk.geometry import Box
@@ -170,7 +171,7 @@ def _int_param(params: Mapping[str, Any], key: str, default: int, low: int) -> i
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _FLARE = 0.05  # WCAG's flare term: black on a screen is never darker than this
 _SRGB = np.arange(256, dtype=np.float32) / 255.0
-_LINEAR = np.where(_SRGB <= 0.04045, _SRGB / 12.92, ((_SRGB + 0.055) / 1.055) ** 2.4)
+_LINEAR = srgb_decode(_SRGB)
 
 
 def viewed(rgb: Pixels, scale: float, contrast_loss: float) -> Pixels:
@@ -184,7 +185,7 @@ def viewed(rgb: Pixels, scale: float, contrast_loss: float) -> Pixels:
     delta = log - ref
     delta = np.sign(delta) * np.maximum(0.0, np.abs(delta) - np.log(contrast_loss))
     out = np.clip(np.exp(ref + delta) - _FLARE, 0.0, 1.0)
-    srgb = np.where(out <= 0.0031308, out * 12.92, 1.055 * out ** (1 / 2.4) - 0.055)
+    srgb = srgb_encode(out)
     grey = np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8)
     if scale < 1.0:
         h, w = grey.shape

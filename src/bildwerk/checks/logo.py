@@ -308,7 +308,7 @@ def allowed_zone(context: CheckContext, width: int, height: int) -> tuple[Box, s
     else the safe area."""
     layout: Layout | None = context.layout
     if layout is not None:
-        from bildwerk.stages.compose import logo_zone  # the zone rule lives with compose
+        from bildwerk.stages.compose_logo import logo_zone  # the zone rule lives with compose
 
         direction: Literal["ltr", "rtl"] = "rtl" if context.direction == "rtl" else "ltr"
         return logo_zone(layout, direction), "layout.logo"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bildwerk.atomicio import atomic_write_text
 from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
 from bildwerk.config.yamlfile import read_yaml, validate
 
@@ -101,6 +101,4 @@ def write_signing(path: Path, signing: SigningSettings) -> None:
     block = ["", "signing:  # written by `bildwerk keys use`"]
     for key, value in signing.model_dump(mode="json", exclude_none=True).items():
         block.append(f"  {key}: {json.dumps(value)}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(kept + block) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(kept + block) + "\n")

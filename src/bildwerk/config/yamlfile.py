@@ -6,7 +6,6 @@ from each key path to its line before handing plain data to pydantic.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bildwerk.atomicio import sha256_bytes
 from bildwerk.errors import ConfigError
 
 Loc = tuple[str | int, ...]
@@ -101,7 +101,7 @@ def read_yaml(path: Path) -> YamlDoc:
     lines: dict[Loc, int] = {}
     if node is not None:
         _walk(node, (), lines, path)
-    return YamlDoc(path=path, data=data, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    return YamlDoc(path=path, data=data, sha256=sha256_bytes(raw), lines=lines)
 
 
 def _describe(err: dict[str, Any]) -> tuple[str, str | None]:

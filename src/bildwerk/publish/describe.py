@@ -14,7 +14,7 @@ from bildwerk.config.channels import Channel
 from bildwerk.publish import seo
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type
 from bildwerk.publish.site import image_fields
-from bildwerk.publish.targets import slugify
+from bildwerk.publishers import slugify
 from bildwerk.records import JobSpec, SceneRecord
 
 

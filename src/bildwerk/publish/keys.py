@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
+from bildwerk.atomicio import atomic_write_bytes
 from bildwerk.errors import MissingExtraError, UserError
 
 try:
@@ -461,17 +461,5 @@ def _issue(
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file, fsync, rename: never a half-written key, never a wider mode."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Atomic write with the mode set first: never a half-written key, never a wider mode."""
+    atomic_write_bytes(path, data, mode=mode)

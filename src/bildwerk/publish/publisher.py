@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bildwerk.blobs import BlobStore, sha256_bytes
+from bildwerk.atomicio import sha256_bytes
+from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import (
@@ -44,7 +45,7 @@ from bildwerk.publish.rights import brief_rights, iso, set_rights, why_withdrawn
 from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
 from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
 from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
-from bildwerk.publish.targets import (
+from bildwerk.publishers import (
     IMMUTABLE,
     REVALIDATE,
     PublishError,

@@ -18,7 +18,7 @@ from bildwerk.config.publishing import (
     WebhookTargetSettings,
 )
 from bildwerk.errors import UserError
-from bildwerk.publish.targets import PublishTarget, WebhookTarget
+from bildwerk.publishers import PublishTarget, WebhookTarget
 from bildwerk.registry import targets
 
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from bildwerk.atomicio import atomic_write_text
 from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
@@ -24,16 +23,6 @@ from bildwerk.stages.plan import Plan
 from bildwerk.stages.report import write_report
 
 EXT = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png"}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # The shared manifest contract predates ``unchecked``: a check that could not run is
@@ -197,6 +186,7 @@ def write_outputs(
     db: Database, blobs: BlobStore, run_id: str, run_dir: Path, inputs: RunInputs, plan: Plan
 ) -> tuple[Path, Path]:
     manifest = build_manifest(db, blobs, run_id, run_dir, inputs, plan)
+    run_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = run_dir / "manifest.json"
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     report_path = run_dir / "report.html"

@@ -1,4 +1,5 @@
-"""Temp files owned by their writer, so a sweep never deletes another process's write.
+"""Temp files owned by their writer, so a sweep never deletes another process's write
+(used by :mod:`bildwerk.atomicio` and the blob stores).
 
 A write goes to ``.tmp-<host>-<pid>-<random>`` next to its final name and is renamed into
 place. A temp is stale (safe to delete) when:

@@ -1,0 +1,122 @@
+"""XMP packets: the IPTC, PLUS and bildwerk properties of a rendition as RDF/XML, with the
+namespaces and digital-source-type vocabulary they use."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from bildwerk.publish.metadata import AssetMetadata
+
+
+IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED_ALGORITHMIC_MEDIA = IPTC_DST + "trainedAlgorithmicMedia"
+COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = IPTC_DST + "compositeWithTrainedAlgorithmicMedia"
+ALGORITHMIC_MEDIA = IPTC_DST + "algorithmicMedia"
+COMPOSITE_SYNTHETIC = IPTC_DST + "compositeSynthetic"
+MODEL_FREE_BACKENDS = frozenset({"studio"})
+"""Backends that draw without trained weights; every other backend counts as generative AI."""
+
+PLUS_VOCAB = "http://ns.useplus.org/ldf/vocab/"
+DO_NOT_TRAIN = PLUS_VOCAB + "DMI-PROHIBITED-AIMLTRAINING"
+"""PLUS data-mining value for ``do_not_train``: prohibited for AI/ML training. Plain
+``DMI-PROHIBITED`` would also forbid search-engine indexing, which published marketing
+images want."""
+
+BILDWERK_NS = "https://bildwerk.dev/ns/1.0/"
+_NAMESPACES = {
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
+    "bildwerk": BILDWERK_NS,
+}
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+# Characters XML 1.0 cannot carry at all (controls, lone surrogates, U+FFFE/FFFF).
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+DST_URI = re.compile("^" + re.escape(IPTC_DST) + "[A-Za-z]+$")
+
+
+def build_xmp(meta: AssetMetadata) -> bytes:
+    """A complete XMP packet (UTF-8) for ``meta``; every value is XML-escaped, and
+    characters XML cannot carry become U+FFFD."""
+    props: list[str] = []
+
+    def simple(name: str, value: str) -> None:
+        if value:
+            props.append(f"<{name}>{_text(value)}</{name}>")
+
+    def alt(name: str, value: str) -> None:
+        if value:
+            li = f'<rdf:li xml:lang="x-default">{_text(value)}</rdf:li>'
+            props.append(f"<{name}><rdf:Alt>{li}</rdf:Alt></{name}>")
+
+    alt("dc:title", meta.title)
+    alt("dc:description", meta.description)
+    alt("Iptc4xmpCore:AltTextAccessibility", meta.description)
+    if meta.creator:
+        props.append(
+            f"<dc:creator><rdf:Seq><rdf:li>{_text(meta.creator)}</rdf:li></rdf:Seq></dc:creator>"
+        )
+    alt("dc:rights", meta.copyright_notice)
+    simple("photoshop:Credit", meta.credit_line)
+    simple("xmpRights:WebStatement", meta.web_statement)
+    if meta.copyright_notice:
+        simple("xmpRights:Marked", "True")
+    simple("xmp:CreatorTool", "bildwerk")
+    simple("Iptc4xmpExt:DigitalSourceType", meta.digital_source_type)
+    licensor = meta.licensor_name or meta.creator
+    if licensor or meta.licensor_url:
+        parts = "".join(
+            f"<plus:{tag}>{_text(value)}</plus:{tag}>"
+            for tag, value in (("LicensorName", licensor), ("LicensorURL", meta.licensor_url))
+            if value
+        )
+        li = f'<rdf:li rdf:parseType="Resource">{parts}</rdf:li>'
+        props.append(f"<plus:Licensor><rdf:Seq>{li}</rdf:Seq></plus:Licensor>")
+    if meta.licence_expiry is not None:
+        simple("plus:LicenseEndDate", meta.licence_expiry.isoformat())
+    if meta.do_not_train:
+        simple("plus:DataMining", DO_NOT_TRAIN)
+    simple("bildwerk:campaignId", meta.campaign_id)
+    simple("bildwerk:assetId", meta.asset_id)
+    for key, value in meta.generation.items():
+        if value is not None:
+            simple(f"bildwerk:{camel_case(key)}", _scalar(value))
+    xmlns = " ".join(f'xmlns:{p}="{uri}"' for p, uri in _NAMESPACES.items())
+    body = "\n   ".join(props)
+    packet = (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="bildwerk">\n'
+        f' <rdf:RDF xmlns:rdf="{_RDF}">\n'
+        f'  <rdf:Description rdf:about="" {xmlns}>\n   {body}\n  </rdf:Description>\n'
+        " </rdf:RDF>\n</x:xmpmeta>\n"
+        '<?xpacket end="w"?>'
+    )
+    return packet.encode("utf-8")
+
+
+def _text(value: str) -> str:
+    return escape(NOT_XML.sub("\ufffd", value))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def camel_case(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
