@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bildwerk.executors.base import FifoQueue, Task, TaskDone
 from bildwerk.executors.local import THREAD_VARS, ProcessExecutor, single_threaded_environ
 
 
@@ -31,9 +32,11 @@ def test_every_worker_pool_has_one_thread(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv(var, raising=False)
     pool = ProcessExecutor(2)
     try:
-        results = [pool.submit(blas_pools).result(timeout=120) for _ in range(4)]
+        queue = FifoQueue(Task(f"t{i}", "probe", blas_pools) for i in range(4))
+        results = [e.result for e in pool.run(queue) if isinstance(e, TaskDone)]
     finally:
-        pool.shutdown()
+        pool.close()
+    assert len(results) == 4
     assert all(r["pools"] for r in results), "numpy loaded no BLAS pool in the worker"
     for r in results:
         assert all(n == 1 for _, n in r["pools"]), r["pools"]

@@ -182,3 +182,14 @@ class BlobStoreSpec:
         from bildwerk.blobs.stores import open_store
 
         return open_store(self.url, cache=self.cache, options=self.options)
+
+    def opened(self) -> BlobStore:
+        """This process's store for the spec, opened once (workers call it per task)."""
+        key = (self.url, str(self.cache), repr(sorted(self.options.items())))
+        store = _OPENED.get(key)
+        if store is None:
+            store = _OPENED[key] = self.open()
+        return store
+
+
+_OPENED: dict[tuple[str, str, str], BlobStore] = {}

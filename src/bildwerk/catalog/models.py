@@ -269,3 +269,19 @@ class AssetRights(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     actor: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StreamEvent(Base):
+    """One event of a run's (or an operation's) progress stream, in order: ``seq`` is
+    gapless per stream, ``at`` keeps microseconds. See :mod:`bildwerk.events`."""
+
+    __tablename__ = "stream_events"
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str | None] = mapped_column(String(32), default=None)
+    job: Mapped[str | None] = mapped_column(String(64), default=None)
+    total: Mapped[int | None] = mapped_column(Integer, default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

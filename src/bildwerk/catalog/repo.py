@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -22,9 +23,13 @@ from bildwerk.catalog.models import (
     Rendition,
     Run,
     RunJob,
+    StreamEvent,
     utcnow,
 )
 from bildwerk.records import JobSpec
+
+if TYPE_CHECKING:
+    from bildwerk.events import Event as StreamEventRecord
 
 
 def log_event(
@@ -416,3 +421,51 @@ def mark_unpublished(s: Session, target: str, key: str, reason: str) -> None:
         row.state = "removed"
         row.removed_at = utcnow()
         row.reason = reason
+
+
+def last_event_seq(s: Session, stream: str) -> int:
+    """The newest sequence number of a stream (0 when it has none)."""
+    found = s.scalar(select(func.max(StreamEvent.seq)).where(StreamEvent.stream == stream))
+    return int(found or 0)
+
+
+def add_stream_events(s: Session, events: Sequence[StreamEventRecord]) -> None:
+    s.add_all(
+        StreamEvent(
+            stream=e.stream,
+            seq=e.seq,
+            at=e.at,
+            kind=e.kind,
+            stage=e.stage,
+            job=e.job,
+            total=e.total,
+            message=e.message,
+            data=dict(e.data),
+        )
+        for e in events
+    )
+
+
+def stream_events(s: Session, stream: str, *, after: int = 0) -> list[StreamEventRecord]:
+    """A stream's events after sequence ``after``, in order."""
+    from bildwerk.events import Event as StreamEventRecord
+
+    q = (
+        select(StreamEvent)
+        .where(StreamEvent.stream == stream, StreamEvent.seq > after)
+        .order_by(StreamEvent.seq)
+    )
+    return [
+        StreamEventRecord(
+            kind=r.kind,
+            stream=r.stream,
+            seq=r.seq,
+            at=r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC),
+            stage=r.stage,
+            job=r.job,
+            total=r.total,
+            message=r.message,
+            data=r.data,
+        )
+        for r in s.scalars(q)
+    ]

@@ -1,32 +1,51 @@
-"""Local executors: inline (one worker, no subprocess) and a process pool."""
+"""Local executors: inline (one worker, no subprocess) and a long-lived process pool
+that keeps models warm between runs."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import time
+import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from bildwerk.executors.base import Executor
+from bildwerk.executors.base import (
+    ExecEvent,
+    Executor,
+    Task,
+    TaskDone,
+    TaskFailed,
+    TaskQueue,
+    TaskStarted,
+)
 
 
 class InlineExecutor:
-    """Runs each call immediately in this process; used for ``--workers 1``."""
+    """Runs each task in this process, one at a time; used for ``--workers 1``."""
 
-    workers = 1
+    name = "inline"
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        fut: Future[Any] = Future()
-        try:
-            fut.set_result(fn(*args))
-        except Exception as exc:  # the runner decides what a failure means
-            fut.set_exception(exc)
-        return fut
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = 1
 
-    def shutdown(self) -> None:
+    def run(self, queue: TaskQueue) -> Iterator[ExecEvent]:
+        while queue:
+            task = queue.pop()
+            yield TaskStarted(task)
+            started = time.perf_counter()
+            try:
+                result = task.fn(*task.args)
+            except Exception as exc:  # the caller decides what a failure means
+                yield TaskFailed(task, exc, traceback.format_exc())
+            else:
+                yield TaskDone(task, result, time.perf_counter() - started)
+
+    def close(self) -> None:
         return None
 
 
@@ -93,23 +112,90 @@ def _worker_init() -> None:
         pass
 
 
+def _timed(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
+    """Runs in the worker: the result and how long the call took there."""
+    started = time.perf_counter()
+    return fn(*args), time.perf_counter() - started
+
+
 class ProcessExecutor:
-    """A pool of worker processes (spawned, so it behaves the same on every OS), each
-    with one BLAS/OpenMP thread."""
+    """A long-lived pool of worker processes (spawned, so it behaves the same on every
+    OS), each with one BLAS/OpenMP thread. Workers keep what they loaded — backends,
+    QA models, fonts — between runs: get one with :func:`warm_pool`."""
+
+    name = "process"
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=_PinnedContext(),
-            initializer=_worker_init,
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=_PinnedContext(), initializer=_worker_init
         )
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        return self._pool.submit(fn, *args)
+    @property
+    def broken(self) -> bool:
+        return bool(getattr(self._pool, "_broken", False))
+
+    def run(self, queue: TaskQueue) -> Iterator[ExecEvent]:
+        if self.broken:  # a worker died in an earlier run: start fresh workers
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+        # A couple of tasks beyond the worker count keep workers busy while the caller
+        # stores results; no more, so memory stays bounded and work drains depth-first.
+        cap = self.workers + 2
+        pending: dict[Future[tuple[Any, float]], Task] = {}
+        try:
+            while queue or pending:
+                while queue and len(pending) < cap:
+                    task = queue.pop()
+                    pending[self._pool.submit(_timed, task.fn, task.args)] = task
+                    yield TaskStarted(task)
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    task = pending.pop(fut)
+                    exc = fut.exception()
+                    if exc is not None:
+                        tb = "".join(traceback.format_exception(exc))
+                        yield TaskFailed(task, exc, tb)
+                    else:
+                        result, seconds = fut.result()
+                        yield TaskDone(task, result, seconds)
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.close()
+
+
+_POOLS: dict[int, ProcessExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def warm_pool(workers: int) -> ProcessExecutor:
+    """This process's pool of ``workers`` workers, started once and reused by every run,
+    QA re-run and reproduction after it, so models load once per worker."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ProcessExecutor(workers)
+            if len(_POOLS) == 1:
+                atexit.register(close_pools)
+        return pool
+
+
+def close_pools() -> None:
+    """Stop every warm pool (at exit, or to free the memory its workers hold)."""
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.close()
 
 
 def default_workers() -> int:
@@ -119,5 +205,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(workers: int) -> Executor:
-    return InlineExecutor() if workers <= 1 else ProcessExecutor(workers)
+def make_executor(workers: int, name: str | None = None) -> Executor:
+    """The executor for ``workers`` (inline for one, the warm process pool for more), or
+    the one registered as ``name`` (``bildwerk.executors`` entry points)."""
+    if name is not None and name not in ("inline", "process"):
+        from bildwerk.registry import executors
+
+        made: Executor = executors.create(name, workers)
+        return made
+    if workers <= 1 or name == "inline":
+        return InlineExecutor()
+    return warm_pool(workers)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from bildwerk.blobs.base import BlobStore, BlobStoreSpec
 from bildwerk.checks.base import CheckContext, CheckResult, TextSpec
 from bildwerk.checks.registry import check_names, get_check
 from bildwerk.config.brand import BrandKit
@@ -31,8 +32,8 @@ from bildwerk.stages.work import load_rgba
 @dataclass(frozen=True)
 class QATask:
     job_key: str
-    master_path: Path
-    scene_path: Path | None
+    master_sha256: str
+    scene_sha256: str | None
     channel: Channel
     brand: BrandKit
     layout: Layout | None
@@ -40,7 +41,7 @@ class QATask:
     direction: str
     texts: tuple[TextBlock, ...]
     logo_box: tuple[int, int, int, int] | None
-    logo_path: Path | None
+    logo_sha256: str | None
     product_box: tuple[int, int, int, int] | None
     prompt: str = ""
     negative_prompt: str = ""
@@ -48,6 +49,12 @@ class QATask:
     model_release: bool = False
     ai_generated: bool = False
     guard: tuple[dict[str, Any], ...] = ()
+    store: BlobStoreSpec | None = None
+
+    def blobs(self) -> BlobStore:
+        if self.store is None:
+            raise ValueError("a QA task needs a blob store spec")
+        return self.store.opened()
 
 
 @dataclass(frozen=True)
@@ -65,16 +72,17 @@ def qa_task(
     scene: SceneRecord,
     *,
     brand: BrandKit,
-    master_path: Path,
-    scene_path: Path | None,
-    logo_path: Path | None,
+    master_sha256: str,
+    scene_sha256: str | None,
+    logo_sha256: str | None,
+    store: BlobStoreSpec,
 ) -> QATask:
     """The QA input of one creative, built only from its records: the run and
     ``bildwerk qa`` build it the same way, so a re-run checks under the same policy."""
     return QATask(
         job_key=spec.job_key,
-        master_path=master_path,
-        scene_path=scene_path,
+        master_sha256=master_sha256,
+        scene_sha256=scene_sha256,
         channel=spec.channel,
         brand=brand,
         layout=scene.request.layout,
@@ -82,7 +90,7 @@ def qa_task(
         direction=spec.direction,
         texts=composed.texts,
         logo_box=composed.logo_box,
-        logo_path=logo_path,
+        logo_sha256=logo_sha256,
         product_box=scene.product_box,
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt,
@@ -90,6 +98,7 @@ def qa_task(
         model_release=spec.model_release,
         ai_generated=spec.backend != "studio",
         guard=(dict(spec.guard),) if spec.guard else (),
+        store=store,
     )
 
 
@@ -129,10 +138,12 @@ def unchecked(name: str, exc: BaseException) -> CheckResult:
 
 
 def run_checks(image: Image.Image, task: QATask) -> tuple[list[CheckResult], dict[str, float]]:
+    blobs = task.blobs()
     scene = None
-    if task.scene_path is not None:
-        with Image.open(task.scene_path) as im:
+    if task.scene_sha256 is not None:
+        with Image.open(blobs.local_path(task.scene_sha256)) as im:
             scene = im.convert("RGB")
+    logo = load_rgba(blobs.local_path(task.logo_sha256)) if task.logo_sha256 else None
     results: list[CheckResult] = []
     timings: dict[str, float] = {}
     for name in check_names():
@@ -147,7 +158,7 @@ def run_checks(image: Image.Image, task: QATask) -> tuple[list[CheckResult], dic
             direction=task.direction,
             texts=text_specs(task.texts),
             logo_box=Box(*task.logo_box) if task.logo_box else None,
-            logo=load_rgba(task.logo_path),
+            logo=logo,
             product_box=Box(*task.product_box) if task.product_box else None,
             scene=scene,
             prompt=task.prompt,
@@ -171,7 +182,7 @@ def run_checks(image: Image.Image, task: QATask) -> tuple[list[CheckResult], dic
 def qa_creative(task: QATask) -> QAOutput:
     from bildwerk.dedup import hash_image
 
-    with Image.open(task.master_path) as im:
+    with Image.open(task.blobs().local_path(task.master_sha256)) as im:
         image = im.convert("RGB")
     results, timings = run_checks(image, task)
     try:

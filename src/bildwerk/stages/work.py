@@ -1,7 +1,9 @@
 """Picklable per-creative work units for the compose and render stages.
 
-Each takes only plain data and blob paths, so any worker process can run it and the
-result does not depend on which one did.
+Each takes only plain data and blob digests: the worker opens the blob store itself
+(reads verify the digest), stores what it makes and returns digests, so any worker
+process — local or on another machine — can run it and the result does not depend on
+which one did.
 """
 
 from __future__ import annotations
@@ -15,35 +17,50 @@ from typing import Literal
 from PIL import Image
 
 from bildwerk.backends.base import SceneRequest
+from bildwerk.blobs.base import BlobStore, BlobStoreSpec
 from bildwerk.checks.base import CheckResult
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.brief import Copy
 from bildwerk.config.channels import Channel
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Layout
-from bildwerk.records import JobSpec, TextBlock
+from bildwerk.records import JobSpec, RenditionRecord, TextBlock
 from bildwerk.stages.compose import compose
 from bildwerk.stages.generate import png_bytes
-from bildwerk.stages.render import RenderSettings, Rendition, render
+from bildwerk.stages.render import RenderSettings, render
 
 
 @dataclass(frozen=True)
 class ComposeTask:
     job_key: str
-    scene_path: Path
+    scene_sha256: str
     layout: Layout
     copy: Copy
     locale: str
     direction: Literal["ltr", "rtl"]
     brand: BrandKit
-    logo_path: Path | None
+    logo_sha256: str | None
     density: int = 1
+    store: BlobStoreSpec | None = None
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A composed master in memory (``reproduce`` compares it; the task stores it)."""
+
+    png: bytes
+    width: int
+    height: int
+    texts: tuple[TextBlock, ...]
+    logo_box: tuple[int, int, int, int] | None
+    checks: list[CheckResult]
+    ms: float = 0.0
 
 
 @dataclass(frozen=True)
 class ComposeOutput:
     job_key: str
-    png: bytes
+    sha256: str
     width: int
     height: int
     texts: tuple[TextBlock, ...]
@@ -55,7 +72,7 @@ class ComposeOutput:
 @dataclass(frozen=True)
 class RenderOutput:
     job_key: str
-    renditions: list[Rendition]
+    renditions: list[RenditionRecord]
     checks: list[CheckResult] = field(default_factory=list)
     ms: float = 0.0
 
@@ -64,21 +81,23 @@ def compose_task(
     spec: JobSpec,
     scene: SceneRequest,
     brand: BrandKit,
-    scene_path: Path,
-    logo_path: Path | None,
+    scene_sha256: str,
+    logo_sha256: str | None,
+    store: BlobStoreSpec | None,
 ) -> ComposeTask:
     """The compose input of one job, from its records: the run and ``reproduce`` build
     it the same way."""
     return ComposeTask(
         job_key=spec.job_key,
-        scene_path=scene_path,
+        scene_sha256=scene_sha256,
         layout=scene.layout,
         copy=spec.copy,
         locale=spec.locale,
         direction=spec.direction,
         brand=brand,
-        logo_path=logo_path,
+        logo_sha256=logo_sha256,
         density=spec.channel.density,
+        store=store,
     )
 
 
@@ -102,10 +121,9 @@ def load_rgba(path: Path | None) -> Image.Image | None:
         return im.convert("RGBA")
 
 
-def compose_creative(task: ComposeTask) -> ComposeOutput:
+def compose_image(task: ComposeTask, scene: Image.Image, logo: Image.Image | None) -> Composed:
+    """The brand overlay on ``scene``, in memory."""
     started = time.perf_counter()
-    with Image.open(task.scene_path) as im:
-        scene = im.convert("RGB")
     result = compose(
         scene,
         task.layout,
@@ -113,7 +131,7 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
         brand=task.brand,
         locale=task.locale,
         direction=task.direction,
-        logo=load_rgba(task.logo_path),
+        logo=logo,
         fonts=_fonts(task.brand),
         density=task.density,
     )
@@ -131,8 +149,7 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
         )
         for t in result.texts
     )
-    return ComposeOutput(
-        job_key=task.job_key,
+    return Composed(
         png=png_bytes(result.image),
         width=result.image.width,
         height=result.image.height,
@@ -143,17 +160,45 @@ def compose_creative(task: ComposeTask) -> ComposeOutput:
     )
 
 
+def _store(spec: BlobStoreSpec | None) -> BlobStore:
+    if spec is None:
+        raise ValueError("this task needs a blob store spec")
+    return spec.opened()
+
+
+def compose_creative(task: ComposeTask) -> ComposeOutput:
+    """The compose task: scene and logo read by digest, the master stored back."""
+    blobs = _store(task.store)
+    with Image.open(blobs.local_path(task.scene_sha256)) as im:
+        scene = im.convert("RGB")
+    logo = load_rgba(blobs.local_path(task.logo_sha256)) if task.logo_sha256 else None
+    made = compose_image(task, scene, logo)
+    return ComposeOutput(
+        job_key=task.job_key,
+        sha256=blobs.put(made.png),
+        width=made.width,
+        height=made.height,
+        texts=made.texts,
+        logo_box=made.logo_box,
+        checks=made.checks,
+        ms=made.ms,
+    )
+
+
 def render_creative(
     job_key: str,
-    master_path: Path,
+    master_sha256: str,
     channel: Channel,
     focal: tuple[float, float],
     settings: RenderSettings,
-    asset_id: str | None = None,
+    asset_id: str | None,
+    store: BlobStoreSpec,
 ) -> RenderOutput:
-    """Every rendition of one creative; ``asset_id`` becomes the invisible watermark."""
+    """Every rendition of one creative, stored; ``asset_id`` becomes the invisible
+    watermark."""
     started = time.perf_counter()
-    with Image.open(master_path) as im:
+    blobs = _store(store)
+    with Image.open(blobs.local_path(master_sha256)) as im:
         master = im.convert("RGB")
     renditions = render(master, channel, focal=focal, settings=settings, watermark=asset_id)
     over = [r for r in renditions if not r.within_budget]
@@ -169,9 +214,23 @@ def render_creative(
         ),
         evidence={"over": [[r.format, r.width, len(r.data), r.budget] for r in over]},
     )
+    records = [
+        RenditionRecord(
+            format=r.format,
+            width=r.width,
+            height=r.height,
+            sha256=blobs.put(r.data),
+            bytes=len(r.data),
+            quality=r.quality,
+            budget=r.budget,
+            within_budget=r.within_budget,
+            watermark=r.watermark,
+        )
+        for r in renditions
+    ]
     return RenderOutput(
         job_key=job_key,
-        renditions=renditions,
+        renditions=records,
         checks=[check],
         ms=(time.perf_counter() - started) * 1000,
     )
