@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import LocalBlobStore
 from bildwerk.catalog import repo
+from bildwerk.catalog.claims import JobClaims
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import Job as JobRow
 from bildwerk.checks.base import CheckResult, overall
 from bildwerk.events import EventSink, JobFailed, Message, StageProgress, StageStarted, ignore
 from bildwerk.executors.local import make_executor
@@ -243,7 +243,7 @@ class Runner:
         errors: dict[str, str] = {}
         error: str | None = None
         try:
-            errors = self._execute(run_id, inputs, todo, input_ids)
+            errors = self._execute_claimed(run_id, inputs, todo, input_ids)
         except BaseException as exc:
             error = f"interrupted: {type(exc).__name__}: {exc}"
             with self.db.session() as s:
@@ -266,6 +266,38 @@ class Runner:
                 errors,
             )
         return result
+
+    # --- one maker per job across concurrent runs ----------------------------------------
+
+    def _execute_claimed(
+        self, run_id: str, inputs: RunInputs, todo: list[Job], input_ids: dict[str, str]
+    ) -> dict[str, str]:
+        """Make the jobs this run claims; jobs another live run is making are waited for
+        and recorded as cached, or taken over when that run's claim expires."""
+        errors: dict[str, str] = {}
+        with JobClaims(self.db, run_id) as claims:
+            waiting, told = todo, False
+            while waiting:
+                won = claims.take([j.key for j in waiting])
+                mine = [j for j in waiting if j.key in won]
+                if mine:
+                    errors.update(self._execute(run_id, inputs, mine, input_ids))
+                waiting = [j for j in waiting if j.key not in won]
+                if not waiting:
+                    break
+                if not told:
+                    self.emit(Message(f"waiting for {len(waiting)} creatives another run makes"))
+                    told = True
+                made = claims.finished([j.key for j in waiting])
+                if made:
+                    with self.db.session() as s:
+                        for job in waiting:
+                            if job.key in made:
+                                repo.record_run_job(s, run_id, job.key, job.position, "cached")
+                    waiting = [j for j in waiting if j.key not in made]
+                if waiting:
+                    claims.pause()
+        return errors
 
     # --- the pipelined stages ----------------------------------------------------------
 
@@ -581,18 +613,17 @@ class Runner:
                 repo.add_rendition(s, job.id, **row)
             if checked.phash is not None and checked.colour is not None:
                 repo.set_hashes(s, job.id, checked.phash, checked.colour)
-            s.add(
-                JobRow(
-                    key=job.key,
-                    campaign_id=inputs.brief.campaign,
-                    scene_key=job.scene.key,
-                    spec=spec,
-                    creative_id=job.id,
-                    scene_id=scene.asset_id,
-                    qa=qa,
-                    duration_ms=round(composed.ms + rendered.ms),
-                    first_run_id=run_id,
-                )
+            repo.insert_job(
+                s,
+                key=job.key,
+                campaign_id=inputs.brief.campaign,
+                scene_key=job.scene.key,
+                spec=spec,
+                creative_id=job.id,
+                scene_id=scene.asset_id,
+                qa=qa,
+                duration_ms=round(composed.ms + rendered.ms),
+                first_run_id=run_id,
             )
             repo.record_run_job(s, run_id, job.key, job.position, "generated")
             repo.log_event(

@@ -252,3 +252,16 @@ class AssetRights(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     actor: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobClaim(Base):
+    """A run's claim on a job it is making, so two runs of one brief make it once. A claim
+    whose ``heartbeat_at`` is older than the lease belongs to a run that died: another run
+    takes it over."""
+
+    __tablename__ = "job_claims"
+    job_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(255))  # host:pid
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
