@@ -283,12 +283,7 @@ class Runner:
                 if mine:
                     errors.update(self._execute(run_id, inputs, mine, input_ids))
                 waiting = [j for j in waiting if j.key not in won]
-                if not waiting:
-                    break
-                if not told:
-                    self.emit(Message(f"waiting for {len(waiting)} creatives another run makes"))
-                    told = True
-                made = claims.finished([j.key for j in waiting])
+                made = claims.finished([j.key for j in waiting]) if waiting else set()
                 if made:
                     with self.db.session() as s:
                         for job in waiting:
@@ -296,6 +291,11 @@ class Runner:
                                 repo.record_run_job(s, run_id, job.key, job.position, "cached")
                     waiting = [j for j in waiting if j.key not in made]
                 if waiting:
+                    if not told:
+                        self.emit(
+                            Message(f"waiting for {len(waiting)} creatives another run makes")
+                        )
+                        told = True
                     claims.pause()
         return errors
 

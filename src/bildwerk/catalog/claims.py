@@ -111,7 +111,8 @@ class JobClaims:
                 continue
 
     def take(self, keys: Sequence[str]) -> set[str]:
-        """Claim ``keys``; returns those this run now holds (free, expired, abandoned)."""
+        """Claim ``keys``; returns those this run now holds (free, expired, abandoned)
+        and must make: keys whose job another run finished are left out."""
         with self.db.session() as s:
             stale: dict[str, list[str]] = {}
             for key, claim in repo.job_claims(s, keys).items():
@@ -120,8 +121,11 @@ class JobClaims:
             for other, dropped in stale.items():
                 repo.release_jobs(s, dropped, run_id=other)
             won = repo.claim_jobs(s, self.run_id, self.owner, keys, self.lease)
-        self.held |= won
-        return won
+            # a run that made a job releases its claim afterwards: never make it again
+            made = set(repo.done_jobs(s, sorted(won)))
+            repo.release_jobs(s, sorted(made), run_id=self.run_id)
+        self.held |= won - made
+        return won - made
 
     def finished(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` have their ``jobs`` row (made by any run)."""
