@@ -74,9 +74,14 @@ def small_brief(workspace_dir: Path) -> Path:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh database on the PostgreSQL named by BILDWERK_TEST_POSTGRES_URL (or the local
-    server at 127.0.0.1:5432); skipped when none is reachable."""
+    server at 127.0.0.1:5432); skipped when none is reachable, failed instead when
+    BILDWERK_REQUIRE_POSTGRES=1 (CI must not pass by skipping)."""
+    required = os.environ.get("BILDWERK_REQUIRE_POSTGRES") == "1"
     sqlalchemy = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg")
+    if required:
+        import psycopg  # noqa: F401 - an ImportError fails the test
+    else:
+        pytest.importorskip("psycopg")
     base = os.environ.get(
         "BILDWERK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
@@ -87,6 +92,8 @@ def postgres_url() -> Iterator[str]:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except Exception as exc:
         admin.dispose()
+        if required:
+            pytest.fail(f"BILDWERK_REQUIRE_POSTGRES=1 but no PostgreSQL at {base}: {exc}")
         pytest.skip(f"no PostgreSQL reachable at {base}: {type(exc).__name__}")
     url = base.rsplit("/", 1)[0] + "/" + name
     try:

@@ -773,6 +773,57 @@ def verify(
         out.print(f"  {key}: {value}")
 
 
+# --- catalog schema: bildwerk db ... -----------------------------------------------------
+
+db_app = typer.Typer(no_args_is_help=True, help="The catalog's schema: status and upgrades.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("status")
+def db_status_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """The catalog's revision, the code's newest, and the migrations an upgrade applies."""
+    from bildwerk.catalog.db import db_status
+
+    st = db_status(_ws(workspace).catalog_url)
+    if not st.known:
+        state = "[red]ahead of this bildwerk[/]: upgrade bildwerk"
+    elif st.current is None:
+        state = "not created yet: 'bildwerk db upgrade' or any command creates it"
+    elif st.up_to_date:
+        state = "[green]up to date[/]"
+    else:
+        state = (
+            f"[yellow]{len(st.pending)} pending[/] ({', '.join(st.pending)}): bildwerk db upgrade"
+        )
+    _report(
+        as_json,
+        st.to_json(),
+        f"catalog {escape(st.url)}: revision {st.current or '-'}, head {st.head}; {state}",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Apply pending migrations (creates the catalog if it is empty). Safe to run while
+    other processes wait: they take the same lock."""
+    from bildwerk.catalog.db import db_upgrade
+
+    before, after = db_upgrade(_ws(workspace).catalog_url)
+    data = {
+        "url": after.url,
+        "from": before.current,
+        "to": after.current,
+        "applied": list(before.pending),
+    }
+    text = (
+        f"[green]✓[/] catalog {escape(after.url)} upgraded {before.current or 'empty'} → "
+        f"{after.current} ({', '.join(before.pending)})"
+        if before.pending
+        else f"[green]✓[/] catalog {escape(after.url)} already at {after.current}"
+    )
+    _report(as_json, data, text)
+
+
 def main() -> None:
     """Run the CLI; every :class:`BildwerkError` becomes its message and exit code (the
     table is in :mod:`bildwerk.errors`); anything else is a bug and keeps its traceback."""

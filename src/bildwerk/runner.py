@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from bildwerk.backends.base import SceneRequest
 from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
+from bildwerk.catalog.claims import JobClaims
 from bildwerk.catalog.db import Database
 from bildwerk.checks.base import overall
 from bildwerk.events import EventSink, JobFailed, Message, StageProgress, StageStarted, ignore
@@ -244,7 +245,7 @@ class Runner:
         errors: dict[str, str] = {}
         error: str | None = None
         try:
-            errors = self._execute(run_id, inputs, todo, input_ids)
+            errors = self._execute_claimed(run_id, inputs, todo, input_ids)
         except BaseException as exc:
             error = f"interrupted: {type(exc).__name__}: {exc}"
             with self.db.session() as s:
@@ -272,6 +273,38 @@ class Runner:
                 errors,
             )
         return result
+
+    # --- one maker per job across concurrent runs ----------------------------------------
+
+    def _execute_claimed(
+        self, run_id: str, inputs: RunInputs, todo: list[Job], input_ids: dict[str, str]
+    ) -> dict[str, str]:
+        """Make the jobs this run claims; jobs another live run is making are waited for
+        and recorded as cached, or taken over when that run's claim expires."""
+        errors: dict[str, str] = {}
+        with JobClaims(self.db, run_id) as claims:
+            waiting, told = todo, False
+            while waiting:
+                won = claims.take([j.key for j in waiting])
+                mine = [j for j in waiting if j.key in won]
+                if mine:
+                    errors.update(self._execute(run_id, inputs, mine, input_ids))
+                waiting = [j for j in waiting if j.key not in won]
+                made = claims.finished([j.key for j in waiting]) if waiting else set()
+                if made:
+                    with self.db.session() as s:
+                        for job in waiting:
+                            if job.key in made:
+                                repo.record_run_job(s, run_id, job.key, job.position, "cached")
+                    waiting = [j for j in waiting if j.key not in made]
+                if waiting:
+                    if not told:
+                        self.emit(
+                            Message(f"waiting for {len(waiting)} creatives another run makes")
+                        )
+                        told = True
+                    claims.pause()
+        return errors
 
     # --- the pipelined stages ----------------------------------------------------------
 

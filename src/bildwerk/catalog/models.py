@@ -285,3 +285,17 @@ class StreamEvent(Base):
     total: Mapped[int | None] = mapped_column(Integer, default=None)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JobClaim(Base):
+    """A run's claim on a job it is making, so two runs of one brief make it once. A claim
+    whose ``heartbeat_at`` is older than the lease belongs to a run that died: another run
+    takes it over."""
+
+    __tablename__ = "job_claims"
+    job_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(255))  # host:pid
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+

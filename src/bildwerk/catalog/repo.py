@@ -1,13 +1,23 @@
-"""Repository functions: the only code that reads or writes catalog rows."""
+"""Repository functions: the only code that reads or writes catalog rows.
+
+Many processes may write one catalog at once (two runs of a brief, a run and a reviewer,
+workers). Rows keyed by content or natural key are therefore inserted with
+``INSERT ... ON CONFLICT DO NOTHING`` (``_insert``): the second writer of the same row
+finds it there instead of failing with ``IntegrityError``. Events and decisions are plain
+appends.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from bildwerk.catalog.models import (
     Asset,
@@ -17,6 +27,7 @@ from bildwerk.catalog.models import (
     Event,
     ImageHash,
     Job,
+    JobClaim,
     JobSlot,
     Lineage,
     Publication,
@@ -30,6 +41,69 @@ from bildwerk.records import JobSpec
 
 if TYPE_CHECKING:
     from bildwerk.events import Event as StreamEventRecord
+
+_CHUNK = 200  # rows per statement: well under SQLite's bound-parameter limit
+
+
+def _chunks(keys: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield list(keys[start : start + _CHUNK])
+
+
+def _insert(
+    s: Session,
+    model: type[Any],
+    rows: dict[str, Any] | list[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    update_columns: Sequence[str] = (),
+) -> int:
+    """Insert ``rows`` unless a row with the same ``keys`` exists (then update
+    ``update_columns`` from the new row, if any); returns how many rows were written.
+
+    One statement on SQLite and PostgreSQL (their dialects' ``ON CONFLICT``), so a
+    concurrent writer of the same row never raises; other databases use a savepoint."""
+    s.flush()  # pending ORM rows first (a run, a campaign): the new rows may refer to them
+    table = model.__table__
+    dialect = s.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        stmt: Any = dialect_insert(table).values(rows)
+        if update_columns:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: stmt.excluded[c] for c in update_columns},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        stmt = stmt.execution_options(preserve_rowcount=True)
+        written = cast(CursorResult[Any], s.execute(stmt)).rowcount
+    else:
+        written = 0
+        for row in [rows] if isinstance(rows, dict) else rows:
+            try:
+                with s.begin_nested():
+                    s.execute(insert(table).values(row))
+                written += 1
+            except IntegrityError:
+                if update_columns:
+                    s.execute(
+                        update(table)
+                        .where(*(table.c[k] == row[k] for k in keys))
+                        .values({c: row[c] for c in update_columns})
+                    )
+                    written += 1
+    if update_columns:  # an instance loaded earlier would show the old values
+        for row in [rows] if isinstance(rows, dict) else rows:
+            if all(k in row for k in _pk(model)):
+                found = s.identity_map.get(identity_key(model, tuple(row[k] for k in _pk(model))))
+                if found is not None:
+                    s.expire(found)
+    return max(written, 0)
+
+
+def _pk(model: type[Any]) -> list[str]:
+    return [c.name for c in model.__table__.primary_key.columns]
 
 
 def log_event(
@@ -45,29 +119,24 @@ def log_event(
 
 
 def ensure_campaign(s: Session, campaign_id: str, name: str) -> Campaign:
-    found = s.get(Campaign, campaign_id)
-    if found is None:
-        found = Campaign(id=campaign_id, name=name or campaign_id)
-        s.add(found)
+    if _insert(s, Campaign, {"id": campaign_id, "name": name or campaign_id}, keys=["id"]):
         log_event(s, "campaign.created", subject=campaign_id)
-    return found
+    return s.get_one(Campaign, campaign_id)
 
 
 def ensure_brief_version(
     s: Session, *, sha256: str, campaign_id: str, path: str, content: str, template_sha256: str
 ) -> BriefVersion:
-    found = s.get(BriefVersion, sha256)
-    if found is None:
-        found = BriefVersion(
-            sha256=sha256,
-            campaign_id=campaign_id,
-            path=path,
-            content=content,
-            template_sha256=template_sha256,
-        )
-        s.add(found)
+    row = {
+        "sha256": sha256,
+        "campaign_id": campaign_id,
+        "path": path,
+        "content": content,
+        "template_sha256": template_sha256,
+    }
+    if _insert(s, BriefVersion, row, keys=["sha256"]):
         log_event(s, "brief.version", subject=campaign_id, payload={"sha256": sha256})
-    return found
+    return s.get_one(BriefVersion, sha256)
 
 
 def ensure_asset(
@@ -87,29 +156,29 @@ def ensure_asset(
     found = s.get(Asset, asset_id)
     if found is not None:
         return found, False
-    asset = Asset(
-        id=asset_id,
-        kind=kind,
-        sha256=sha256,
-        width=width,
-        height=height,
-        format=fmt,
-        campaign_id=campaign_id,
-        source=source,
-        meta=meta or {},
-    )
-    s.add(asset)
-    s.flush()
-    return asset, True
+    row = {
+        "id": asset_id,
+        "kind": kind,
+        "sha256": sha256,
+        "width": width,
+        "height": height,
+        "format": fmt,
+        "campaign_id": campaign_id,
+        "source": source,
+        "meta": meta or {},
+    }
+    created = _insert(s, Asset, row, keys=["id"]) > 0
+    return s.get_one(Asset, asset_id), created
 
 
 def add_lineage(s: Session, child_id: str, parent_id: str, relation: str) -> None:
-    if s.get(Lineage, (child_id, parent_id, relation)) is None:
-        s.add(Lineage(child_id=child_id, parent_id=parent_id, relation=relation))
+    row = {"child_id": child_id, "parent_id": parent_id, "relation": relation}
+    _insert(s, Lineage, row, keys=["child_id", "parent_id", "relation"])
 
 
 def add_rendition(s: Session, asset_id: str, **fields: Any) -> None:
-    s.add(Rendition(asset_id=asset_id, **fields))
+    """A rendition, unless the asset has one of this format and width already."""
+    _insert(s, Rendition, {"asset_id": asset_id, **fields}, keys=["asset_id", "format", "width"])
 
 
 def insert_job(
@@ -191,11 +260,14 @@ def start_run(
 def record_run_job(
     s: Session, run_id: str, job_key: str, position: int, status: str, error: str | None = None
 ) -> None:
-    existing = s.get(RunJob, (run_id, job_key))
-    if existing is None:
-        s.add(RunJob(run_id=run_id, job_key=job_key, position=position, status=status, error=error))
-    else:
-        existing.status, existing.error = status, error
+    row = {
+        "run_id": run_id,
+        "job_key": job_key,
+        "position": position,
+        "status": status,
+        "error": error,
+    }
+    _insert(s, RunJob, row, keys=["run_id", "job_key"], update_columns=["status", "error"])
 
 
 def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str | None) -> Run:
@@ -328,9 +400,8 @@ def _unsigned64(value: int) -> int:
 
 
 def set_hashes(s: Session, asset_id: str, phash: int, colour: int) -> None:
-    row = s.get(ImageHash, asset_id)
-    if row is None:
-        s.add(ImageHash(asset_id=asset_id, phash=_signed64(phash), colour=_signed64(colour)))
+    row = {"asset_id": asset_id, "phash": _signed64(phash), "colour": _signed64(colour)}
+    _insert(s, ImageHash, row, keys=["asset_id"])
 
 
 def hashes_for(s: Session, asset_ids: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
@@ -404,8 +475,17 @@ def upsert_publication(s: Session, target: str, data: dict[str, Any]) -> None:
         select(Publication).where(Publication.target == target, Publication.key == data["key"])
     ).first()
     now = utcnow()
-    if row is None:
-        s.add(Publication(target=target, published_at=now, state="published", **data))
+    if row is None:  # another process may publish the same file now: last one wins
+        fresh = {
+            **data,
+            "target": target,
+            "state": "published",
+            "published_at": now,
+            "removed_at": None,
+            "reason": None,
+        }
+        changing = [c for c in fresh if c not in ("target", "key")]
+        _insert(s, Publication, fresh, keys=["target", "key"], update_columns=changing)
         return
     for k, v in data.items():
         setattr(row, k, v)
@@ -469,3 +549,69 @@ def stream_events(s: Session, stream: str, *, after: int = 0) -> list[StreamEven
         )
         for r in s.scalars(q)
     ]
+
+
+# --- job claims: two runs of one brief make each job once ----------------------------------
+
+_CLAIMS = cast(Table, JobClaim.__table__)
+
+
+def claim_jobs(
+    s: Session, run_id: str, owner: str, keys: Sequence[str], lease_seconds: float
+) -> set[str]:
+    """Claim ``keys`` for ``run_id``; returns the keys this run holds now: unclaimed ones,
+    ones whose claim expired (no heartbeat for ``lease_seconds``), and its own."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=lease_seconds)
+    won: set[str] = set()
+    table = _CLAIMS
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows = [
+            {"job_key": k, "run_id": run_id, "owner": owner, "claimed_at": now, "heartbeat_at": now}
+            for k in chunk
+        ]
+        _insert(s, JobClaim, rows, keys=["job_key"])
+        s.execute(
+            update(table)
+            .where(table.c.job_key.in_(chunk), table.c.heartbeat_at < cutoff)
+            .values(run_id=run_id, owner=owner, claimed_at=now, heartbeat_at=now)
+        )
+        won.update(
+            s.scalars(
+                select(JobClaim.job_key).where(
+                    JobClaim.job_key.in_(chunk), JobClaim.run_id == run_id
+                )
+            )
+        )
+    return won
+
+
+def job_claims(s: Session, keys: Sequence[str]) -> dict[str, JobClaim]:
+    """Current claims on ``keys``, by key."""
+    out: dict[str, JobClaim] = {}
+    for chunk in _chunks(list(keys)):
+        for claim in s.scalars(select(JobClaim).where(JobClaim.job_key.in_(chunk))):
+            out[claim.job_key] = claim
+    return out
+
+
+def release_jobs(s: Session, keys: Sequence[str], *, run_id: str | None = None) -> None:
+    """Drop claims on ``keys`` (only ``run_id``'s, when given)."""
+    table = _CLAIMS
+    for chunk in _chunks(list(keys)):
+        q = delete(table).where(table.c.job_key.in_(chunk))
+        if run_id is not None:
+            q = q.where(table.c.run_id == run_id)
+        s.execute(q)
+
+
+def heartbeat(s: Session, run_id: str) -> int:
+    """Renew the lease on every claim ``run_id`` holds; returns how many it holds."""
+    table = _CLAIMS
+    result = s.execute(
+        update(table)
+        .where(table.c.run_id == run_id)
+        .values(heartbeat_at=utcnow())
+        .execution_options(preserve_rowcount=True)
+    )
+    return cast(CursorResult[Any], result).rowcount
