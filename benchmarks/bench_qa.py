@@ -40,6 +40,7 @@ from PIL import Image
 import bildwerk.stages.qa as qa_stage
 from bildwerk.backends.base import SceneRequest
 from bildwerk.backends.studio import StudioBackend
+from bildwerk.blobs import LocalBlobStore
 from bildwerk.checks.base import CheckContext, CheckResult
 from bildwerk.checks.detectors import clear_caches
 from bildwerk.checks.registry import get_check
@@ -51,7 +52,7 @@ from bildwerk.geometry import plan_layout
 from bildwerk.samples import draw_can, draw_candle, draw_serum, write_sample_logo
 from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.qa import QATask, qa_creative
-from bildwerk.stages.work import ComposeTask, compose_creative
+from bildwerk.stages.work import ComposeTask, compose_image, load_rgba
 
 WIDTH, HEIGHT = 1080, 1350
 TARGET_MS = 400.0
@@ -108,6 +109,9 @@ def make_tasks(root: Path, n: int) -> list[QATask]:
         root=root,
     )
     logo = write_sample_logo(root / "logo.png", "Acme", PALETTE.primary, PALETTE.accent)
+    blobs = LocalBlobStore(root / "blobs")
+    logo_sha = blobs.put(logo.read_bytes())
+    logo_image = load_rgba(blobs.local_path(logo_sha))
     products = {}
     for name, draw in (("serum", draw_serum), ("candle", draw_candle), ("can", draw_can)):
         products[name] = root / f"{name}.png"
@@ -131,18 +135,17 @@ def make_tasks(root: Path, n: int) -> list[QATask]:
             product=products[product],
         )
         scene = backend.generate([request])[0]
-        scene_path = root / f"scene-{i}.png"
-        scene_path.write_bytes(png_bytes(scene.image))
-        composed = compose_creative(
-            ComposeTask(f"job-{i}", scene_path, layout, COPY, "en-US", "ltr", brand, logo)
+        scene_sha = blobs.put(png_bytes(scene.image))
+        composed = compose_image(
+            ComposeTask(f"job-{i}", scene_sha, layout, COPY, "en-US", "ltr", brand, logo_sha),
+            scene.image,
+            logo_image,
         )
-        master = root / f"master-{i}.png"
-        master.write_bytes(composed.png)
-        tasks.append(  # as Runner._qa_task builds it
+        tasks.append(  # as stages.qa.qa_task builds it
             QATask(
                 job_key=f"job-{i}",
-                master_path=master,
-                scene_path=scene_path,
+                master_sha256=blobs.put(composed.png),
+                scene_sha256=scene_sha,
                 channel=CHANNEL,
                 brand=brand,
                 layout=layout,
@@ -150,13 +153,14 @@ def make_tasks(root: Path, n: int) -> list[QATask]:
                 direction="ltr",
                 texts=tuple(composed.texts),
                 logo_box=composed.logo_box,
-                logo_path=logo,
+                logo_sha256=logo_sha,
                 product_box=scene.product_box.as_tuple() if scene.product_box else None,
                 prompt=prompt,
                 negative_prompt=NEGATIVE,
                 people="allowed",
                 model_release=False,
                 ai_generated=False,
+                store=blobs.spec(),
             )
         )
     return tasks

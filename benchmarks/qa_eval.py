@@ -43,10 +43,11 @@ from bildwerk.config.brief import Copy
 from bildwerk.config.channels import PRESETS, Channel
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Box, Layout, plan_layout
+from bildwerk.records import TextBlock
 from bildwerk.samples import draw_can, draw_candle, draw_serum, write_sample_logo
 from bildwerk.stages.compose import compose
 from bildwerk.stages.qa import text_specs
-from bildwerk.stages.work import ComposeTask, compose_creative
+from bildwerk.stages.work import ComposeTask, compose_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -464,16 +465,18 @@ def make_creative(
         fonts=fontset(),
         density=channel.density,
     )
-    runner_texts = tuple(  # what compose_creative (stages/work.py) hands on
-        {
-            "role": t.role,
-            "text": t.text,
-            "box": list(t.box.as_tuple()),
-            "color": t.color,
-            "background": t.background,
-            "font_size": t.font_size,
-            **({"plate": list(t.plate.as_tuple())} if t.plate and runner_keeps_plate() else {}),
-        }
+    runner_texts = tuple(  # what compose_image (stages/work.py) hands on
+        TextBlock(
+            role=t.role,
+            text=t.text,
+            box=t.box.as_tuple(),
+            color=t.color,
+            background=t.background,
+            font_size=t.font_size,
+            lines=t.lines,
+            plate=t.plate.as_tuple() if t.plate and runner_keeps_plate() else None,
+            font=t.font,
+        )
         for t in composed.texts
     )
     return Creative(
@@ -493,10 +496,9 @@ def runner_keeps_plate() -> bool:
     small creative, so this script follows the runner if that changes)."""
     brand = brand_kit("acme")
     layout = plan_layout(300, 250, FEED.unsafe, brand.safe_area.margin)
-    scene = assets().root / "probe.png"
-    Image.new("RGB", (300, 250), "#f4f1ec").save(scene)
-    task = ComposeTask("probe", scene, layout, COPY, "en-US", "ltr", brand, None)
-    return any("plate" in t for t in compose_creative(task).texts)
+    scene = Image.new("RGB", (300, 250), "#f4f1ec")
+    task = ComposeTask("probe", "0" * 64, layout, COPY, "en-US", "ltr", brand, None)
+    return any(t.plate is not None for t in compose_image(task, scene, None).texts)
 
 
 @cache

@@ -3,6 +3,7 @@ without a traceback and exit with their code (user errors 2, unreachable service
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -13,19 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from bildwerk.errors import BildwerkError, UserError, WorkspaceError
-from bildwerk.events import Event, JobFailed, Message, StageProgress, StageStarted
 
 if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
     from bildwerk.workspace import Workspace
@@ -148,26 +139,6 @@ def plan(
         out.print(table)
 
 
-class _Bars:
-    """Rich progress bars fed by run events."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, StageStarted):
-            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total)
-        elif isinstance(event, StageProgress):
-            self.progress.advance(self.tasks[event.stage], event.advance)
-        elif isinstance(event, JobFailed):
-            self.progress.console.print(f"[red]✗[/] {event.job_id}: {event.error}")
-            if event.stage in self.tasks:
-                self.progress.advance(self.tasks[event.stage])
-        elif isinstance(event, Message):
-            self.progress.console.print(event.text)
-
-
 @app.command()
 def run(
     brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
@@ -177,24 +148,25 @@ def run(
     ] = None,
     backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
     model: Annotated[str | None, typer.Option(help="Override the brief's model.")] = None,
+    event_log: Annotated[
+        Path | None,
+        typer.Option(help="Also write every event of the run to this file, one JSON per line."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole line: plan, generate, compose, render, catalog, manifest, report."""
+    from bildwerk.events import EventSink
+    from bildwerk.progress import json_lines, progress_bars, tee
+
     ws = _ws(workspace, brief)
     console = err if as_json else out
-    columns = (
-        TextColumn("{task.description:>9}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(
-        *columns, console=console, transient=False, disable=not console.is_terminal
-    ) as progress:
-        result = ws.run(
-            brief, workers=workers, backend=backend, model=model, on_event=_Bars(progress)
-        )
+    with contextlib.ExitStack() as stack:
+        view = stack.enter_context(progress_bars(console))
+        sink: EventSink = view
+        if event_log is not None:
+            fh = stack.enter_context(event_log.open("w", encoding="utf-8"))
+            sink = tee(view, json_lines(fh))
+        result = ws.run(brief, workers=workers, backend=backend, model=model, on_event=sink)
     summary = {
         "run_id": result.run_id,
         "manifest": str(result.manifest),
@@ -219,10 +191,9 @@ def run(
 @runs_app.command("list")
 def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Recent runs, newest first."""
-    ws = _ws(workspace)
-    rows = [ws.run_info(r.id) for r in ws.runs()]
+    rows = _ws(workspace).runs_summary()
     if as_json:
-        _print_json([{k: v for k, v in r.items() if k != "jobs"} for r in rows])
+        _print_json(rows)
         return
     table = Table()
     for col in ("run", "campaign", "status", "planned", "generated", "cached", "failed", "started"):
@@ -239,6 +210,38 @@ def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
             r["started_at"],
         )
     out.print(table)
+
+
+@runs_app.command("watch")
+def runs_watch(
+    run_id: Annotated[
+        str, typer.Argument(help="A run id (or prefix, or 'latest'), or a stream id.")
+    ],
+    workspace: WorkspaceOpt = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds without the run ending.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+) -> None:
+    """Show a run's progress from its first event, then follow it until it ends (works
+    from another terminal or machine on the same catalog)."""
+    from bildwerk.events import EventSink, replay
+    from bildwerk.progress import json_lines, progress_bars
+
+    ws = _ws(workspace)
+    stream = ws.stream_id(run_id)
+    with contextlib.ExitStack() as stack:
+        sink: EventSink = (
+            json_lines(sys.stdout) if as_json else stack.enter_context(progress_bars(out))
+        )
+        ended = False
+        for event in replay(ws.db, stream, follow=True, timeout=timeout):
+            sink(event)
+            ended = event.kind == "run.finished"
+    if not ended:
+        raise UserError(
+            f"{stream} had not finished after {timeout} s", hint="run 'bildwerk runs watch' again"
+        )
 
 
 @runs_app.command("show")

@@ -102,9 +102,11 @@ def operation_id(kind: str) -> str:
 class EventStream:
     """Numbers, times, forwards and persists one stream's events.
 
-    ``emit`` hands each event to the sink at once and keeps it for the catalog;
-    ``flush(session)`` writes what is pending inside the caller's transaction (so a
-    committed creative and its events land together), ``flush_now()`` in its own. A
+    ``emit`` hands each event to the sink at once and keeps it for the catalog (it never
+    writes: it may be called inside the caller's transaction); ``flush(session)`` writes
+    what is pending inside the caller's transaction (so a committed creative and its
+    events land together), ``flush_now()`` in its own, and ``tick()`` does that when the
+    last write is older than ``FLUSH_EVERY`` — call it where no transaction is open. A
     stream that resumes (a reclaimed run) continues after its last stored sequence.
     """
 
@@ -128,9 +130,11 @@ class EventStream:
             event = Event(kind, self.stream, self._seq, datetime.now(UTC), **fields)
             self._pending.append(event)
         self.sink(event)
-        if self.db is not None and time.monotonic() - self._last_flush > self.FLUSH_EVERY:
-            self.flush_now()
         return event
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last_flush > self.FLUSH_EVERY:
+            self.flush_now()
 
     def flush(self, s: Session) -> None:
         from bildwerk.catalog import repo

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from bildwerk.config.brand import load_brand
 from bildwerk.errors import NotFoundError, UserError
 from bildwerk.records import ComposedCreative, JobSpec, SceneRecord
 from bildwerk.stages.generate import generate_scene
-from bildwerk.stages.work import compose_creative, compose_task
+from bildwerk.stages.work import compose_image, compose_task, load_rgba
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def reproduce(
         record = SceneRecord.from_json(scene.meta)
         stored_scene = blobs.get(scene.sha256)
         stored_master = blobs.get(creative.sha256) if creative else None
-        logo_path = blobs.local_path(logo_asset.sha256) if logo_asset else None
+        logo_sha = logo_asset.sha256 if logo_asset else None
     product_sha = record.request.product_sha256
     request = replace(
         record.request, product=blobs.local_path(product_sha) if product_sha else None
@@ -114,9 +113,9 @@ def reproduce(
         if brand is None or brand.sha256 != composed.brand_sha256:
             note = "brand kit changed since the run; only the scene was compared"
         else:
-            with tempfile.TemporaryDirectory(prefix="bildwerk-repro-") as tmp:
-                scene_path = Path(tmp) / "scene.png"
-                scene_path.write_bytes(out.png)
-                task = compose_task(spec, request, brand, scene_path, logo_path)
-                master_cmp = compare(stored_master, compose_creative(task).png)
+            task = compose_task(spec, request, brand, scene.sha256, logo_sha, None)
+            with Image.open(io.BytesIO(out.png)) as im:
+                scene_image = im.convert("RGB")
+            logo_image = load_rgba(blobs.local_path(logo_sha)) if logo_sha else None
+            master_cmp = compare(stored_master, compose_image(task, scene_image, logo_image).png)
     return Reproduction(asset.id, scene.id, record.backend, scene_cmp, master_cmp, note)

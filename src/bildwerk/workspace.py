@@ -16,7 +16,8 @@ from bildwerk.catalog.models import Asset, Run
 from bildwerk.config.brand import load_brand
 from bildwerk.config.settings import FILENAME, Settings, load_settings, write_signing
 from bildwerk.errors import NotFoundError, UserError, WorkspaceError
-from bildwerk.events import EventSink, ignore
+from bildwerk.events import EventSink, EventStream, ignore, operation_id
+from bildwerk.executors.base import FifoQueue, Task, TaskDone, TaskFailed
 from bildwerk.executors.local import default_workers, make_executor
 from bildwerk.generation import resolve as resolve_generation
 from bildwerk.imageinput import load_image
@@ -26,7 +27,7 @@ from bildwerk.reproduce import Reproduction, reproduce
 from bildwerk.runner import Runner, RunResult, plan_inputs
 from bildwerk.stages.gate import GATE, gate_run
 from bildwerk.stages.plan import Plan
-from bildwerk.stages.qa import QATask, qa_creative, qa_task
+from bildwerk.stages.qa import QAOutput, QATask, qa_creative, qa_task
 
 if TYPE_CHECKING:
     from bildwerk.publish.publisher import Publisher
@@ -187,6 +188,21 @@ class Workspace:
         with self.db.session() as s:
             return repo.list_runs(s, limit)
 
+    def runs_summary(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent runs, newest first, without their jobs (one query)."""
+        return [_row(r) for r in self.runs(limit)]
+
+    def stream_id(self, ref: str) -> str:
+        """The event stream a reference names: a run (id, unique prefix, ``latest``) or
+        any stream with events (``qa-…``, ``publish-…``)."""
+        with self.db.session() as s:
+            run = repo.get_run(s, ref)
+            if run is not None:
+                return run.id
+            if repo.last_event_seq(s, ref):
+                return ref
+        raise NotFoundError(f"no run or event stream '{ref}'", hint="see 'bildwerk runs list'")
+
     def run_info(self, run_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             run = repo.get_run(s, run_id)
@@ -257,7 +273,9 @@ class Workspace:
                 out.append({**_row(asset), "created": created})
         return out
 
-    def qa(self, run_id: str, *, workers: int | None = None) -> dict[str, Any]:
+    def qa(
+        self, run_id: str, *, workers: int | None = None, on_event: EventSink = ignore
+    ) -> dict[str, Any]:
         """Run every QA check again on a run's creatives (after changing thresholds or
         installing a check), then gate them again. The QA input is rebuilt from the
         stored records exactly as the run built it, so an unchanged brand reproduces the
@@ -267,6 +285,7 @@ class Workspace:
         tasks: list[QATask] = []
         with self.db.session() as s:
             jobs = repo.done_jobs(s, [j["job_key"] for j in info["jobs"]])
+            creative_of = {j.key: j.creative_id for j in jobs.values()}
             ids = [j.creative_id for j in jobs.values()] + [j.scene_id for j in jobs.values()]
             assets = repo.assets_by_id(s, ids)
             logos = repo.parents_of(s, [j.creative_id for j in jobs.values()], "logo_in")
@@ -280,16 +299,31 @@ class Workspace:
                         ComposedCreative.from_json(creative.meta),
                         SceneRecord.from_json(scene.meta),
                         brand=brand,
-                        master_path=self.blobs.local_path(creative.sha256),
-                        scene_path=self.blobs.local_path(scene.sha256),
-                        logo_path=self.blobs.local_path(logo.sha256) if logo else None,
+                        master_sha256=creative.sha256,
+                        scene_sha256=scene.sha256,
+                        logo_sha256=logo.sha256 if logo else None,
+                        store=self.blobs.spec(),
                     )
                 )
-        executor = make_executor(self.workers(workers))
+        stream = EventStream(self.db, operation_id("qa"), on_event)
+        stream.emit("run.started", total=len(tasks), data={"run_id": info["id"], "op": "qa"})
+        stream.emit("stage.started", stage="qa", total=len(tasks))
+        queue = FifoQueue(
+            Task(f"qa:{t.job_key}", "qa", qa_creative, (t,), subject=creative_of[t.job_key])
+            for t in tasks
+        )
+        outputs: list[QAOutput] = []
         try:
-            outputs = [f.result() for f in [executor.submit(qa_creative, t) for t in tasks]]
-        finally:
-            executor.shutdown()
+            for event in make_executor(self.workers(workers)).run(queue):
+                if isinstance(event, TaskFailed):
+                    raise event.error
+                if isinstance(event, TaskDone):
+                    outputs.append(event.result)
+                    stream.emit("job.finished", stage="qa", job=event.task.subject)
+        except BaseException as exc:
+            stream.emit("run.finished", message=str(exc), data={"status": "failed"})
+            stream.flush_now()
+            raise
         with self.db.session() as s:
             rows = repo.done_jobs(s, [t.job_key for t in tasks])
             for out in outputs:
@@ -300,7 +334,10 @@ class Workspace:
                     repo.set_hashes(s, job.creative_id, out.phash, out.colour)
             repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})
         gate_run(self.db, info["id"], [t.job_key for t in tasks], brand.qa)
-        return {"run_id": info["id"], "checked": len(tasks)}
+        stream.emit("stage.finished", stage="qa")
+        stream.emit("run.finished", data={"status": "done", "checked": len(tasks)})
+        stream.flush_now()
+        return {"run_id": info["id"], "checked": len(tasks), "events": stream.stream}
 
     # --- models ------------------------------------------------------------------------
 

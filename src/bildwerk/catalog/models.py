@@ -298,4 +298,3 @@ class JobClaim(Base):
     owner: Mapped[str] = mapped_column(String(255))  # host:pid
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
-
