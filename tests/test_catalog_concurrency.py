@@ -30,6 +30,7 @@ from bildwerk.catalog.models import (
     RunJob,
     utcnow,
 )
+from bildwerk.records import JobSpec
 
 ASSETS = [f"cr_{i}" for i in range(6)]
 KEYS = [f"k{i:02d}" for i in range(30)]
@@ -93,13 +94,12 @@ def _writer(url: str, barrier: Any, worker: int, won: Any) -> None:
                 repo.set_hashes(s, asset_id, 2**63 + n, 5)
                 repo.insert_job(
                     s,
-                    key=f"job{n}",
+                    _spec(f"job{n}"),
                     campaign_id="c1",
-                    scene_key="s",
-                    spec={},
                     creative_id=asset_id,
                     scene_id="sc_1",
                     qa={},
+                    duration_ms=1,
                     first_run_id=run_id,
                 )
                 repo.record_run_job(s, run_id, f"job{n}", n, "generated")
@@ -107,6 +107,34 @@ def _writer(url: str, barrier: Any, worker: int, won: Any) -> None:
         mine = repo.claim_jobs(s, run_id, f"test:{worker}", KEYS, 60)
     won.put(sorted(mine))
     db.close()
+
+
+def _spec(key: str) -> JobSpec:
+    from bildwerk.backends.base import SceneRequest
+    from bildwerk.config.brief import Copy
+    from bildwerk.config.channels import PRESETS
+    from bildwerk.geometry import plan_layout
+
+    channel = PRESETS["og_image"]
+    layout = plan_layout(channel.width, channel.height, channel.unsafe, 0.05)
+    scene = SceneRequest("s", "p", "", {"product": "serum"}, 1, 8, 8, {}, layout)
+    return JobSpec(
+        id="cr_" + key,
+        job_key=key,
+        scene_key=scene.key,
+        seed=1,
+        slots={"product": "serum"},
+        prompt="p",
+        negative_prompt="",
+        segment="a",
+        locale="en-US",
+        direction="ltr",
+        channel=channel,
+        backend="studio",
+        model=None,
+        params={},
+        copy=Copy(headline="x"),
+    )
 
 
 def test_many_processes_insert_the_same_rows(catalog_url: str) -> None:

@@ -171,3 +171,55 @@ def test_worker_count_does_not_change_bytes(
 
     assert digests(one.manifest) == digests(two.manifest)
     assert one.generated == two.generated == 8
+
+
+def _digests(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        v["id"]: (
+            v["master"]["sha256"],
+            sorted((r["format"], r["width"], r["sha256"]) for r in v["renditions"]),
+        )
+        for v in manifest["variants"]
+    }
+
+
+def test_demo_on_an_s3_blob_store_is_byte_identical(
+    demo_run: tuple[Path, dict[str, Any]], template_workspace: Path, tmp_path: Path
+) -> None:
+    """The same campaign with its blobs in S3 (moto's server on loopback, read through
+    the local cache by the worker processes) gives the same bytes as the local store."""
+    import httpx
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        httpx.put(f"{endpoint}/demo-blobs", timeout=10).raise_for_status()
+        root = tmp_path / "ws"
+        shutil.copytree(template_workspace, root)
+        config = root / "bildwerk.yaml"
+        text = config.read_text(encoding="utf-8")
+        assert "\nblobs: " in text
+        lines = [
+            line for line in text.splitlines() if not line.startswith(("blobs:", "blob_options:"))
+        ]
+        lines += [
+            "blobs: s3://demo-blobs/acme",
+            "blob_options:",
+            f"  endpoint_url: {endpoint}",
+            "  key: testing",
+            "  secret: testing",
+            "  client_kwargs: {region_name: us-east-1}",
+        ]
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        ws = Workspace(root)
+        assert ws.blobs.url.startswith("s3://demo-blobs/acme")
+        result = ws.run(root / "campaigns" / "summer-sale.yaml", workers=2)
+        assert result.failed == 0, result.errors
+        manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+        assert _digests(manifest) == _digests(demo_run[1])
+        assert not (root / ".bildwerk" / "blobs").exists()  # nothing went to a local store
+    finally:
+        server.stop()

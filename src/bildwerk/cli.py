@@ -188,6 +188,72 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def submit(
+    brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
+    workspace: WorkspaceOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes for it.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Override the brief's backend.")] = None,
+    model: Annotated[str | None, typer.Option(help="Override the brief's model.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who submits.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a brief and queue its run for 'bildwerk worker' (queued runs survive restarts)."""
+    row = _ws(workspace, brief).submit(
+        brief, workers=workers, backend=backend, model=model, actor=_actor(by)
+    )
+    _report(
+        as_json,
+        row,
+        f"[green]✓[/] queued run [bold]{row['run_id']}[/] ({row['planned']} creatives); "
+        f"a 'bildwerk worker' runs it — follow it with 'bildwerk runs watch {row['run_id']}'",
+    )
+
+
+@app.command()
+def worker(
+    workspace: WorkspaceOpt = None,
+    once: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
+    max_runs: Annotated[int | None, typer.Option(min=1, help="Stop after this many runs.")] = None,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between queue checks.")] = 2.0,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes per run (default: the run's).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Claim queued runs (and runs whose worker died) and run them, one at a time."""
+    from bildwerk.progress import progress_bars
+
+    ws = _ws(workspace)
+
+    def said(run_id: str, status: str) -> None:
+        if not as_json:
+            err.print(f"run {run_id}: {status}")
+
+    with progress_bars(err) as view:
+        done = ws.work(
+            once=once, max_runs=max_runs, poll=poll, workers=workers, on_event=view, on_run=said
+        )
+    _report(as_json, done, f"[green]✓[/] {len(done)} run(s) processed")
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    run_id: str,
+    workspace: WorkspaceOpt = None,
+    by: Annotated[str | None, typer.Option(help="Who cancels.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a queued run, or stop a running one between tasks (finished creatives stay)."""
+    row = _ws(workspace).cancel(run_id, actor=_actor(by))
+    text = (
+        f"run {row['run_id']} cancelled"
+        if row["status"] == "cancelled"
+        else f"run {row['run_id']} asked to stop; it ends at its next task"
+    )
+    _report(as_json, row, text)
+
+
 @runs_app.command("list")
 def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Recent runs, newest first."""

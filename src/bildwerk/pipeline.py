@@ -11,7 +11,7 @@ whatever the worker count: each commit is a resume point and memory stays bounde
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -117,10 +117,12 @@ class Pipeline:
         inputs: RunInputs,
         input_ids: dict[str, str],
         brand_path: str,
+        check_cancelled: Callable[[], None] = lambda: None,
     ) -> None:
         self.db, self.blobs, self.stream = db, blobs, stream
         self.run_id, self.inputs, self.input_ids = run_id, inputs, input_ids
         self.brand_path = brand_path
+        self.check_cancelled = check_cancelled
         self.store = blobs.spec()
         self.logo_sha = inputs.logo.sha256 if inputs.logo else None
         self.queue = ReadyTasks()
@@ -206,6 +208,7 @@ class Pipeline:
             elif isinstance(event, TaskDone):
                 self._done(task, event.result, needed)
             self.stream.tick()
+            self.check_cancelled()  # stops between tasks; committed creatives stay
         for stage in STAGES:
             self.stream.emit("stage.finished", stage=stage)
         return self.errors

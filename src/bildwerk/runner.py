@@ -24,6 +24,7 @@ from bildwerk.executors.local import make_executor
 from bildwerk.inputs import CleanInput, RunInputs
 from bildwerk.pipeline import Pipeline, portable
 from bildwerk.records import InputRecord
+from bildwerk.runqueue import LEASE_SECONDS, RunCancelled, RunLease
 from bildwerk.stages.gate import gate_run
 from bildwerk.stages.manifest import write_outputs
 from bildwerk.stages.plan import InputFile, Job, Plan, make_plan
@@ -111,12 +112,13 @@ class Runner:
                 ids[item.sha256] = asset_id
         return ids
 
-    def _record_start(self, run_id: str, inputs: RunInputs, plan: Plan) -> set[str]:
-        """The run's row, its brief version, and what is cached or refused; returns the
-        keys already made."""
+    def _record_start(self, run_id: str, inputs: RunInputs, plan: Plan, owner: str) -> set[str]:
+        """The run's row (new, or a queued/reclaimed one), its brief version, and what is
+        cached or refused; returns the keys already made."""
         brief = inputs.brief
         with self.db.session() as s:
             done = set(repo.done_jobs(s, [j.key for j in plan.jobs]))
+            made_here = repo.run_jobs_with_status(s, run_id, "generated")
             repo.ensure_campaign(s, brief.campaign, brief.name)
             repo.ensure_brief_version(
                 s,
@@ -134,8 +136,12 @@ class Runner:
                 workers=self.workers,
                 backend=inputs.backend,
                 planned=len(plan.jobs),
+                owner=owner,
+                lease_seconds=LEASE_SECONDS,
             )
             for job in plan.jobs:
+                if job.key in made_here:
+                    continue  # made by an earlier attempt of this same run
                 if job.key in done:
                     repo.record_run_job(s, run_id, job.key, job.position, "cached")
                 elif job.refused:
@@ -157,7 +163,8 @@ class Runner:
         input_ids = self._store_inputs(inputs)
         plan = plan_inputs(inputs, lambda c: self.blobs.local_path(c.sha256))
         run_id = run_id or new_run_id()
-        done = self._record_start(run_id, inputs, plan)
+        lease = RunLease(self.db, run_id)
+        done = self._record_start(run_id, inputs, plan, lease.owner)
         stream = EventStream(self.db, run_id, self.sink)
         todo = [j for j in plan.jobs if j.key not in done and not j.refused]
         refused = sum(1 for j in plan.jobs if j.refused and j.key not in done)
@@ -173,11 +180,17 @@ class Runner:
                 stream.emit("job.cached", job=job.id)
         run_dir = self.runs_dir / run_id
         try:
-            errors = self._execute_claimed(run_id, inputs, todo, input_ids, stream)
-            gate_run(self.db, run_id, [j.key for j in plan.jobs], inputs.brand.qa)
-            manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
-        except BaseException as exc:  # a run ends failed, never stuck in 'running'
-            self._finish(run_id, stream, None, f"{type(exc).__name__}: {exc}")
+            with lease:
+                errors = self._execute_claimed(run_id, inputs, todo, input_ids, stream, lease)
+                gate_run(self.db, run_id, [j.key for j in plan.jobs], inputs.brand.qa)
+                manifest, report = write_outputs(self.db, self.blobs, run_id, run_dir, inputs, plan)
+        except BaseException as exc:  # a run ends failed or cancelled, never 'running'
+            why = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, RunCancelled):
+                why = str(exc)
+            elif not isinstance(exc, Exception):  # Ctrl-C, a signal, exit
+                why = f"interrupted: {why}"
+            self._finish(run_id, stream, None, why)
             raise
         run = self._finish(run_id, stream, manifest, None)
         return RunResult(
@@ -222,6 +235,7 @@ class Runner:
         todo: list[Job],
         input_ids: dict[str, str],
         stream: EventStream,
+        lease: RunLease,
     ) -> dict[str, str]:
         """Make the jobs this run claims; jobs another live run is making are waited for
         and recorded as cached, or taken over when that run's claim expires."""
@@ -242,6 +256,7 @@ class Runner:
                         inputs=inputs,
                         input_ids=input_ids,
                         brand_path=brand_path,
+                        check_cancelled=lease.check,
                     )
                     errors.update(pipeline.execute(mine, executor))
                 waiting = [j for j in waiting if j.key not in won]
@@ -261,6 +276,7 @@ class Runner:
                             message=f"waiting for {len(waiting)} creatives another run makes",
                         )
                         told = True
+                    lease.check()
                     claims.pause()
         stream.flush_now()
         return errors

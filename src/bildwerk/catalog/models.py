@@ -58,7 +58,7 @@ class Run(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
     brief_sha256: Mapped[str] = mapped_column(ForeignKey("brief_versions.sha256"))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     workers: Mapped[int] = mapped_column(Integer, default=1)
@@ -69,6 +69,15 @@ class Run(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     manifest_path: Mapped[str | None] = mapped_column(Text, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The run queue (migration 0007): ``queued_at`` marks a run submitted for workers;
+    # whoever runs it holds a lease it renews; ``cancel_requested`` asks it to stop.
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     jobs: Mapped[list[RunJob]] = relationship(back_populates="run", order_by="RunJob.position")
 
 

@@ -191,29 +191,34 @@ def insert_job(
     qa: dict[str, Any],
     duration_ms: int,
     first_run_id: str,
-) -> None:
-    """A finished job, with its filter dimensions as columns and its slot values as rows."""
-    s.add(
-        Job(
-            key=spec.job_key,
-            campaign_id=campaign_id,
-            scene_key=spec.scene_key,
-            spec=spec.to_json(),
-            creative_id=creative_id,
-            scene_id=scene_id,
-            qa=qa,
-            duration_ms=duration_ms,
-            first_run_id=first_run_id,
-            segment=spec.segment,
-            locale=spec.locale,
-            channel=spec.channel_name,
-            backend=spec.backend,
-            model=spec.model,
-        )
-    )
-    s.flush()
-    for name, value in sorted(spec.slots.items()):
-        s.add(JobSlot(job_key=spec.job_key, name=name, value=value))
+) -> bool:
+    """A finished job, with its filter dimensions as columns and its slot values as rows,
+    unless its key is there already (another run made it first); True if new."""
+    row = {
+        "key": spec.job_key,
+        "campaign_id": campaign_id,
+        "scene_key": spec.scene_key,
+        "spec": spec.to_json(),
+        "creative_id": creative_id,
+        "scene_id": scene_id,
+        "qa": qa,
+        "duration_ms": duration_ms,
+        "first_run_id": first_run_id,
+        "created_at": utcnow(),
+        "segment": spec.segment,
+        "locale": spec.locale,
+        "channel": spec.channel_name,
+        "backend": spec.backend,
+        "model": spec.model,
+    }
+    if not _insert(s, Job, row, keys=["key"]):
+        return False
+    slots = [
+        {"job_key": spec.job_key, "name": n, "value": v} for n, v in sorted(spec.slots.items())
+    ]
+    if slots:
+        _insert(s, JobSlot, slots, keys=["job_key", "name"])
+    return True
 
 
 def done_jobs(s: Session, keys: Sequence[str]) -> dict[str, Job]:
@@ -243,18 +248,135 @@ def start_run(
     workers: int,
     backend: str,
     planned: int,
+    owner: str | None = None,
+    lease_seconds: float = 60.0,
 ) -> Run:
+    """The run's row, now running under ``owner``'s lease: a new row, or a queued (or
+    reclaimed) one that a worker starts (again)."""
+    now = utcnow()
+    run = s.get(Run, run_id)
+    if run is None:
+        run = Run(id=run_id, campaign_id=campaign_id, brief_sha256=brief_sha256)
+        s.add(run)
+    resumed = (run.attempts or 0) > 0
+    run.status, run.started_at, run.finished_at, run.error = "running", now, None, None
+    run.workers, run.backend, run.planned = workers, backend, planned
+    run.owner, run.heartbeat_at = owner, now
+    run.lease_until = now + timedelta(seconds=lease_seconds) if owner else None
+    run.attempts = (run.attempts or 0) + 1
+    log_event(
+        s,
+        "run.resumed" if resumed else "run.started",
+        run_id=run_id,
+        subject=campaign_id,
+        payload={"planned": planned, "owner": owner, "attempt": run.attempts},
+    )
+    return run
+
+
+def enqueue_run(
+    s: Session,
+    *,
+    run_id: str,
+    campaign_id: str,
+    brief_sha256: str,
+    backend: str,
+    planned: int,
+    options: dict[str, Any],
+    actor: str,
+) -> Run:
+    """A run for workers to claim, in submission order."""
+    now = utcnow()
     run = Run(
         id=run_id,
         campaign_id=campaign_id,
         brief_sha256=brief_sha256,
-        workers=workers,
+        status="queued",
         backend=backend,
         planned=planned,
+        options=options,
+        queued_at=now,
+        started_at=now,
+        attempts=0,
     )
     s.add(run)
-    log_event(s, "run.started", run_id=run_id, subject=campaign_id, payload={"planned": planned})
+    log_event(s, "run.queued", run_id=run_id, subject=campaign_id, actor=actor, payload=options)
     return run
+
+
+def claimable_runs(s: Session, *, limit: int = 20) -> list[Run]:
+    """Queued runs, then queue runs whose lease expired, oldest first; on PostgreSQL the
+    rows are locked (``FOR UPDATE SKIP LOCKED``) so concurrent workers see different
+    ones, on SQLite the write transaction (``BEGIN IMMEDIATE``) serialises them."""
+    now = utcnow()
+    q = (
+        select(Run)
+        .where(
+            Run.queued_at.is_not(None),
+            (Run.status == "queued") | ((Run.status == "running") & (Run.lease_until < now)),
+        )
+        .order_by(Run.queued_at, Run.id)
+        .limit(limit)
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(s.scalars(q))
+
+
+def running_queue_runs(s: Session, owner_prefix: str) -> list[Run]:
+    """Queue runs held under a lease by owners on one host (``host:``)."""
+    q = select(Run).where(
+        Run.queued_at.is_not(None),
+        Run.status == "running",
+        Run.owner.startswith(owner_prefix, autoescape=True),
+    )
+    return list(s.scalars(q))
+
+
+def take_run(s: Session, run: Run, owner: str, lease_seconds: float) -> None:
+    now = utcnow()
+    run.status, run.owner = "running", owner
+    run.heartbeat_at, run.lease_until = now, now + timedelta(seconds=lease_seconds)
+
+
+def renew_lease(s: Session, run_id: str, owner: str, lease_seconds: float) -> bool:
+    """Extend ``owner``'s lease on a run; returns whether cancellation was requested."""
+    now = utcnow()
+    run = s.get(Run, run_id)
+    if run is None:
+        return False
+    if run.owner == owner and run.status == "running":
+        run.heartbeat_at, run.lease_until = now, now + timedelta(seconds=lease_seconds)
+    return bool(run.cancel_requested)
+
+
+def request_cancel(s: Session, run_id: str, actor: str) -> Run:
+    """A queued run is cancelled at once; a running one is asked to stop."""
+    run = s.get_one(Run, run_id)
+    if run.status == "queued":
+        run.status, run.finished_at = "cancelled", utcnow()
+        run.error = f"cancelled by {actor} before it started"
+    elif run.status == "running":
+        run.cancel_requested = True
+    log_event(s, "run.cancel", run_id=run_id, subject=run.campaign_id, actor=actor)
+    return run
+
+
+def expire_abandoned_runs(s: Session, dead: Sequence[str]) -> None:
+    """Runs started in a process that is gone (not from the queue: nobody resumes them)
+    end as failed instead of staying 'running' forever."""
+    for run in s.scalars(select(Run).where(Run.id.in_(list(dead)))):
+        if run.status == "running":
+            run.status, run.finished_at = "failed", utcnow()
+            run.error = f"interrupted: its process ({run.owner}) stopped"
+            log_event(s, "run.finished", run_id=run.id, subject=run.campaign_id,
+                      payload={"status": "failed", "error": run.error})  # fmt: skip
+
+
+def stale_direct_runs(s: Session) -> list[Run]:
+    """Directly started runs ('bildwerk run', not the queue) still marked running."""
+    q = select(Run).where(Run.queued_at.is_(None), Run.status == "running")
+    return list(s.scalars(q))
 
 
 def record_run_job(
@@ -270,6 +392,11 @@ def record_run_job(
     _insert(s, RunJob, row, keys=["run_id", "job_key"], update_columns=["status", "error"])
 
 
+def run_jobs_with_status(s: Session, run_id: str, status: str) -> set[str]:
+    q = select(RunJob.job_key).where(RunJob.run_id == run_id, RunJob.status == status)
+    return set(s.scalars(q))
+
+
 def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str | None) -> Run:
     run = s.get_one(Run, run_id)
     counts = dict(
@@ -282,7 +409,11 @@ def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str
     run.generated = int(counts.get("generated", 0))
     run.cached = int(counts.get("cached", 0))
     run.failed = int(counts.get("failed", 0))
-    run.status = "failed" if (error or run.failed) else "done"
+    if run.cancel_requested and error:
+        run.status = "cancelled"
+    else:
+        run.status = "failed" if (error or run.failed) else "done"
+    run.owner, run.lease_until = None, None
     run.finished_at = utcnow()
     run.manifest_path = manifest_path
     run.error = error

@@ -51,6 +51,11 @@ class Settings(BaseModel):
     )
     runs: Path = Path("runs")
     workers: int | None = Field(None, ge=1, le=256)
+    executor: str | None = Field(
+        None,
+        description="where tasks run: 'inline', 'process' (default: inline for one worker, "
+        "the warm process pool for more) or a name registered under bildwerk.executors",
+    )
     limits: Limits = Limits()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     signing: SigningSettings | None = None
