@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,8 +32,6 @@ of them hidden."""
 
 def hide_modules(monkeypatch: pytest.MonkeyPatch, modules: Iterable[str]) -> None:
     """Make importing each of ``modules`` (and their submodules) fail until the test ends."""
-    import sys
-
     for name in modules:
         for loaded in [m for m in sys.modules if m.startswith(name + ".")]:
             monkeypatch.delitem(sys.modules, loaded)
