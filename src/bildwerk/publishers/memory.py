@@ -23,7 +23,7 @@ class MemoryTarget:
         return f"{self.base_url}/{quote(key)}"
 
     def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
+        self.objects.pop(check_key(key), None)
 
     def exists(self, key: str) -> bool:
-        return key in self.objects
+        return check_key(key) in self.objects
