@@ -17,6 +17,9 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test,dev,qa,diffusion,publish]'
+	# older diffusion extras pulled in spandrel and PyPI's CUDA torchvision, which breaks
+	# `import diffusers` beside a CPU torch; the tests check the extra's own environment
+	$(BIN)/python -m pip uninstall -q -y spandrel torchvision
 	# the reference watermark decoder, only to check ours; its declared needs (torch,
 	# opencv-python) are covered by the diffusion and qa extras
 	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0

@@ -213,20 +213,27 @@ def test_explicit_kind_is_trusted_for_files(tmp_path: Path) -> None:
         mr.inspect_model(path, kind="vae")
 
 
-def test_upscaler_is_detected_through_spandrel(tmp_path: Path) -> None:
+def test_upscaler_is_detected_without_spandrel(tmp_path: Path) -> None:
+    """ESRGAN/Real-ESRGAN weights are bildwerk's own: no spandrel (nor torchvision)."""
     pytest.importorskip("torch")
-    try:
-        import spandrel  # type: ignore[import-untyped]  # noqa: F401
-    except Exception as exc:
-        pytest.skip(f"spandrel cannot be imported here: {type(exc).__name__}: {exc}")
     from safetensors.torch import save_file
 
-    from tests.test_upscale import tiny_esrgan
+    from tests.test_upscale import old_esrgan_names, tiny_compact, tiny_esrgan
 
     path = tmp_path / "tiny-4x.safetensors"
     save_file(tiny_esrgan(), str(path))
     info = mr.inspect_model(path)
     assert (info.kind, info.architecture, info.meta["scale"]) == ("upscaler", "esrgan", 4)
+    assert info.meta["tags"] == ["8nf", "1nb"]
+    path = tmp_path / "old-2x.pth"
+    import torch
+
+    torch.save({"params_ema": old_esrgan_names(tiny_esrgan(scale=2))}, path)
+    assert mr.inspect_model(path).meta["scale"] == 2
+    path = tmp_path / "compact.safetensors"
+    save_file(tiny_compact(), str(path))
+    info = mr.inspect_model(path)
+    assert (info.kind, info.architecture, info.meta["scale"]) == ("upscaler", "compact", 4)
 
 
 def test_unknown_weights_are_a_user_error(tmp_path: Path) -> None:

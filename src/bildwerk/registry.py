@@ -45,7 +45,7 @@ EXTRA_PACKAGES: dict[str, tuple[str, str]] = {
     "safetensors": ("safetensors", "diffusion"),
     "accelerate": ("accelerate", "diffusion"),
     "huggingface_hub": ("huggingface-hub", "diffusion"),
-    "spandrel": ("spandrel", "diffusion"),
+    "spandrel": ("spandrel", "spandrel"),
     "onnxruntime": ("onnxruntime", "qa"),
     "nudenet": ("nudenet", "qa"),
     "rapidocr": ("rapidocr", "qa"),

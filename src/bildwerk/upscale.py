@@ -1,4 +1,5 @@
-"""Upscaling: a registered super-resolution model through spandrel, else plain Lanczos.
+"""Upscaling: a registered super-resolution model (see :mod:`bildwerk.upscalers`), else
+plain Lanczos.
 
 Models run tile by tile so a 4x pass over a large image fits in modest memory. Tiles
 overlap; in each overlap the outer quarter of a tile (where it lacked context) gets no
@@ -10,36 +11,49 @@ model.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from bildwerk.errors import MissingExtraError, UserError
-from bildwerk.torchcompat import ensure_torchvision
+from bildwerk.errors import UserError
+from bildwerk.upscalers import load as _loader
+from bildwerk.upscalers.load import MODEL_SUFFIXES, Upscaler
 
 if TYPE_CHECKING:
     import torch
 
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+__all__ = [
+    "MAX_SIDE",
+    "MODEL_SUFFIXES",
+    "Upscaler",
+    "UpscalerInfo",
+    "clear_cache",
+    "describe_upscaler",
+    "load_upscaler",
+    "recognises",
+    "target_size",
+    "tiled_apply",
+    "upscale",
+]
+
 MAX_SIDE = 16384
 _CACHE_SIZE = 2
-_cache: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+_cache: OrderedDict[tuple[str, int, int], Upscaler] = OrderedDict()
 _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class UpscalerInfo:
-    """What spandrel says about an upscaler file."""
+    """What an upscaler file is (recorded when a model is registered)."""
 
-    architecture: str  # spandrel's id, lower case: "esrgan", "swinir", "compact", …
+    architecture: str  # lower case: "esrgan", "compact", or spandrel's id ("swinir", …)
     scale: int
     purpose: str  # "SR" or "Restoration" (1x)
     input_channels: int
@@ -47,51 +61,18 @@ class UpscalerInfo:
     tags: tuple[str, ...]
 
 
-def _need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError("torch", "diffusion", "Upscaling with a model") from exc
-
-
-def _spandrel() -> Any:
-    if importlib.util.find_spec("spandrel") is None:
-        raise MissingExtraError("spandrel", "diffusion", "Upscaling with a model")
-    try:
-        ensure_torchvision()
-        import spandrel  # type: ignore[import-untyped]
-    except Exception as exc:  # a torchvision built for another torch fails with RuntimeError
-        raise UserError(
-            f"spandrel is installed but cannot be imported ({type(exc).__name__}: {exc})",
-            hint="torch and torchvision probably come from different builds (CPU vs CUDA); "
-            "reinstall torchvision built for the installed torch",
-        ) from None
-    return spandrel
+_need_torch = _loader.need_torch
 
 
 def recognises(shapes: Mapping[str, tuple[int, ...]]) -> bool:
-    """Whether spandrel knows an architecture with these tensor names and shapes.
-
-    Runs spandrel's detectors on empty "meta" tensors, so a multi-gigabyte file that is
-    no upscaler is never loaded just to find that out."""
-    _need_torch()
-    import torch
-
-    spandrel = _spandrel()
-    state = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
-    state = spandrel.canonicalize_state_dict(state)
-    for support in spandrel.MAIN_REGISTRY.architectures("detection"):
-        try:
-            if support.detect(state):
-                return True
-        except Exception:  # a detector that reads values cannot judge meta tensors
-            continue
-    return False
+    """Whether these tensor names and shapes are an upscaler bildwerk can load (its own
+    ESRGAN/Real-ESRGAN networks; other architectures when spandrel is installed)."""
+    return _loader.recognises(shapes)
 
 
-def load_upscaler(path: Path) -> Any:
-    """The spandrel ``ImageModelDescriptor`` for ``path``, in eval mode on the best device
-    (fp32 on CPU, fp16 on CUDA where the model supports it); cached per file version."""
+def load_upscaler(path: Path) -> Upscaler:
+    """The upscaler in ``path``, in eval mode on the best device (fp32 on CPU, fp16 on
+    CUDA where the model allows it); cached per file version."""
     path = Path(path).expanduser()
     try:
         st = path.resolve().stat()
@@ -102,7 +83,7 @@ def load_upscaler(path: Path) -> Any:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    model = _load(path.resolve())
+    model = _loader.load(path.resolve())
     with _lock:
         _cache[key] = model
         while len(_cache) > _CACHE_SIZE:
@@ -116,55 +97,15 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _load(path: Path) -> Any:
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise UserError(
-            f"{path}: not an upscaler file type ({path.suffix or 'no extension'})",
-            hint="use ESRGAN/Real-ESRGAN/SwinIR-class weights: " + ", ".join(MODEL_SUFFIXES),
-        )
-    _need_torch()
-    import torch
-
-    spandrel = _spandrel()
-    try:
-        desc = spandrel.ModelLoader(device="cpu").load_from_file(path)
-    except spandrel.UnsupportedModelError:
-        raise UserError(
-            f"{path}: not an upscaler architecture spandrel recognises",
-            hint="use ESRGAN/Real-ESRGAN/SwinIR/HAT/… weights, or upscale without a model",
-        ) from None
-    except Exception as exc:  # unreadable pickles and damaged files fail in many ways
-        raise UserError(
-            f"{path}: cannot load this upscaler ({type(exc).__name__}: {str(exc)[:200]})",
-            hint="download it again, or convert it to .safetensors",
-        ) from None
-    if not isinstance(desc, spandrel.ImageModelDescriptor) or desc.purpose not in (
-        "SR",
-        "Restoration",
-    ):
-        raise UserError(
-            f"{path}: a {getattr(desc, 'purpose', '?')} model, not an upscaler",
-            hint="use a super-resolution model (ESRGAN, Real-ESRGAN, SwinIR, …)",
-        )
-    if desc.input_channels not in (1, 3):
-        raise UserError(f"{path}: expects {desc.input_channels}-channel images (need 1 or 3)")
-    if torch.cuda.is_available():
-        desc.to(torch.device("cuda"))
-        if desc.supports_half:
-            desc.half()
-    desc.eval()
-    return desc
-
-
 def describe_upscaler(path: Path) -> UpscalerInfo:
-    desc = load_upscaler(path)
+    model = load_upscaler(path)
     return UpscalerInfo(
-        architecture=str(desc.architecture.id).lower(),
-        scale=int(desc.scale),
-        purpose=str(desc.purpose),
-        input_channels=int(desc.input_channels),
-        output_channels=int(desc.output_channels),
-        tags=tuple(str(t) for t in desc.tags),
+        architecture=model.architecture,
+        scale=model.scale,
+        purpose=model.purpose,
+        input_channels=model.input_channels,
+        output_channels=model.output_channels,
+        tags=model.tags,
     )
 
 
@@ -190,7 +131,7 @@ def upscale(
 ) -> Image.Image:
     """Enlarge ``image`` by ``scale`` (exact target size: round(side * scale)).
 
-    With ``model`` (a local spandrel-loadable file) the model runs tiled, then Lanczos
+    With ``model`` (a local upscaler weights file) the model runs tiled, then Lanczos
     fits its fixed scale to the target; alpha is resized with Lanczos alone. Without a
     model, Lanczos does all of it."""
     size = target_size(image.size, scale)
@@ -216,7 +157,7 @@ def upscale(
     return out
 
 
-def _run_model(desc: Any, image: Image.Image, *, tile: int, overlap: int) -> Image.Image:
+def _run_model(desc: Upscaler, image: Image.Image, *, tile: int, overlap: int) -> Image.Image:
     _need_torch()
     import torch
 
@@ -229,7 +170,7 @@ def _run_model(desc: Any, image: Image.Image, *, tile: int, overlap: int) -> Ima
     x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
 
     def run(part: torch.Tensor) -> torch.Tensor:
-        return desc(part.to(device=device, dtype=dtype)).float().cpu()  # type: ignore[no-any-return]
+        return desc(part.to(device=device, dtype=dtype)).float().cpu()
 
     with torch.inference_mode():
         y = tiled_apply(run, x, int(desc.scale), tile=tile, overlap=overlap)

@@ -23,7 +23,6 @@ Params (``qa.checks.clip_score.params``):
 from __future__ import annotations
 
 import hashlib
-import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 from PIL import Image
 
 from bildwerk.checks.base import CheckContext, CheckResult
-from bildwerk.torchcompat import ensure_torchvision
+from bildwerk.errors import UserError
 
 MIN_SCORE = 0.5
 WARN_SCORE = 0.6
@@ -49,26 +48,22 @@ def import_clip() -> tuple[Any, Any, Any]:
     """torch, CLIPModel, CLIPProcessor; raises ImportError with the cause in its message.
 
     transformers imports torchvision whenever it is installed, and a torchvision wheel
-    built for another torch variant fails in that import; :mod:`bildwerk.torchcompat`
-    repairs it, and should that fail, torchvision is hidden (CLIP needs nothing from it:
-    transformers then uses its PIL image processor). Any other failure of a broken
-    install becomes ImportError too: the check skips with the reason instead of crashing
-    QA.
+    built for another torch variant fails in that import; that is reported (with the
+    fix) rather than patched over. Any failure of a broken install becomes ImportError:
+    the check skips with the reason instead of crashing QA.
     """
     try:
         import torch
 
-        try:
-            ensure_torchvision()
-        except Exception:
-            for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-                del sys.modules[name]
-            sys.modules["torchvision"] = None  # type: ignore[assignment]
+        from bildwerk.backends.diffusion.libs import check_torchvision
+
+        check_torchvision()
         from transformers import CLIPModel, CLIPProcessor
     except Exception as exc:  # ImportError, or a broken install: not a bug here
         if isinstance(exc, ImportError):
             raise
-        raise ImportError(f"{type(exc).__name__}: {exc}") from exc
+        detail = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        raise ImportError(detail) from exc
     return torch, CLIPModel, CLIPProcessor
 
 

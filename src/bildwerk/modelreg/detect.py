@@ -185,12 +185,13 @@ def _classify(path: Path, shapes: Shapes) -> str:
 
     hint = (
         "expected a checkpoint, LoRA, textual inversion, ControlNet, CLIP or upscaler "
-        "(ESRGAN/Real-ESRGAN/SwinIR …); if it is one, pass --kind"
+        "(ESRGAN/Real-ESRGAN; SwinIR, HAT, … with pip install 'bildwerk[spandrel]'); "
+        "if it is one, pass --kind"
     )
     try:
         if recognises(shapes):
             return "upscaler"
-    except UserError as exc:  # spandrel missing or broken: say so, but name the file first
+    except UserError as exc:  # spandrel installed but broken: say so, naming the file
         raise UserError(
             f"{path}: not a diffusion model file, and upscalers cannot be detected: {exc.message}",
             hint=exc.hint or hint,

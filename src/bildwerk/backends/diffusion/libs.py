@@ -10,17 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import logging
 import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
 
-from bildwerk.errors import MissingExtraError
-from bildwerk.torchcompat import ensure_torchvision
-
-log = logging.getLogger(__name__)
+from bildwerk.errors import MissingExtraError, UserError
 
 PURPOSE = "The diffusers backend"
 _PACKAGES = ("torch", "diffusers", "transformers")
@@ -47,22 +43,29 @@ def require() -> None:
             raise MissingExtraError(name, "diffusion", PURPOSE)
 
 
-def _usable_torchvision() -> None:
-    """Make torchvision importable, or else absent.
+def check_torchvision() -> None:
+    """Raise a :class:`UserError` when an installed torchvision cannot be imported.
 
-    transformers and diffusers import torchvision whenever it is installed, and a wheel
-    built for another torch variant (PyPI's CUDA torchvision beside a CPU torch) fails in
-    that import, so every model class would fail to load. ``torchcompat`` repairs the
-    import the way the upscaler needs it; should that fail too, we hide torchvision (we
-    use nothing from it) so the libraries take their PIL fallbacks.
-    """
+    diffusers and transformers import torchvision whenever it is installed, so a wheel
+    built for another torch (PyPI's CUDA torchvision beside a CPU torch) makes their
+    pipeline and image-processor classes fail deep inside a run. bildwerk's extras never
+    install torchvision (only the optional ``spandrel`` extra does) and bildwerk does not
+    patch a mismatched one into importing: the fix belongs in the environment, so that
+    every script using it works, not only bildwerk. Call after importing torch."""
+    if importlib.util.find_spec("torchvision") is None:
+        return
     try:
-        ensure_torchvision()
+        importlib.import_module("torchvision")
     except Exception as exc:
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision"] = None  # type: ignore[assignment]
-        log.warning("ignoring torchvision, which cannot be imported: %s", exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UserError(
+            f"torchvision {package_version('torchvision')} is installed but cannot be "
+            f"imported beside torch {package_version('torch')} ({type(exc).__name__}: "
+            f"{first}); diffusers and transformers import it, so their models cannot load",
+            hint="install the torchvision build made for the installed torch (for a CPU "
+            "torch: pip install torchvision --index-url https://download.pytorch.org/whl/cpu)"
+            ", or uninstall torchvision (and spandrel, the only extra that needs it)",
+        ) from None
 
 
 @lru_cache(maxsize=1)
@@ -73,10 +76,10 @@ def _load() -> Libs:
     for name in _PACKAGES:
         try:
             modules[name] = importlib.import_module(name)
-            if name == "torch":  # before diffusers/transformers probe for torchvision
-                _usable_torchvision()
         except ImportError as exc:
             raise MissingExtraError(name, "diffusion", PURPOSE) from exc
+        if name == "torch":  # before diffusers/transformers import torchvision
+            check_torchvision()
     return Libs(**modules)
 
 
