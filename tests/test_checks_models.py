@@ -369,13 +369,14 @@ def test_japanese_reads_back() -> None:
     assert result.evidence["blocks"][0]["similarity"] >= 0.9
 
 
-def test_arabic_is_skipped_not_failed() -> None:
+def test_arabic_is_not_read_so_a_person_reads_it() -> None:
     image = scene()
     face = font(NOTO / "NotoNaskhArabic-Bold.ttf", 64)
     spec = write(image, "headline", (200, 150), "تسوّق الآن", face, script="arabic")
     result = LegibilityCheck().run(image, context(texts=[spec], product_box=PRODUCT))
-    assert result.verdict == "skip"
+    assert result.verdict == "warn" and result.score is None  # never a pass, nor a fail
     assert "arabic" in (result.reason or "") and "PP-OCRv6" in (result.reason or "")
+    assert "a person checks it" in (result.reason or "")
     assert result.evidence["blocks"][0]["verdict"] == "skip"
 
     cta = write(image, "cta", (200, 400), "Shop now", font(NOTO / "NotoSans-Bold.ttf", 48))
@@ -388,7 +389,10 @@ def test_arabic_is_skipped_not_failed() -> None:
         script="cyrillic",
     )
     mixed = LegibilityCheck().run(image, context(texts=[spec, cyrillic, cta], product_box=PRODUCT))
-    assert mixed.verdict == "pass"  # the Latin block was read; the others are only skipped
+    assert mixed.verdict == "warn"  # the Latin block was read; the others were not
+    assert mixed.score is not None
+    assert "headline not read back" in (mixed.reason or "")
+    assert "subline not read back" in (mixed.reason or "")
     verdicts = [b["verdict"] for b in mixed.evidence["blocks"]]
     assert verdicts == ["skip", "skip", "pass"]
     assert "cannot output 6 of its 6 characters" in mixed.evidence["blocks"][1]["reason"]

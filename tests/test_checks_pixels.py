@@ -793,16 +793,18 @@ def test_clip_score_skips_without_a_model_or_a_prompt(tmp_path: Path) -> None:
     assert empty.verdict == "skip" and "no prompt" in (empty.reason or "")
 
 
-def test_clip_score_skips_when_the_directory_holds_no_model(tmp_path: Path, clip_libs: Any) -> None:
+def test_clip_score_is_unchecked_when_the_directory_holds_no_model(
+    tmp_path: Path, clip_libs: Any
+) -> None:
     from bildwerk.checks.clip_score import ClipScoreCheck
 
     params = {"model_path": str(tmp_path)}
     result = ClipScoreCheck().run(solid(32, 32, CREAM), ctx(prompt="a podium", params=params))
-    assert result.verdict == "skip"
+    assert result.verdict == "unchecked"  # configured but not runnable: never a pass
     assert "could not be loaded" in (result.reason or "")
 
 
-def test_clip_score_skips_with_the_install_hint_when_transformers_is_missing(
+def test_clip_score_is_unchecked_with_the_install_hint_when_transformers_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bildwerk.checks.clip_score import ClipScoreCheck
@@ -810,5 +812,5 @@ def test_clip_score_skips_with_the_install_hint_when_transformers_is_missing(
     monkeypatch.setitem(sys.modules, "transformers", None)  # import now raises ImportError
     params = {"model_path": str(tmp_path / "never-loaded")}
     result = ClipScoreCheck().run(solid(32, 32, CREAM), ctx(prompt="a podium", params=params))
-    assert result.verdict == "skip"
+    assert result.verdict == "unchecked"
     assert "pip install 'bildwerk[diffusion]'" in (result.reason or "")

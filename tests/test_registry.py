@@ -16,6 +16,7 @@ import pytest
 from bildwerk import registry
 from bildwerk.checks.registry import check_names, get_check
 from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.executors.base import FifoQueue, Task, TaskDone
 from bildwerk.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,8 +163,9 @@ def test_two_packages_claiming_one_name_is_an_error(
 
 
 def test_executor_and_target_classes_are_created_with_arguments(tmp_path: Path) -> None:
-    pool = registry.executors.create("inline")
-    assert pool.submit(sum, [1, 2]).result() == 3
+    pool = registry.executors.create("inline", 1)
+    queue = FifoQueue([Task("t", "sum", sum, ([1, 2],))])
+    assert [e.result for e in pool.run(queue) if isinstance(e, TaskDone)] == [3]
     folder = registry.targets.create("folder", tmp_path / "out", "https://cdn.example.com")
     assert folder.put("a.txt", b"x", content_type="text/plain", cache_control="no-cache")
 

@@ -6,7 +6,8 @@ a small viewing model (:func:`viewed`): luminance only (colour-only contrast doe
 read), a contrast loss of ``view_contrast_loss`` (glare, poor screens: text at or below
 that luminance ratio vanishes), then averaged down by ``view_scale`` per CSS px (acuity).
 What the recogniser reads from that is compared with the expected copy by normalised edit
-similarity. Scripts the bundled recogniser cannot read are skipped, never failed.
+similarity. Scripts the bundled recogniser cannot read are not read back: never failed,
+never passed either — the creative is flagged (``warn``) so a person reads that copy.
 
 Unintended text: AI scenes sometimes carry gibberish lettering. The scene before the
 overlay (or the creative with the known copy and logo masked) runs through the text
@@ -415,8 +416,10 @@ class LegibilityCheck:
         score = round(min(sims), 4) if sims else None
         verdict: Verdict = "fail" if issues else "warn" if warnings else "pass"
         reason = "; ".join(issues or warnings) or None
-        if verdict == "pass" and blocks and all(b["verdict"] == "skip" for b in blocks):
+        unread = [b for b in blocks if b["verdict"] == "skip"]
+        if verdict == "pass" and unread:
             # Not read back is not legible: a person reads it (fail closed, but not a
             # rejection, since the copy itself may be fine).
-            verdict, reason, score = "warn", _skipped(blocks) + "; a person checks it", None
+            verdict, reason = "warn", _skipped(unread) + "; a person checks it"
+            score = None if len(unread) == len(blocks) else score
         return CheckResult(self.name, verdict, score, reason, evidence)

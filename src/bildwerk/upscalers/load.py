@@ -197,7 +197,7 @@ def _build(path: Path, arch: Architecture, state: dict[str, Any]) -> Upscaler:
 
 def _spandrel(why: str = "") -> Any:
     try:
-        import spandrel  # type: ignore[import-untyped]
+        import spandrel
     except Exception as exc:  # a torchvision built for another torch fails with RuntimeError
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise UserError(
