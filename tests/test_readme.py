@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,23 @@ def test_python_api_example_names_exist() -> None:
     code = next(b for b in blocks("python"))
     for name in re.findall(r"from bildwerk import (\w+)", code):
         assert hasattr(bildwerk, name)
+
+
+def test_every_command_in_the_readme_exists() -> None:
+    """Each `bildwerk CMD [SUB]` the usage block lists is a real command."""
+    import typer.main
+
+    from bildwerk.cli import app
+
+    root: Any = typer.main.get_command(app)
+    usage = next(b for b in blocks("sh") if "bildwerk init my-brand" in b)
+    seen = 0
+    for line in usage.splitlines():
+        for words in re.findall(r"bildwerk ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)", line):
+            name, _, sub = words.partition(" ")
+            command = root.commands.get(name)
+            assert command is not None, f"README names 'bildwerk {name}', which does not exist"
+            if hasattr(command, "commands") and sub:
+                assert sub in command.commands, f"README names 'bildwerk {name} {sub}'"
+            seen += 1
+    assert seen > 20

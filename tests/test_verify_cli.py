@@ -33,7 +33,7 @@ def test_dev_keys_then_verify_a_stamped_jpeg(
     from bildwerk.publish.c2pa_sign import sign_rendition
     from bildwerk.publish.keys import load_signer_config
     from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
-    from bildwerk.publish.watermark import embed, payload_for
+    from bildwerk.watermark import embed, payload_for
 
     ws = str(workspace_dir)
     code, out, err = cli(["keys", "dev-init", "-w", ws, "--json"], capsys, monkeypatch)

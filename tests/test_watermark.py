@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from bildwerk.errors import UserError
-from bildwerk.publish.watermark import (
+from bildwerk.watermark import (
     capacity,
     decode,
     decode_scores,

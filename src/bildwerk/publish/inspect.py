@@ -83,7 +83,7 @@ def verify_file(
         report["c2pa"] = asdict(verify(data, fmt, trust_anchors=trust_anchors, source=str(path)))
     except UserError as exc:
         report["c2pa"] = {"state": "absent", "reason": exc.message}
-    from bildwerk.publish.watermark import bits_hex, capacity, decode, match, payload_for
+    from bildwerk.watermark import bits_hex, capacity, decode, match, payload_for
 
     if capacity(image.width, image.height) >= watermark_bits:
         bits = decode(image, watermark_bits)

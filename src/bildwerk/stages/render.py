@@ -28,7 +28,7 @@ from PIL import AvifImagePlugin, Image, ImageCms, features
 
 from bildwerk.config.channels import Channel, Format
 from bildwerk.imagefit import fit
-from bildwerk.publish import watermark as wm
+from bildwerk import watermark as wm
 
 PAYLOAD_BITS = 32  # asset id prefix: enough to look an asset up, within small renditions
 

@@ -1,6 +1,10 @@
 """Invisible watermark readable by the ``invisible-watermark`` package's ``dwtDct`` decoder,
 and a visible "PREVIEW" mark.
 
+A capability of its own, not of publishing: the render stage marks every frame in the
+pixel domain before encoding (marking an encoded file would mean a second lossy encode
+and a second byte-budget search), and ``verify``/the publisher only read marks back.
+
 Format (what that decoder reads): the image's U plane (BT.601 YUV, OpenCV's 8-bit maths)
 cropped to a multiple of 4 px, one level of Haar DWT, and the LL band cut into 4×4 blocks
 in raster order; block ``i`` carries bit ``i mod n``. A block's bit is read from its
