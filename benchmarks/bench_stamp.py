@@ -60,9 +60,9 @@ from bildwerk.imagefit import fit
 from bildwerk.publish.c2pa_sign import sign_rendition, verify
 from bildwerk.publish.keys import SignerConfig, dev_init, load_signer_config
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
-from bildwerk.watermark import capacity, decode, embed, payload_for
 from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.render import RenderSettings, _render_one, _sizes, encode
+from bildwerk.watermark import capacity, decode, embed, payload_for
 
 DEFAULT_CHANNELS = ("web_hero", "instagram_feed")
 WARMUP = 1

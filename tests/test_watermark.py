@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from bildwerk.errors import UserError
+from bildwerk.stages.render import DEFAULT_SETTINGS, encode
 from bildwerk.watermark import (
     capacity,
     decode,
@@ -31,7 +32,6 @@ from bildwerk.watermark import (
     payload_for,
     preview_mark,
 )
-from bildwerk.stages.render import DEFAULT_SETTINGS, encode
 
 imwatermark = pytest.importorskip("imwatermark")
 

@@ -26,9 +26,9 @@ from functools import cache
 import PIL
 from PIL import AvifImagePlugin, Image, ImageCms, features
 
+from bildwerk import watermark as wm
 from bildwerk.config.channels import Channel, Format
 from bildwerk.imagefit import fit
-from bildwerk import watermark as wm
 
 PAYLOAD_BITS = 32  # asset id prefix: enough to look an asset up, within small renditions
 
