@@ -62,7 +62,9 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
     A creative is compared with approved creatives of its own campaign and channel only:
     a near-duplicate matters where it would compete for the same placement (another
     campaign, or another format, may reuse a look on purpose), and this keeps the gate's
-    cost to the campaign's size instead of loading every approved hash in the catalog."""
+    cost to the campaign's size instead of loading every approved hash in the catalog.
+    A creative's campaign is its job's (the campaign whose run first made it: job keys do
+    not include the campaign, so another campaign's identical job reuses it)."""
     with db.session() as s:
         jobs = list(repo.done_jobs(s, list(job_keys)).values())
         specs = {j.key: JobSpec.from_json(j.spec) for j in jobs}
