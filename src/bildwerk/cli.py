@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ from rich.table import Table
 from bildwerk.errors import BildwerkError, UserError, WorkspaceError
 
 if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.progress import ProgressView
     from bildwerk.workspace import Workspace
 
 app = typer.Typer(
@@ -50,6 +52,16 @@ WorkspaceOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@contextlib.contextmanager
+def _progress(as_json: bool) -> Iterator[ProgressView]:
+    """The progress view ``run`` shows, fed by an operation's event stream (on stderr
+    when stdout carries JSON)."""
+    from bildwerk.progress import progress_bars
+
+    with progress_bars(err if as_json else out) as view:
+        yield view
 
 
 def _ws(path: Path | None, near: Path | None = None) -> Workspace:
@@ -413,7 +425,9 @@ def qa_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run every QA check on a run's creatives and gate them again."""
-    result = _ws(workspace).qa(run_id, workers=workers)
+    ws = _ws(workspace)
+    with _progress(as_json) as view:
+        result = ws.qa(run_id, workers=workers, on_event=view)
     if as_json:
         _print_json(result)
     else:
@@ -526,7 +540,9 @@ def reject(
 @app.command("reproduce")
 def reproduce_cmd(asset_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Regenerate an asset from its record; exit 0 if bit-identical, 1 if pixels differ."""
-    result = _ws(workspace).reproduce(asset_id)
+    ws = _ws(workspace)
+    with _progress(as_json) as view:
+        result = ws.reproduce(asset_id, on_event=view)
     if as_json:
         _print_json(result.to_json())
     else:
@@ -707,22 +723,24 @@ def publish(
 ) -> None:
     """Stamp (metadata, Content Credentials) and publish approved creatives; --sync
     unpublishes what expired or was revoked."""
-    publisher = _ws(workspace).publisher(_actor(by))
+    ws = _ws(workspace)
     if sync:
         if run_id or to:
             raise UserError("--sync takes no RUN or --to", hint="run `bildwerk publish --sync`")
-        done = publisher.sync()
+        with _progress(as_json) as view:
+            done = ws.publisher(_actor(by), on_event=view).sync()
         total = sum(len(v) for v in done.removed.values())
         _report(
             as_json,
-            {"removed": done.removed, "notified": done.notified},
+            {"removed": done.removed, "notified": done.notified, "events": done.events},
             f"[green]✓[/] sync: {total} creative(s) taken down"
             + "".join(f"\n  {t}: {', '.join(ids)}" for t, ids in done.removed.items()),
         )
         return
     if not run_id:
         raise UserError("say which run to publish", hint="bildwerk publish RUN --to site")
-    result = publisher.publish(run_id, to or [])
+    with _progress(as_json) as view:
+        result = ws.publisher(_actor(by), on_event=view).publish(run_id, to or [])
     if result.dev_keys:
         err.print(
             "[yellow]warning:[/] signed with the DEV keys from `bildwerk keys dev-init` "
@@ -740,6 +758,7 @@ def publish(
         "stamped": result.stamped,
         "pages": result.pages,
         "dev_keys": result.dev_keys,
+        "events": result.events,
     }
     text = (
         f"[green]✓[/] published {len(result.published)} creative(s) to "

@@ -2,7 +2,9 @@
 
 The scene is regenerated from the request stored with it; for a creative the brand
 overlay is composed again too, when the brand kit is unchanged. Results are reported as
-bit-identical or as a pixel difference.
+bit-identical or as a pixel difference. Each reproduction writes its own event stream
+(``reproduce-…``; stages ``generate``, ``compose``, ``compare``) for the progress bars
+and ``runs watch``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Job
 from bildwerk.config.brand import load_brand
 from bildwerk.errors import NotFoundError, UserError
+from bildwerk.events import EventSink, EventStream, ignore, operation_id
 from bildwerk.records import ComposedCreative, JobSpec, SceneRecord
 from bildwerk.stages.generate import generate_scene
 from bildwerk.stages.work import compose_image, compose_task, load_rgba
@@ -45,6 +48,7 @@ class Reproduction:
     scene: Comparison
     master: Comparison | None
     note: str | None = None
+    events: str = ""  # the event stream's id
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +73,33 @@ def compare(stored: bytes, fresh: bytes) -> Comparison:
 
 
 def reproduce(
-    db: Database, blobs: BlobStore, asset_id: str, *, root: Path | None = None
+    db: Database,
+    blobs: BlobStore,
+    asset_id: str,
+    *,
+    root: Path | None = None,
+    on_event: EventSink = ignore,
+) -> Reproduction:
+    stream = EventStream(db, operation_id("reproduce"), on_event)
+    stream.emit("run.started", data={"op": "reproduce", "asset_id": asset_id})
+    try:
+        result = _reproduce(db, blobs, asset_id, root, stream)
+    except BaseException as exc:
+        stream.emit(
+            "run.finished", message=str(exc) or type(exc).__name__, data={"status": "failed"}
+        )
+        stream.flush_now()
+        raise
+    stream.emit(
+        "run.finished",
+        data={"status": "done", "asset_id": result.asset_id, "identical": result.identical},
+    )
+    stream.flush_now()
+    return replace(result, events=stream.stream)
+
+
+def _reproduce(
+    db: Database, blobs: BlobStore, asset_id: str, root: Path | None, stream: EventStream
 ) -> Reproduction:
     with db.session() as s:
         asset = repo.get_asset(s, asset_id)
@@ -102,9 +132,13 @@ def reproduce(
     request = replace(
         record.request, product=blobs.local_path(product_sha) if product_sha else None
     )
+    stream.emit("stage.started", stage="generate", total=1)
+    stream.flush_now()  # generating may take long: let watchers see it started
     out = generate_scene(record.backend, request)
-    scene_cmp = compare(stored_scene, out.png)
-    master_cmp, note = None, None
+    stream.emit("job.finished", stage="generate", job=scene.id)
+    stream.emit("stage.finished", stage="generate")
+    master_png: bytes | None = None
+    note = None
     if spec is not None and composed is not None and stored_master is not None:
         brand_path = Path(composed.brand_path)
         if root is not None and not brand_path.is_absolute():
@@ -112,10 +146,26 @@ def reproduce(
         brand = load_brand(brand_path) if brand_path.is_file() else None
         if brand is None or brand.sha256 != composed.brand_sha256:
             note = "brand kit changed since the run; only the scene was compared"
+            stream.emit("message", job=asset.id, message=note)
         else:
+            stream.emit("stage.started", stage="compose", total=1)
             task = compose_task(spec, request, brand, scene.sha256, logo_sha, None)
             with Image.open(io.BytesIO(out.png)) as im:
                 scene_image = im.convert("RGB")
             logo_image = load_rgba(blobs.local_path(logo_sha)) if logo_sha else None
-            master_cmp = compare(stored_master, compose_image(task, scene_image, logo_image).png)
+            master_png = compose_image(task, scene_image, logo_image).png
+            stream.emit("job.finished", stage="compose", job=asset.id)
+            stream.emit("stage.finished", stage="compose")
+    stream.emit("stage.started", stage="compare", total=1 if master_png is None else 2)
+    scene_cmp = compare(stored_scene, out.png)
+    stream.emit(
+        "job.finished", stage="compare", job=scene.id, data={"identical": scene_cmp.identical}
+    )
+    master_cmp = None
+    if master_png is not None and stored_master is not None:
+        master_cmp = compare(stored_master, master_png)
+        stream.emit(
+            "job.finished", stage="compare", job=asset.id, data={"identical": master_cmp.identical}
+        )
+    stream.emit("stage.finished", stage="compare")
     return Reproduction(asset.id, scene.id, record.backend, scene_cmp, master_cmp, note)

@@ -647,21 +647,28 @@ class Workspace:
                 approved.append(self.decide(r["id"], "approved", actor=actor, reason=note))
         return RunApproval(approved, left_out)
 
-    def reproduce(self, asset_id: str) -> Reproduction:
+    def reproduce(self, asset_id: str, *, on_event: EventSink = ignore) -> Reproduction:
         """Generate a scene or creative again from its record and compare the pixels."""
-        return reproduce(self.db, self.blobs, asset_id, root=self.root)
+        return reproduce(self.db, self.blobs, asset_id, root=self.root, on_event=on_event)
 
     def creatives_marked(self, payload_hex: str) -> list[str]:
         """Creatives whose id starts with a watermark payload (``cr_<hex>…``)."""
         with self.db.session() as s:
             return repo.assets_with_prefix(s, f"cr_{payload_hex}", kind="creative")
 
-    def publisher(self, actor: str) -> Publisher:
-        """Publishing, unpublishing and rights for this workspace's targets."""
+    def publisher(self, actor: str, *, on_event: EventSink = ignore) -> Publisher:
+        """Publishing, unpublishing and rights for this workspace's targets; every publish
+        and sync reports its progress to ``on_event`` (and to the catalog's stream)."""
         from bildwerk.publish.publisher import Publisher
 
         return Publisher(
-            self.root, self.settings, self.db, self.blobs, load_brand(self.brand_path), actor=actor
+            self.root,
+            self.settings,
+            self.db,
+            self.blobs,
+            load_brand(self.brand_path),
+            actor=actor,
+            on_event=on_event,
         )
 
     def use_signer(

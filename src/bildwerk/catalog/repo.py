@@ -10,17 +10,18 @@ appends.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from bildwerk.catalog.models import (
     Asset,
+    AssetRights,
     BriefVersion,
     Campaign,
     Decision,
@@ -34,6 +35,7 @@ from bildwerk.catalog.models import (
     Rendition,
     Run,
     RunJob,
+    Stamp,
     StreamEvent,
     utcnow,
 )
@@ -102,6 +104,36 @@ def _insert(
     return max(written, 0)
 
 
+def _insert_new(
+    s: Session, model: type[Any], rows: list[dict[str, Any]], *, keys: Sequence[str], column: str
+) -> list[Any]:
+    """``_insert`` without updates that returns ``column`` of the rows it wrote (not of
+    the ones another writer had already put there), for logging only what this call did."""
+    if not rows:
+        return []
+    s.flush()
+    table = model.__table__
+    dialect = s.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        stmt = (
+            dialect_insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c[column])
+        )
+        return list(s.scalars(stmt))
+    written = []
+    for row in rows:
+        try:
+            with s.begin_nested():
+                s.execute(insert(table).values(row))
+            written.append(row[column])
+        except IntegrityError:
+            continue
+    return written
+
+
 def _pk(model: type[Any]) -> list[str]:
     return [c.name for c in model.__table__.primary_key.columns]
 
@@ -116,6 +148,21 @@ def log_event(
     payload: dict[str, Any] | None = None,
 ) -> None:
     s.add(Event(type=type_, run_id=run_id, subject=subject, actor=actor, payload=payload or {}))
+
+
+def log_events(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many ``log_event`` rows (type, run_id, subject, actor, payload) in one statement:
+    the ORM would insert them one by one to read back their ids."""
+    if rows:
+        s.flush()  # earlier events first, so ids keep the order things happened in
+        now = utcnow()
+        s.execute(
+            insert(cast(Table, Event.__table__)),
+            [
+                {"at": now, "run_id": None, "subject": None, "actor": "", "payload": {}, **row}
+                for row in rows
+            ],
+        )
 
 
 def ensure_campaign(s: Session, campaign_id: str, name: str) -> Campaign:
@@ -578,9 +625,10 @@ def add_decision(
 def current_decisions(s: Session, asset_ids: Sequence[str]) -> dict[str, Decision]:
     """The newest decision per asset."""
     out: dict[str, Decision] = {}
-    q = select(Decision).where(Decision.asset_id.in_(list(asset_ids))).order_by(Decision.id)
-    for d in s.scalars(q):
-        out[d.asset_id] = d
+    for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        q = select(Decision).where(Decision.asset_id.in_(chunk)).order_by(Decision.id)
+        for d in s.scalars(q):
+            out[d.asset_id] = d
     return out
 
 
@@ -746,3 +794,186 @@ def heartbeat(s: Session, run_id: str) -> int:
         .execution_options(preserve_rowcount=True)
     )
     return cast(CursorResult[Any], result).rowcount
+
+
+# --- gate: approved creatives to compare against -------------------------------------------
+
+
+def approved_hashes_in(
+    s: Session, scopes: Sequence[tuple[str, str]], exclude: Sequence[str] = ()
+) -> dict[str, tuple[tuple[str, str], tuple[int, int]]]:
+    """Creatives approved (or published) in the given (campaign id, channel) scopes, with
+    their scope and perceptual hashes, in one query per campaign. Starts from ``jobs``
+    (indexed ``campaign_id`` and ``channel``) and keeps a decision only when no newer one
+    exists for its asset (index on ``decisions.asset_id``), so the cost follows the size
+    of the campaign, not of the catalog."""
+    by_campaign: dict[str, set[str]] = {}
+    for campaign, channel in scopes:
+        by_campaign.setdefault(campaign, set()).add(channel)
+    excluded = set(exclude)
+    out: dict[str, tuple[tuple[str, str], tuple[int, int]]] = {}
+    for campaign, channels in sorted(by_campaign.items()):
+        latest = aliased(Decision)
+        newer = select(Decision.id).where(
+            Decision.asset_id == latest.asset_id, Decision.id > latest.id
+        )
+        q = (
+            select(Job.creative_id, Job.campaign_id, Job.channel, ImageHash.phash, ImageHash.colour)
+            .join(latest, latest.asset_id == Job.creative_id)
+            .join(ImageHash, ImageHash.asset_id == Job.creative_id)
+            .where(
+                Job.campaign_id == campaign,
+                Job.channel.in_(sorted(channels)),
+                latest.state.in_(["approved", "published"]),
+                ~newer.exists(),
+            )
+        )
+        for cid, camp, chan, phash, colour in s.execute(q):
+            if cid not in excluded:
+                out[cid] = ((camp, chan or ""), (_unsigned64(phash), _unsigned64(colour)))
+    return out
+
+
+# --- publishing: rights, stamps, publications, batched per run ----------------------------
+
+
+def rights_of(s: Session, asset_ids: Sequence[str]) -> dict[str, AssetRights]:
+    """Usage rights by asset id (creatives without a row are absent)."""
+    out: dict[str, AssetRights] = {}
+    for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        for row in s.scalars(select(AssetRights).where(AssetRights.asset_id.in_(chunk))):
+            out[row.asset_id] = row
+    return out
+
+
+def all_rights(s: Session) -> list[AssetRights]:
+    return list(s.scalars(select(AssetRights)))
+
+
+def ensure_rights(
+    s: Session, asset_ids: Sequence[str], *, expires_on: date | None, actor: str, source: str
+) -> dict[str, AssetRights]:
+    """Rights rows for creatives that have none yet (``expires_on`` from the brief), each
+    logged as ``rights.set`` once: a concurrent publisher's row wins and is returned."""
+    found = rights_of(s, asset_ids)
+    missing = [a for a in dict.fromkeys(asset_ids) if a not in found]
+    now = utcnow()
+    for chunk in _chunks(missing):
+        rows = [
+            {"asset_id": a, "expires_on": expires_on, "revoked_at": None, "reason": None,
+             "actor": actor, "updated_at": now}
+            for a in chunk
+        ]  # fmt: skip
+        written = _insert_new(s, AssetRights, rows, keys=["asset_id"], column="asset_id")
+        payload = {"expires_on": expires_on.isoformat() if expires_on else None, "source": source}
+        log_events(
+            s,
+            [
+                {"type": "rights.set", "subject": a, "actor": actor, "payload": payload}
+                for a in written
+            ],
+        )
+    return found | rights_of(s, missing) if missing else found
+
+
+def set_rights(
+    s: Session,
+    asset_id: str,
+    *,
+    actor: str,
+    expires_on: date | None = None,
+    clear_expiry: bool = False,
+    revoke: str | None = None,
+) -> AssetRights:
+    """Change a creative's expiry and/or revoke it, in one upsert (no read-then-write)."""
+    now = utcnow()
+    row = {
+        "asset_id": asset_id,
+        "expires_on": expires_on,
+        "revoked_at": now if revoke is not None else None,
+        "reason": revoke,
+        "actor": actor,
+        "updated_at": now,
+    }
+    changing = ["actor", "updated_at"]
+    if expires_on is not None or clear_expiry:
+        changing.append("expires_on")
+    if revoke is not None:
+        changing += ["revoked_at", "reason"]
+    _insert(s, AssetRights, row, keys=["asset_id"], update_columns=changing)
+    return s.get_one(AssetRights, asset_id, populate_existing=True)
+
+
+def stamps_for(s: Session, subjects: Sequence[str]) -> list[Stamp]:
+    """Every cached stamp of these subjects (``m:<asset>``, ``r:<rendition id>``)."""
+    out: list[Stamp] = []
+    for chunk in _chunks(list(dict.fromkeys(subjects))):
+        out.extend(s.scalars(select(Stamp).where(Stamp.subject.in_(chunk))))
+    return out
+
+
+def add_stamps(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Stamp rows (subject, stamp_key, sha256, bytes); an existing one is kept (the
+    first writer's bytes are the ones every later publish uses)."""
+    for start in range(0, len(rows), _CHUNK):
+        _insert(s, Stamp, list(rows[start : start + _CHUNK]), keys=["subject", "stamp_key"])
+
+
+def publications(
+    s: Session,
+    target: str,
+    *,
+    published_only: bool = False,
+    asset_ids: Sequence[str] | None = None,
+) -> list[Publication]:
+    """Files on ``target`` in insertion order (all, or the live ones, or of some assets)."""
+    q = select(Publication).where(Publication.target == target).order_by(Publication.id)
+    if published_only:
+        q = q.where(Publication.state == "published")
+    if asset_ids is None:
+        return list(s.scalars(q))
+    out: list[Publication] = []
+    for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        out.extend(s.scalars(q.where(Publication.asset_id.in_(chunk))))
+    return sorted(out, key=lambda p: p.id)
+
+
+def live_publications_of(s: Session, asset_ids: Sequence[str]) -> list[Publication]:
+    """Files of these assets still published on any target."""
+    out: list[Publication] = []
+    for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        q = select(Publication).where(
+            Publication.state == "published", Publication.asset_id.in_(chunk)
+        )
+        out.extend(s.scalars(q))
+    return sorted(out, key=lambda p: p.id)
+
+
+def upsert_publications(s: Session, target: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Record files as published on ``target`` in one statement per chunk; a file already
+    recorded (removed, or published by a concurrent call) is revived and updated."""
+    now = utcnow()
+    fresh = [
+        {**data, "target": target, "state": "published", "published_at": now,
+         "removed_at": None, "reason": None}
+        for data in rows
+    ]  # fmt: skip
+    if not fresh:
+        return
+    changing = [c for c in fresh[0] if c not in ("target", "key")]
+    chunk = max(1, _CHUNK // 4)  # ~11 parameters a row
+    for start in range(0, len(fresh), chunk):
+        part = fresh[start : start + chunk]
+        _insert(s, Publication, part, keys=["target", "key"], update_columns=changing)
+
+
+def mark_unpublished_keys(s: Session, target: str, keys: Sequence[str], reason: str) -> None:
+    """``mark_unpublished`` for many files at once (one statement per chunk)."""
+    table = cast(Table, Publication.__table__)
+    now = utcnow()
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            update(table)
+            .where(table.c.target == target, table.c.key.in_(chunk), table.c.state == "published")
+            .values(state="removed", removed_at=now, reason=reason)
+        )

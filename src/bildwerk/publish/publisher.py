@@ -6,6 +6,12 @@ blob store before any upload; a target's images go up before its pages point at 
 and its publication rows commit only once all of them are up (a failed upload takes back
 what this call put there). Stamps are cached, so a re-run uploads the same bytes under the
 same content-hashed names and simply resumes. Webhooks hear last.
+
+Each ``publish`` and ``publish --sync`` writes its own event stream (``publish-…``,
+``sync-…``; stages ``stamp``, ``upload``, ``pages``, ``notify``, ``unpublish``; the job of
+an event is a creative id or a target name) for the progress bars and ``runs watch``.
+Catalog reads and writes are batched per run, so the number of SQL statements does not
+grow with the number of creatives.
 """
 
 from __future__ import annotations
@@ -17,31 +23,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bildwerk.atomicio import sha256_bytes
 from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import (
-    Asset,
-    AssetRights,
-    Campaign,
-    Publication,
-    Run,
-    Stamp,
-)
-from bildwerk.catalog.models import Rendition as RenditionRow
+from bildwerk.catalog.models import Campaign, Publication, Run
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.publishing import (
     WebhookTargetSettings,
 )
 from bildwerk.config.settings import Settings
 from bildwerk.errors import NotFoundError, UserError
+from bildwerk.events import EventSink, EventStream, ignore, operation_id
 from bildwerk.publish.describe import Creative, describe
 from bildwerk.publish.metadata import build_xmp
-from bildwerk.publish.rights import brief_rights, iso, set_rights, why_withdrawn, withdrawn
+from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn, withdrawn
 from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
 from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
 from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
@@ -73,12 +71,14 @@ class PublishReport:
     pages: dict[str, str] = field(default_factory=dict)  # target -> landing index URL
     dev_keys: bool = False
     warnings: list[str] = field(default_factory=list)
+    events: str = ""  # the event stream's id
 
 
 @dataclass
 class SyncReport:
     removed: dict[str, list[str]] = field(default_factory=dict)  # target -> asset ids
     notified: list[str] = field(default_factory=list)
+    events: str = ""
 
 
 class Publisher:
@@ -93,6 +93,7 @@ class Publisher:
         brand: BrandKit,
         *,
         actor: str,
+        on_event: EventSink = ignore,
     ) -> None:
         self.root = root
         self.settings = settings
@@ -100,17 +101,57 @@ class Publisher:
         self.blobs = blobs
         self.brand = brand
         self.actor = actor
+        self.on_event = on_event
+
+    def _stream(self, op: str, **data: Any) -> EventStream:
+        stream = EventStream(self.db, operation_id(op), self.on_event)
+        stream.emit("run.started", data={"op": op, **data})
+        return stream
+
+    @staticmethod
+    def _failed(stream: EventStream, exc: BaseException) -> None:
+        """End the stream of a call that raised (no transaction is open here)."""
+        stream.emit("run.finished", message=str(exc) or type(exc).__name__,
+                    data={"status": "failed"})  # fmt: skip
+        stream.flush_now()
 
     # ------------------------------------------------------------------ publish
 
     def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
+        stream = self._stream("publish", run_id=run_id, targets=list(target_names))
+        try:
+            report = self._publish(stream, run_id, target_names)
+        except BaseException as exc:
+            self._failed(stream, exc)
+            raise
+        stream.emit(
+            "run.finished",
+            data={
+                "status": "done",
+                "run_id": report.run_id,
+                "published": len(report.published),
+                "skipped": len(report.skipped),
+                "uploaded": report.uploaded,
+                "stamped": report.stamped,
+            },
+        )
+        stream.flush_now()
+        return report
+
+    def _publish(
+        self, stream: EventStream, run_id: str, target_names: Sequence[str]
+    ) -> PublishReport:
         storage, hooks = resolve(self.root, self.settings.targets, target_names)
         with self.db.session() as s:
             run = repo.get_run(s, run_id)
             if run is None:
                 raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
             report = PublishReport(run.id, [n for n, _ in storage] + [n for n, _ in hooks])
+            report.events = stream.stream
             creatives = self._approved(s, run, report)
+            for cid, why in report.skipped.items():
+                stream.emit("message", job=cid, message=f"{cid}: skipped, {why}")
+            stream.flush(s)
         if not creatives:
             raise UserError(
                 f"run {run_id}: no approved creative can be published"
@@ -121,25 +162,39 @@ class Publisher:
         identity = load_identity(self.root, self.settings.signing)
         report.dev_keys = identity.dev
         report.warnings.extend(identity.signer.warnings)
-        stamped = self._stamp_all(creatives, identity, report)
-        for name, target in storage:
-            self._upload(name, target, creatives, stamped, report)
+        stamped = self._stamp_all(creatives, identity, report, stream)
+        stream.emit("stage.started", stage="upload", total=len(creatives) * len(storage))
+        for i, (name, target) in enumerate(storage):
+            self._upload(name, target, creatives, stamped, report, stream)
+            if i == len(storage) - 1:
+                stream.emit("stage.finished", stage="upload")
+            if i == 0:
+                stream.emit("stage.started", stage="pages", total=len(storage))
             report.pages[name] = self._rebuild_site(name, target)
-        for name, hook in hooks:
-            self._notify(name, hook, report.run_id, creatives)
+            stream.emit("job.finished", stage="pages", job=name, data={"url": report.pages[name]})
+            stream.tick()
+        stream.emit("stage.finished", stage="pages")
+        if hooks:
+            stream.emit("stage.started", stage="notify", total=len(hooks))
+            for name, hook in hooks:
+                self._notify(name, hook, report.run_id, creatives)
+                stream.emit("job.finished", stage="notify", job=name)
+            stream.emit("stage.finished", stage="notify")
         report.published = [c.asset.id for c in creatives]
         return report
 
     def _approved(self, s: Session, run: Run, report: PublishReport) -> list[Creative]:
+        """The run's publishable creatives, described, in a constant number of queries
+        (jobs, decisions, rights, assets with renditions: each batched for the run)."""
         keys = [rj.job_key for rj in run.jobs if rj.status in ("generated", "cached")]
-        jobs = repo.done_jobs(s, keys)
-        decisions = repo.current_decisions(s, [j.creative_id for j in jobs.values()])
+        jobs = sorted(repo.done_jobs(s, keys).values(), key=lambda j: j.creative_id)
+        decisions = repo.current_decisions(s, [j.creative_id for j in jobs])
         brief = brief_rights(s, run)
         found = s.get(Campaign, run.campaign_id)
         campaign = (found.name if found else "") or run.campaign_id
         today = dt.date.today()
-        out = []
-        for job in sorted(jobs.values(), key=lambda j: j.creative_id):
+        wanted = []
+        for job in jobs:
             cid = job.creative_id
             d = decisions.get(cid)
             if d is None or d.state != "approved":
@@ -149,38 +204,35 @@ class Publisher:
             if channel.preview:
                 report.skipped[cid] = f"{channel.name} is a preview channel"
                 continue
-            rights = s.get(AssetRights, cid)
-            if rights is None:
-                rights = AssetRights(asset_id=cid, expires_on=brief.expires, actor=self.actor)
-                s.add(rights)
-                repo.log_event(
-                    s,
-                    "rights.set",
-                    subject=cid,
-                    actor=self.actor,
-                    payload={"expires_on": iso(brief.expires), "source": "brief"},
-                )
-            why = why_withdrawn(rights, today)
+            wanted.append((job, channel))
+        assets = repo.assets_by_id(
+            s, [job.creative_id for job, _ in wanted] + [job.scene_id for job, _ in wanted]
+        )
+        for job, _ in wanted:
+            if job.creative_id not in assets or job.scene_id not in assets:
+                report.skipped[job.creative_id] = "missing from the catalog"
+        wanted = [(j, channel) for j, channel in wanted if j.creative_id not in report.skipped]
+        rights = repo.ensure_rights(
+            s,
+            [job.creative_id for job, _ in wanted],
+            expires_on=brief.expires,
+            actor=self.actor,
+            source="brief",
+        )
+        out = []
+        for job, channel in wanted:
+            cid = job.creative_id
+            why = why_withdrawn(rights[cid], today)
             if why:
                 report.skipped[cid] = why
                 continue
-            asset = s.get(Asset, cid)
-            scene = s.get(Asset, job.scene_id)
-            if asset is None or scene is None:
-                report.skipped[cid] = "missing from the catalog"
-                continue
-            renditions = list(
-                s.scalars(
-                    select(RenditionRow)
-                    .where(RenditionRow.asset_id == cid)
-                    .order_by(RenditionRow.format, RenditionRow.width)
-                )
-            )
+            asset, scene = assets[cid], assets[job.scene_id]
             out.append(
                 describe(
-                    job, asset, scene, channel, renditions, brief, rights, campaign, run, self.brand
+                    job, asset, scene, channel, list(asset.renditions), brief, rights[cid],
+                    campaign, run, self.brand,
                 )
-            )
+            )  # fmt: skip
         return out
 
     def _check_watermarks(self, creatives: list[Creative], report: PublishReport) -> None:
@@ -201,62 +253,86 @@ class Publisher:
     # ------------------------------------------------------------------ stamping
 
     def _stamp_all(
-        self, creatives: list[Creative], identity: SigningIdentity, report: PublishReport
+        self,
+        creatives: list[Creative],
+        identity: SigningIdentity,
+        report: PublishReport,
+        stream: EventStream,
     ) -> dict[int, str]:
-        """Stamped blob sha per rendition id, stamping only what is not cached."""
+        """Stamped blob sha per rendition id, stamping only what is not cached. New stamp
+        rows are written together at the end (or when stamping stops), each after its
+        blob; a crash in between only costs signing those files again."""
         out: dict[int, str] = {}
-        author = self.brand.name
         cached = self._stamps(creatives)
-        for c in creatives:
-            subject = f"m:{c.asset.id}"
-            master_key = stamp_key(identity.fingerprint, build_xmp(c.meta), c.asset.sha256)
-            master_sha = cached.get((subject, master_key))
-            if master_sha is None:
-                signed = stamp(
-                    self.blobs.get(c.asset.sha256), "png", c.meta, identity=identity, author=author
-                )
-                master_sha = self._store_stamp(subject, master_key, signed)
-                report.stamped += 1
-            master: bytes | None = None
-            for r in c.renditions:
-                meta = replace(c.meta, generation={**c.meta.generation, "watermark": r.watermark})
-                key = stamp_key(identity.fingerprint, build_xmp(meta), r.sha256, master_sha)
-                sha = cached.get((f"r:{r.id}", key))
-                if sha is None:
-                    master = master or self.blobs.get(master_sha)
-                    signed = stamp(
-                        self.blobs.get(r.sha256),
-                        r.format,
-                        meta,
-                        identity=identity,
-                        author=author,
-                        master=master,
-                        master_title=f"{c.meta.title} (master)",
-                    )
-                    sha = self._store_stamp(f"r:{r.id}", key, signed)
-                    report.stamped += 1
-                out[r.id] = sha
+        fresh: list[dict[str, Any]] = []
+        stream.emit("stage.started", stage="stamp", total=len(creatives))
+        try:
+            for c in creatives:
+                before = report.stamped
+                self._stamp_one(c, identity, report, cached, fresh, out)
+                stream.emit("job.finished", stage="stamp", job=c.asset.id,
+                            data={"stamped": report.stamped - before})  # fmt: skip
+                stream.tick()
+        finally:
+            if fresh:
+                with self.db.session() as s:
+                    repo.add_stamps(s, fresh)
+        stream.emit("stage.finished", stage="stamp")
         return out
+
+    def _stamp_one(
+        self,
+        c: Creative,
+        identity: SigningIdentity,
+        report: PublishReport,
+        cached: dict[tuple[str, str], str],
+        fresh: list[dict[str, Any]],
+        out: dict[int, str],
+    ) -> None:
+        """Stamp one creative's master and renditions (what is not cached yet)."""
+        author = self.brand.name
+
+        def store(subject: str, key: str, data: bytes) -> str:
+            sha = self.blobs.put(data)  # durable before the row that names it
+            fresh.append({"subject": subject, "stamp_key": key, "sha256": sha,
+                          "bytes": len(data)})  # fmt: skip
+            report.stamped += 1
+            return sha
+
+        subject = f"m:{c.asset.id}"
+        master_key = stamp_key(identity.fingerprint, build_xmp(c.meta), c.asset.sha256)
+        master_sha = cached.get((subject, master_key))
+        if master_sha is None:
+            signed = stamp(
+                self.blobs.get(c.asset.sha256), "png", c.meta, identity=identity, author=author
+            )
+            master_sha = store(subject, master_key, signed)
+        master: bytes | None = None
+        for r in c.renditions:
+            meta = replace(c.meta, generation={**c.meta.generation, "watermark": r.watermark})
+            key = stamp_key(identity.fingerprint, build_xmp(meta), r.sha256, master_sha)
+            sha = cached.get((f"r:{r.id}", key))
+            if sha is None:
+                master = master or self.blobs.get(master_sha)
+                signed = stamp(
+                    self.blobs.get(r.sha256),
+                    r.format,
+                    meta,
+                    identity=identity,
+                    author=author,
+                    master=master,
+                    master_title=f"{c.meta.title} (master)",
+                )
+                sha = store(f"r:{r.id}", key, signed)
+            out[r.id] = sha
 
     def _stamps(self, creatives: list[Creative]) -> dict[tuple[str, str], str]:
         """Every cached stamp of these creatives whose blob is still there, in one query."""
         subjects = [f"m:{c.asset.id}" for c in creatives]
         subjects += [f"r:{r.id}" for c in creatives for r in c.renditions]
         with self.db.session() as s:
-            rows = [
-                (row.subject, row.stamp_key, row.sha256)
-                for start in range(0, len(subjects), 500)
-                for row in s.scalars(
-                    select(Stamp).where(Stamp.subject.in_(subjects[start : start + 500]))
-                )
-            ]
+            rows = [(r.subject, r.stamp_key, r.sha256) for r in repo.stamps_for(s, subjects)]
         return {(subj, key): sha for subj, key, sha in rows if self.blobs.has(sha)}
-
-    def _store_stamp(self, subject: str, key: str, data: bytes) -> str:
-        sha = self.blobs.put(data)  # durable before the row that names it
-        with self.db.session() as s:
-            s.merge(Stamp(subject=subject, stamp_key=key, sha256=sha, bytes=len(data)))
-        return sha
 
     # ------------------------------------------------------------------ targets
 
@@ -267,50 +343,30 @@ class Publisher:
         creatives: list[Creative],
         stamped: dict[int, str],
         report: PublishReport,
+        stream: EventStream,
     ) -> None:
         """All of the run's files onto one target, or none of the new ones."""
         with self.db.session() as s:
-            current = {
-                p.key: p for p in s.scalars(select(Publication).where(Publication.target == name))
-            }
+            current = {p.key: p for p in repo.publications(s, name)}
         put: list[str] = []
         rows: list[dict[str, Any]] = []
+        c: Creative | None = None
         try:
             for c in creatives:
-                for r in c.renditions:
-                    sha = stamped[r.id]
-                    key = f"{IMAGE_DIR}/" + origin_key(
-                        c.image.slug, c.channel.name, r.width, sha, r.format
-                    )
-                    row = current.get(key)
-                    if row is not None and row.state == "published" and row.sha256 == sha:
-                        report.unchanged += 1
-                        continue
-                    url = target.put(
-                        key,
-                        self.blobs.get(sha),
-                        content_type=content_type_for(key),
-                        cache_control=IMMUTABLE,
-                    )
-                    put.append(key)
-                    report.uploaded += 1
-                    rows.append(
-                        {
-                            "key": key,
-                            "asset_id": c.asset.id,
-                            "rendition_id": r.id,
-                            "url": url,
-                            "sha256": sha,
-                            "run_id": c.run_id,
-                            "meta": {
-                                "image": c.fields,
-                                "format": r.format,
-                                "width": r.width,
-                                "height": r.height,
-                            },
-                        }
-                    )
-        except (PublishError, UserError):
+                before = report.uploaded
+                rows.extend(self._put_files(name, target, c, stamped, current, put, report))
+                uploaded = report.uploaded - before
+                stream.emit(
+                    "job.finished",
+                    stage="upload",
+                    job=c.asset.id,
+                    data={"target": name, "uploaded": uploaded},
+                )
+                stream.tick()
+        except (PublishError, UserError) as exc:
+            if c is not None:
+                stream.emit("job.failed", stage="upload", job=c.asset.id, message=str(exc),
+                            data={"target": name})  # fmt: skip
             for key in put:
                 if current.get(key) is None:  # only what this call added
                     with contextlib.suppress(Exception):
@@ -323,61 +379,108 @@ class Publisher:
                     payload={"target": name, "rolled_back": len(put)},
                 )
             raise
-        superseded: list[Publication] = []
+        fresh = {r["rendition_id"] for r in rows}
+        superseded = [
+            p.key for p in current.values() if p.state == "published" and p.rendition_id in fresh
+        ]
         with self.db.session() as s:
-            fresh = {r["rendition_id"] for r in rows}
-            for p in current.values():
-                if p.state == "published" and p.rendition_id in fresh:
-                    superseded.append(p)
-            for data in rows:
-                repo.upsert_publication(s, name, data)
-            for p in superseded:
-                repo.mark_unpublished(s, name, p.key, "superseded")
-            for c in creatives:
-                repo.log_event(
-                    s,
-                    "asset.published",
-                    run_id=c.run_id,
-                    subject=c.asset.id,
-                    actor=self.actor,
-                    payload={"target": name, "files": len(c.renditions)},
-                )
-        for p in superseded:
+            repo.upsert_publications(s, name, rows)
+            repo.mark_unpublished_keys(s, name, superseded, "superseded")
+            repo.log_events(
+                s,
+                [
+                    {
+                        "type": "asset.published",
+                        "run_id": c.run_id,
+                        "subject": c.asset.id,
+                        "actor": self.actor,
+                        "payload": {"target": name, "files": len(c.renditions)},
+                    }
+                    for c in creatives
+                ],
+            )
+            stream.flush(s)
+        for key in superseded:
             with contextlib.suppress(Exception):
-                target.delete(p.key)
+                target.delete(key)
+
+    def _put_files(
+        self,
+        name: str,
+        target: PublishTarget,
+        c: Creative,
+        stamped: dict[int, str],
+        current: dict[str, Publication],
+        put: list[str],
+        report: PublishReport,
+    ) -> list[dict[str, Any]]:
+        """One creative's stamped renditions onto ``target``; the rows to record."""
+        rows = []
+        for r in c.renditions:
+            sha = stamped[r.id]
+            key = f"{IMAGE_DIR}/" + origin_key(c.image.slug, c.channel.name, r.width, sha, r.format)
+            row = current.get(key)
+            if row is not None and row.state == "published" and row.sha256 == sha:
+                report.unchanged += 1
+                continue
+            url = target.put(
+                key,
+                self.blobs.get(sha),
+                content_type=content_type_for(key),
+                cache_control=IMMUTABLE,
+            )
+            put.append(key)
+            report.uploaded += 1
+            rows.append(
+                {
+                    "key": key,
+                    "asset_id": c.asset.id,
+                    "rendition_id": r.id,
+                    "url": url,
+                    "sha256": sha,
+                    "run_id": c.run_id,
+                    "meta": {
+                        "image": c.fields,
+                        "format": r.format,
+                        "width": r.width,
+                        "height": r.height,
+                    },
+                }
+            )
+        return rows
 
     def _rebuild_site(self, name: str, target: PublishTarget) -> str:
-        """Pages, sitemaps and robots.txt from what is now published on ``name``."""
+        """Pages, sitemaps and robots.txt from what is now published on ``name``; what
+        went up (or came down) is recorded in one transaction, even when a later file
+        fails."""
         home = site_url(self.settings.targets[name])
         with self.db.session() as s:
-            live = list(
-                s.scalars(
-                    select(Publication)
-                    .where(Publication.target == name, Publication.state == "published")
-                    .order_by(Publication.id)
-                )
-            )
+            live = repo.publications(s, name, published_only=True)
         files = _files(p for p in live if p.rendition_id is not None)
         pages = site_files(files, site_url=home, site_name=self.settings.name)
         old = {p.key: p for p in live if p.rendition_id is None}
-        for key, data in pages.items():
-            sha = sha256_bytes(data)
-            if key in old and old[key].sha256 == sha:
-                continue
-            url = target.put(
-                key, data, content_type=content_type_for(key), cache_control=REVALIDATE
-            )
-            with self.db.session() as s:
-                repo.upsert_publication(
-                    s,
-                    name,
+        written: list[dict[str, Any]] = []
+        removed: list[str] = []
+        try:
+            for key, data in pages.items():
+                sha = sha256_bytes(data)
+                if key in old and old[key].sha256 == sha:
+                    continue
+                url = target.put(
+                    key, data, content_type=content_type_for(key), cache_control=REVALIDATE
+                )
+                written.append(
                     {"key": key, "asset_id": None, "rendition_id": None, "url": url,
                      "sha256": sha, "run_id": None, "meta": {"page": True}},
                 )  # fmt: skip
-        for key in old.keys() - pages.keys():
-            target.delete(key)
-            with self.db.session() as s:
-                repo.mark_unpublished(s, name, key, "nothing left to show")
+            for key in sorted(old.keys() - pages.keys()):
+                target.delete(key)
+                removed.append(key)
+        finally:
+            if written or removed:
+                with self.db.session() as s:
+                    repo.upsert_publications(s, name, written)
+                    repo.mark_unpublished_keys(s, name, removed, "nothing left to show")
         return f"{home}/index.html" if pages else ""
 
     def _notify(
@@ -386,14 +489,8 @@ class Publisher:
         conf = self.settings.targets[name]
         assert isinstance(conf, WebhookTargetSettings)
         with self.db.session() as s:
-            live = list(
-                s.scalars(
-                    select(Publication).where(
-                        Publication.target == conf.origin,
-                        Publication.state == "published",
-                        Publication.asset_id.in_([c.asset.id for c in creatives]),
-                    )
-                )
+            live = repo.publications(
+                s, conf.origin, published_only=True, asset_ids=[c.asset.id for c in creatives]
             )
         files = _files(live)
         home = site_url(self.settings.targets[conf.origin])
@@ -424,14 +521,16 @@ class Publisher:
                 )
             raise
         with self.db.session() as s:
-            for img in images:
-                repo.upsert_publication(
-                    s,
-                    name,
+            repo.upsert_publications(
+                s,
+                name,
+                [
                     {"key": f"asset/{img.asset_id}", "asset_id": img.asset_id,
                      "rendition_id": None, "url": hook.url, "sha256": key, "run_id": run_id,
-                     "meta": {"origin": conf.origin}},
-                )  # fmt: skip
+                     "meta": {"origin": conf.origin}}
+                    for img in images
+                ],
+            )  # fmt: skip
             repo.log_event(
                 s,
                 "publish.notified",
@@ -445,24 +544,39 @@ class Publisher:
     def sync(self) -> SyncReport:
         """Take expired and revoked creatives off every target, pages and sitemaps
         included, and tell every webhook that had announced them."""
+        stream = self._stream("sync")
+        try:
+            report = self._sync(stream)
+        except BaseException as exc:
+            self._failed(stream, exc)
+            raise
+        stream.emit(
+            "run.finished",
+            data={
+                "status": "done",
+                "removed": sum(len(ids) for ids in report.removed.values()),
+                "notified": len(report.notified),
+            },
+        )
+        stream.flush_now()
+        return report
+
+    def _sync(self, stream: EventStream) -> SyncReport:
         today = dt.date.today()
-        report = SyncReport()
+        report = SyncReport(events=stream.stream)
         with self.db.session() as s:
             gone = withdrawn(s, today)
-            live = [
-                (p.target, p.key, p.asset_id)
-                for p in s.scalars(
-                    select(Publication).where(
-                        Publication.state == "published", Publication.asset_id.in_(list(gone))
-                    )
-                )
-            ]
+            live = [(p.target, p.key, p.asset_id) for p in repo.live_publications_of(s, list(gone))]
         by_target: dict[str, list[tuple[str, str]]] = {}
         for target, key, asset_id in live:
             by_target.setdefault(target, []).append((key, asset_id or ""))
         declared = self.settings.targets
-        order = sorted(by_target, key=lambda n: isinstance(declared.get(n), WebhookTargetSettings))
-        for name in order:
+        hooks = [n for n in by_target if isinstance(declared.get(n), WebhookTargetSettings)]
+        storage = [n for n in by_target if n not in hooks]
+        total = sum(len({a for _, a in by_target[n]}) for n in storage)
+        if storage:
+            stream.emit("stage.started", stage="unpublish", total=total)
+        for i, name in enumerate(storage):
             conf = declared.get(name)
             if conf is None:
                 raise UserError(
@@ -470,37 +584,76 @@ class Publisher:
                     "declared.",
                     hint="declare it again so its files can be taken down",
                 )
+            assert not isinstance(conf, WebhookTargetSettings)
             entries = by_target[name]
             ids = sorted({a for _, a in entries})
-            store: PublishTarget | None = None
-            if isinstance(conf, WebhookTargetSettings):
-                hook = open_webhook(name, conf)
-                event = {
-                    "type": "bildwerk.unpublished",
-                    "version": 1,
-                    "assets": [{"asset_id": a, "reason": gone[a]} for a in ids],
-                }
-                hook.notify(event, idempotency_key=event_key(event))
-                report.notified.extend(ids)
-            else:
-                store = open_target(self.root, conf)
-                for key, _ in entries:
-                    store.delete(key)
-            with self.db.session() as s:
-                for key, asset_id in entries:
-                    repo.mark_unpublished(s, name, key, gone[asset_id])
-                for asset_id in ids:
-                    repo.log_event(
-                        s,
-                        "asset.unpublished",
-                        subject=asset_id,
-                        actor=self.actor,
-                        payload={"target": name, "reason": gone[asset_id]},
-                    )
+            store = open_target(self.root, conf)
+            for asset_id in ids:
+                for key, of in entries:
+                    if of == asset_id:
+                        store.delete(key)
+                stream.emit("job.finished", stage="unpublish", job=asset_id,
+                            data={"target": name, "reason": gone[asset_id]})  # fmt: skip
+                stream.tick()
+            self._record_unpublished(name, entries, ids, gone, stream)
             report.removed[name] = ids
-            if store is not None:  # pages follow the rows just marked
-                self._rebuild_site(name, store)
+            if i == len(storage) - 1:
+                stream.emit("stage.finished", stage="unpublish")
+            if i == 0:
+                stream.emit("stage.started", stage="pages", total=len(storage))
+            url = self._rebuild_site(name, store)  # pages follow the rows just marked
+            stream.emit("job.finished", stage="pages", job=name, data={"url": url})
+        if storage:
+            stream.emit("stage.finished", stage="pages")
+        if hooks:
+            stream.emit("stage.started", stage="notify", total=len(hooks))
+        for name in hooks:
+            conf = declared[name]
+            assert isinstance(conf, WebhookTargetSettings)
+            entries = by_target[name]
+            ids = sorted({a for _, a in entries})
+            event = {
+                "type": "bildwerk.unpublished",
+                "version": 1,
+                "assets": [{"asset_id": a, "reason": gone[a]} for a in ids],
+            }
+            open_webhook(name, conf).notify(event, idempotency_key=event_key(event))
+            report.notified.extend(ids)
+            self._record_unpublished(name, entries, ids, gone, stream)
+            report.removed[name] = ids
+            stream.emit("job.finished", stage="notify", job=name, data={"assets": len(ids)})
+        if hooks:
+            stream.emit("stage.finished", stage="notify")
         return report
+
+    def _record_unpublished(
+        self,
+        name: str,
+        entries: list[tuple[str, str]],
+        ids: list[str],
+        gone: dict[str, str],
+        stream: EventStream,
+    ) -> None:
+        """Mark a target's files removed (one statement per reason) and log each asset."""
+        by_reason: dict[str, list[str]] = {}
+        for key, asset_id in entries:
+            by_reason.setdefault(gone[asset_id], []).append(key)
+        with self.db.session() as s:
+            for reason, keys in sorted(by_reason.items()):
+                repo.mark_unpublished_keys(s, name, keys, reason)
+            repo.log_events(
+                s,
+                [
+                    {
+                        "type": "asset.unpublished",
+                        "subject": asset_id,
+                        "actor": self.actor,
+                        "payload": {"target": name, "reason": gone[asset_id]},
+                    }
+                    for asset_id in ids
+                ],
+            )
+            stream.flush(s)
 
     def set_rights(
         self,

@@ -10,12 +10,11 @@ import datetime as dt
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import Asset, AssetRights, BriefVersion, Run, utcnow
+from bildwerk.catalog.models import Asset, AssetRights, BriefVersion, Run
 from bildwerk.config.brief import Rights as BriefRights
 from bildwerk.errors import NotFoundError
 
@@ -34,7 +33,7 @@ def why_withdrawn(row: AssetRights | None, today: dt.date) -> str | None:
 def withdrawn(s: Session, today: dt.date) -> dict[str, str]:
     """Every creative that must come down, with the reason."""
     out = {}
-    for row in s.scalars(select(AssetRights)):
+    for row in repo.all_rights(s):
         reason = why_withdrawn(row, today)
         if reason:
             out[row.asset_id] = reason
@@ -69,15 +68,14 @@ def set_rights(
             raise NotFoundError(
                 f"no creative '{asset_id}'", hint="use an id from `bildwerk review RUN`"
             )
-        row = s.get(AssetRights, asset_id) or AssetRights(asset_id=asset_id)
-        if expires_on is not None or clear_expiry:
-            row.expires_on = expires_on
-        if revoke is not None:
-            row.revoked_at = utcnow()
-            row.reason = revoke
-        row.actor = actor
-        row.updated_at = utcnow()
-        s.merge(row)
+        row = repo.set_rights(
+            s,
+            asset_id,
+            actor=actor,
+            expires_on=expires_on,
+            clear_expiry=clear_expiry,
+            revoke=revoke,
+        )
         payload = {"expires_on": iso(row.expires_on), "revoked": revoke}
         repo.log_event(
             s,

@@ -1,9 +1,9 @@
 """The gate after QA: near-duplicates, ranking and the review queue for one run.
 
 Duplicates are clustered within the run and checked against creatives already approved
-in the catalog; the composite score ranks each (channel, segment, locale) cell; failing
-checks reject, warnings and hero assets go to human review. A decision a person made is
-never overwritten by the gate on a re-run.
+in the catalog for the same campaign and channel; the composite score ranks each
+(channel, segment, locale) cell; failing checks reject, warnings and hero assets go to
+human review. A decision a person made is never overwritten by the gate on a re-run.
 """
 
 from __future__ import annotations
@@ -57,7 +57,14 @@ def _missing_required(record: QARecord, spec: JobSpec, policy: QAPolicy) -> tupl
 
 
 def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolicy) -> None:
-    """Decide every finished creative of a run and store the decisions and QA records."""
+    """Decide every finished creative of a run and store the decisions and QA records.
+
+    A creative is compared with approved creatives of its own campaign and channel only:
+    a near-duplicate matters where it would compete for the same placement (another
+    campaign, or another format, may reuse a look on purpose), and this keeps the gate's
+    cost to the campaign's size instead of loading every approved hash in the catalog.
+    A creative's campaign is its job's (the campaign whose run first made it: job keys do
+    not include the campaign, so another campaign's identical job reuses it)."""
     with db.session() as s:
         jobs = list(repo.done_jobs(s, list(job_keys)).values())
         specs = {j.key: JobSpec.from_json(j.spec) for j in jobs}
@@ -68,8 +75,8 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
             records[j.key] = (replace(record, qa=record.qa + missing), why)
         ids = [j.creative_id for j in jobs]
         hashes = repo.hashes_for(s, ids)
-        approved = repo.approved_creatives(s, exclude=ids)
-        approved_hashes = repo.hashes_for(s, approved) if approved else {}
+        scopes = sorted({_scope(j, specs[j.key]) for j in jobs})
+        approved_hashes = repo.approved_hashes_in(s, scopes, exclude=ids)
         current = repo.current_decisions(s, ids)
         scores = {
             j.creative_id: composite_score(
@@ -129,11 +136,16 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
             )
 
 
+def _scope(job: Job, spec: JobSpec) -> tuple[str, str]:
+    """Where a creative competes with approved ones: its campaign and channel."""
+    return job.campaign_id, job.channel or spec.channel_name
+
+
 def _duplicates(
     jobs: Sequence[Job],
     specs: dict[str, JobSpec],
     hashes: dict[str, tuple[int, int]],
-    approved: dict[str, tuple[int, int]],
+    approved: dict[str, tuple[tuple[str, str], tuple[int, int]]],
     scores: dict[str, float | None],
 ) -> dict[str, tuple[str, bool]]:
     """creative id → (id it duplicates, whether that one is already approved)."""
@@ -159,13 +171,16 @@ def _duplicates(
         for group in cluster(members):
             for dup in group.duplicates:
                 out[dup] = (group.keep, False)
-    if approved:
-        index = HashIndex(radius=PHASH_MAX)
-        for asset_id, (phash, _) in approved.items():
-            index.add(asset_id, phash)
-        for cid, hashes_of, _score in items:
-            for other, _dist in index.query(hashes_of.phash):
-                if is_near_duplicate(hashes_of, ImageHashes(*approved[other])):
-                    out[cid] = (other, True)
-                    break
+    indexes: dict[tuple[str, str], HashIndex] = {}
+    for asset_id, (scope, (phash, _)) in approved.items():
+        indexes.setdefault(scope, HashIndex(radius=PHASH_MAX)).add(asset_id, phash)
+    scope_of = {j.creative_id: _scope(j, specs[j.key]) for j in jobs}
+    for cid, hashes_of, _score in items:
+        index = indexes.get(scope_of[cid])
+        if index is None:
+            continue
+        for other, _dist in index.query(hashes_of.phash):
+            if is_near_duplicate(hashes_of, ImageHashes(*approved[other][1])):
+                out[cid] = (other, True)
+                break
     return out
