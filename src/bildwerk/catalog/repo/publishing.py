@@ -1,0 +1,203 @@
+"""Publishing rows: stamps, publications on targets and usage rights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from bildwerk.catalog.models import (
+    AssetRights,
+    Publication,
+    Stamp,
+    utcnow,
+)
+from bildwerk.catalog.repo.base import (
+    CHUNK,
+    chunks,
+    insert_new_rows,
+    insert_rows,
+    log_events,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def upsert_publication(s: Session, target: str, data: dict[str, Any]) -> None:
+    """Record a file as published on ``target`` (a re-publish revives a removed row)."""
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == data["key"])
+    ).first()
+    now = utcnow()
+    if row is None:  # another process may publish the same file now: last one wins
+        fresh = {
+            **data,
+            "target": target,
+            "state": "published",
+            "published_at": now,
+            "removed_at": None,
+            "reason": None,
+        }
+        changing = [c for c in fresh if c not in ("target", "key")]
+        insert_rows(s, Publication, fresh, keys=["target", "key"], update_columns=changing)
+        return
+    for k, v in data.items():
+        setattr(row, k, v)
+    row.state, row.published_at, row.removed_at, row.reason = "published", now, None, None
+
+
+def mark_unpublished(s: Session, target: str, key: str, reason: str) -> None:
+    """Mark a file as taken off ``target``; the row stays, with when and why."""
+    row = s.scalars(
+        select(Publication).where(Publication.target == target, Publication.key == key)
+    ).first()
+    if row is not None and row.state == "published":
+        row.state = "removed"
+        row.removed_at = utcnow()
+        row.reason = reason
+
+
+def rights_of(s: Session, asset_ids: Sequence[str]) -> dict[str, AssetRights]:
+    """Usage rights by asset id (creatives without a row are absent)."""
+    out: dict[str, AssetRights] = {}
+    for chunk in chunks(list(dict.fromkeys(asset_ids))):
+        for row in s.scalars(select(AssetRights).where(AssetRights.asset_id.in_(chunk))):
+            out[row.asset_id] = row
+    return out
+
+
+def all_rights(s: Session) -> list[AssetRights]:
+    return list(s.scalars(select(AssetRights)))
+
+
+def ensure_rights(
+    s: Session, asset_ids: Sequence[str], *, expires_on: date | None, actor: str, source: str
+) -> dict[str, AssetRights]:
+    """Rights rows for creatives that have none yet (``expires_on`` from the brief), each
+    logged as ``rights.set`` once: a concurrent publisher's row wins and is returned."""
+    found = rights_of(s, asset_ids)
+    missing = [a for a in dict.fromkeys(asset_ids) if a not in found]
+    now = utcnow()
+    for chunk in chunks(missing):
+        rows = [
+            {"asset_id": a, "expires_on": expires_on, "revoked_at": None, "reason": None,
+             "actor": actor, "updated_at": now}
+            for a in chunk
+        ]  # fmt: skip
+        written = insert_new_rows(s, AssetRights, rows, keys=["asset_id"], column="asset_id")
+        payload = {"expires_on": expires_on.isoformat() if expires_on else None, "source": source}
+        log_events(
+            s,
+            [
+                {"type": "rights.set", "subject": a, "actor": actor, "payload": payload}
+                for a in written
+            ],
+        )
+    return found | rights_of(s, missing) if missing else found
+
+
+def set_rights(
+    s: Session,
+    asset_id: str,
+    *,
+    actor: str,
+    expires_on: date | None = None,
+    clear_expiry: bool = False,
+    revoke: str | None = None,
+) -> AssetRights:
+    """Change a creative's expiry and/or revoke it, in one upsert (no read-then-write)."""
+    now = utcnow()
+    row = {
+        "asset_id": asset_id,
+        "expires_on": expires_on,
+        "revoked_at": now if revoke is not None else None,
+        "reason": revoke,
+        "actor": actor,
+        "updated_at": now,
+    }
+    changing = ["actor", "updated_at"]
+    if expires_on is not None or clear_expiry:
+        changing.append("expires_on")
+    if revoke is not None:
+        changing += ["revoked_at", "reason"]
+    insert_rows(s, AssetRights, row, keys=["asset_id"], update_columns=changing)
+    return s.get_one(AssetRights, asset_id, populate_existing=True)
+
+
+def stamps_for(s: Session, subjects: Sequence[str]) -> list[Stamp]:
+    """Every cached stamp of these subjects (``m:<asset>``, ``r:<rendition id>``)."""
+    out: list[Stamp] = []
+    for chunk in chunks(list(dict.fromkeys(subjects))):
+        out.extend(s.scalars(select(Stamp).where(Stamp.subject.in_(chunk))))
+    return out
+
+
+def add_stamps(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Stamp rows (subject, stamp_key, sha256, bytes); an existing one is kept (the
+    first writer's bytes are the ones every later publish uses)."""
+    for start in range(0, len(rows), CHUNK):
+        insert_rows(s, Stamp, list(rows[start : start + CHUNK]), keys=["subject", "stamp_key"])
+
+
+def publications(
+    s: Session,
+    target: str,
+    *,
+    published_only: bool = False,
+    asset_ids: Sequence[str] | None = None,
+) -> list[Publication]:
+    """Files on ``target`` in insertion order (all, or the live ones, or of some assets)."""
+    q = select(Publication).where(Publication.target == target).order_by(Publication.id)
+    if published_only:
+        q = q.where(Publication.state == "published")
+    if asset_ids is None:
+        return list(s.scalars(q))
+    out: list[Publication] = []
+    for chunk in chunks(list(dict.fromkeys(asset_ids))):
+        out.extend(s.scalars(q.where(Publication.asset_id.in_(chunk))))
+    return sorted(out, key=lambda p: p.id)
+
+
+def live_publications_of(s: Session, asset_ids: Sequence[str]) -> list[Publication]:
+    """Files of these assets still published on any target."""
+    out: list[Publication] = []
+    for chunk in chunks(list(dict.fromkeys(asset_ids))):
+        q = select(Publication).where(
+            Publication.state == "published", Publication.asset_id.in_(chunk)
+        )
+        out.extend(s.scalars(q))
+    return sorted(out, key=lambda p: p.id)
+
+
+def upsert_publications(s: Session, target: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Record files as published on ``target`` in one statement per chunk; a file already
+    recorded (removed, or published by a concurrent call) is revived and updated."""
+    now = utcnow()
+    fresh = [
+        {**data, "target": target, "state": "published", "published_at": now,
+         "removed_at": None, "reason": None}
+        for data in rows
+    ]  # fmt: skip
+    if not fresh:
+        return
+    changing = [c for c in fresh[0] if c not in ("target", "key")]
+    chunk = max(1, CHUNK // 4)  # ~11 parameters a row
+    for start in range(0, len(fresh), chunk):
+        part = fresh[start : start + chunk]
+        insert_rows(s, Publication, part, keys=["target", "key"], update_columns=changing)
+
+
+def mark_unpublished_keys(s: Session, target: str, keys: Sequence[str], reason: str) -> None:
+    """``mark_unpublished`` for many files at once (one statement per chunk)."""
+    table = cast(Table, Publication.__table__)
+    now = utcnow()
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            update(table)
+            .where(table.c.target == target, table.c.key.in_(chunk), table.c.state == "published")
+            .values(state="removed", removed_at=now, reason=reason)
+        )
