@@ -1,0 +1,125 @@
+"""What every command shares: the Typer apps, consoles, common options, the workspace
+lookup and JSON-or-text replies."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bildwerk.errors import WorkspaceError
+
+if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.progress import ProgressView
+    from bildwerk.workspace import Workspace
+
+
+if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.progress import ProgressView
+    from bildwerk.workspace import Workspace
+
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="bildwerk: brief in, branded and reproducible image variants out.",
+)
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="What ran, what was cached, what failed.")
+
+
+assets_app = typer.Typer(no_args_is_help=True, help="Catalog queries and imports.")
+
+
+app.add_typer(runs_app, name="runs")
+
+
+app.add_typer(assets_app, name="assets")
+
+
+models_app = typer.Typer(no_args_is_help=True, help="Registered model weights.")
+
+
+app.add_typer(models_app, name="models")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Content Credentials signing keys.")
+
+
+app.add_typer(keys_app, name="keys")
+
+
+out = Console(soft_wrap=True)
+
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $BILDWERK_WORKSPACE or "
+        "the nearest parent holding bildwerk.yaml).",
+        show_default=False,
+    ),
+]
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@contextlib.contextmanager
+def _progress(as_json: bool) -> Iterator[ProgressView]:
+    """The progress view ``run`` shows, fed by an operation's event stream (on stderr
+    when stdout carries JSON)."""
+    from bildwerk.progress import progress_bars
+
+    with progress_bars(err if as_json else out) as view:
+        yield view
+
+
+def _ws(path: Path | None, near: Path | None = None) -> Workspace:
+    """--workspace, else $BILDWERK_WORKSPACE, else the current folder's or the brief's
+    nearest ancestor holding bildwerk.yaml."""
+    from bildwerk.workspace import Workspace, find_root
+
+    if path is None and near is not None:
+        try:
+            return Workspace(find_root())
+        except WorkspaceError:
+            return Workspace(find_root(near.resolve().parent))
+    return Workspace(path)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _report(as_json: bool, data: Any, text: str) -> None:
+    """JSON for machines, one line of Rich markup for people."""
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(text)
+
+
+def _actor(by: str | None) -> str:
+    return by or os.environ.get("BILDWERK_USER") or getpass.getuser()
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The catalog's schema: status and upgrades.")
+
+
+app.add_typer(db_app, name="db")
