@@ -196,7 +196,6 @@ class Workspace:
 
     work = _queue.work
 
-
     cancel = _queue.cancel
 
     def runs(self, limit: int = 50) -> list[Run]:

@@ -37,12 +37,13 @@ from bildwerk.config.publishing import (
 from bildwerk.config.settings import Settings
 from bildwerk.errors import NotFoundError, UserError
 from bildwerk.events import EventSink, EventStream, ignore, operation_id
+from bildwerk.publish import sync as _sync_module
 from bildwerk.publish.describe import Creative, describe
 from bildwerk.publish.metadata import build_xmp
-from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn, withdrawn
+from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn
 from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
 from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
-from bildwerk.publish.target_config import open_target, open_webhook, resolve, site_url
+from bildwerk.publish.target_config import resolve, site_url
 from bildwerk.publishers import (
     IMMUTABLE,
     REVALIDATE,
@@ -74,13 +75,6 @@ class PublishReport:
     events: str = ""  # the event stream's id
 
 
-@dataclass
-class SyncReport:
-    removed: dict[str, list[str]] = field(default_factory=dict)  # target -> asset ids
-    notified: list[str] = field(default_factory=list)
-    events: str = ""
-
-
 class Publisher:
     """Publishes runs and takes expired or revoked creatives down again."""
 
@@ -103,13 +97,13 @@ class Publisher:
         self.actor = actor
         self.on_event = on_event
 
-    def _stream(self, op: str, **data: Any) -> EventStream:
+    def stream(self, op: str, **data: Any) -> EventStream:
         stream = EventStream(self.db, operation_id(op), self.on_event)
         stream.emit("run.started", data={"op": op, **data})
         return stream
 
     @staticmethod
-    def _failed(stream: EventStream, exc: BaseException) -> None:
+    def failed(stream: EventStream, exc: BaseException) -> None:
         """End the stream of a call that raised (no transaction is open here)."""
         stream.emit("run.finished", message=str(exc) or type(exc).__name__,
                     data={"status": "failed"})  # fmt: skip
@@ -118,11 +112,11 @@ class Publisher:
     # ------------------------------------------------------------------ publish
 
     def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
-        stream = self._stream("publish", run_id=run_id, targets=list(target_names))
+        stream = self.stream("publish", run_id=run_id, targets=list(target_names))
         try:
             report = self._publish(stream, run_id, target_names)
         except BaseException as exc:
-            self._failed(stream, exc)
+            self.failed(stream, exc)
             raise
         stream.emit(
             "run.finished",
@@ -170,7 +164,7 @@ class Publisher:
                 stream.emit("stage.finished", stage="upload")
             if i == 0:
                 stream.emit("stage.started", stage="pages", total=len(storage))
-            report.pages[name] = self._rebuild_site(name, target)
+            report.pages[name] = self.rebuild_site(name, target)
             stream.emit("job.finished", stage="pages", job=name, data={"url": report.pages[name]})
             stream.tick()
         stream.emit("stage.finished", stage="pages")
@@ -449,7 +443,7 @@ class Publisher:
             )
         return rows
 
-    def _rebuild_site(self, name: str, target: PublishTarget) -> str:
+    def rebuild_site(self, name: str, target: PublishTarget) -> str:
         """Pages, sitemaps and robots.txt from what is now published on ``name``; what
         went up (or came down) is recorded in one transaction, even when a later file
         fails."""
@@ -541,119 +535,7 @@ class Publisher:
 
     # ------------------------------------------------------------------ rights
 
-    def sync(self) -> SyncReport:
-        """Take expired and revoked creatives off every target, pages and sitemaps
-        included, and tell every webhook that had announced them."""
-        stream = self._stream("sync")
-        try:
-            report = self._sync(stream)
-        except BaseException as exc:
-            self._failed(stream, exc)
-            raise
-        stream.emit(
-            "run.finished",
-            data={
-                "status": "done",
-                "removed": sum(len(ids) for ids in report.removed.values()),
-                "notified": len(report.notified),
-            },
-        )
-        stream.flush_now()
-        return report
-
-    def _sync(self, stream: EventStream) -> SyncReport:
-        today = dt.date.today()
-        report = SyncReport(events=stream.stream)
-        with self.db.session() as s:
-            gone = withdrawn(s, today)
-            live = [(p.target, p.key, p.asset_id) for p in repo.live_publications_of(s, list(gone))]
-        by_target: dict[str, list[tuple[str, str]]] = {}
-        for target, key, asset_id in live:
-            by_target.setdefault(target, []).append((key, asset_id or ""))
-        declared = self.settings.targets
-        hooks = [n for n in by_target if isinstance(declared.get(n), WebhookTargetSettings)]
-        storage = [n for n in by_target if n not in hooks]
-        total = sum(len({a for _, a in by_target[n]}) for n in storage)
-        if storage:
-            stream.emit("stage.started", stage="unpublish", total=total)
-        for i, name in enumerate(storage):
-            conf = declared.get(name)
-            if conf is None:
-                raise UserError(
-                    f"bildwerk.yaml: target {name!r} has published files but is no longer "
-                    "declared.",
-                    hint="declare it again so its files can be taken down",
-                )
-            assert not isinstance(conf, WebhookTargetSettings)
-            entries = by_target[name]
-            ids = sorted({a for _, a in entries})
-            store = open_target(self.root, conf)
-            for asset_id in ids:
-                for key, of in entries:
-                    if of == asset_id:
-                        store.delete(key)
-                stream.emit("job.finished", stage="unpublish", job=asset_id,
-                            data={"target": name, "reason": gone[asset_id]})  # fmt: skip
-                stream.tick()
-            self._record_unpublished(name, entries, ids, gone, stream)
-            report.removed[name] = ids
-            if i == len(storage) - 1:
-                stream.emit("stage.finished", stage="unpublish")
-            if i == 0:
-                stream.emit("stage.started", stage="pages", total=len(storage))
-            url = self._rebuild_site(name, store)  # pages follow the rows just marked
-            stream.emit("job.finished", stage="pages", job=name, data={"url": url})
-        if storage:
-            stream.emit("stage.finished", stage="pages")
-        if hooks:
-            stream.emit("stage.started", stage="notify", total=len(hooks))
-        for name in hooks:
-            conf = declared[name]
-            assert isinstance(conf, WebhookTargetSettings)
-            entries = by_target[name]
-            ids = sorted({a for _, a in entries})
-            event = {
-                "type": "bildwerk.unpublished",
-                "version": 1,
-                "assets": [{"asset_id": a, "reason": gone[a]} for a in ids],
-            }
-            open_webhook(name, conf).notify(event, idempotency_key=event_key(event))
-            report.notified.extend(ids)
-            self._record_unpublished(name, entries, ids, gone, stream)
-            report.removed[name] = ids
-            stream.emit("job.finished", stage="notify", job=name, data={"assets": len(ids)})
-        if hooks:
-            stream.emit("stage.finished", stage="notify")
-        return report
-
-    def _record_unpublished(
-        self,
-        name: str,
-        entries: list[tuple[str, str]],
-        ids: list[str],
-        gone: dict[str, str],
-        stream: EventStream,
-    ) -> None:
-        """Mark a target's files removed (one statement per reason) and log each asset."""
-        by_reason: dict[str, list[str]] = {}
-        for key, asset_id in entries:
-            by_reason.setdefault(gone[asset_id], []).append(key)
-        with self.db.session() as s:
-            for reason, keys in sorted(by_reason.items()):
-                repo.mark_unpublished_keys(s, name, keys, reason)
-            repo.log_events(
-                s,
-                [
-                    {
-                        "type": "asset.unpublished",
-                        "subject": asset_id,
-                        "actor": self.actor,
-                        "payload": {"target": name, "reason": gone[asset_id]},
-                    }
-                    for asset_id in ids
-                ],
-            )
-            stream.flush(s)
+    sync = _sync_module.sync
 
     def set_rights(
         self,
