@@ -2,23 +2,19 @@
 files, pages and sitemaps — and every webhook that announced them hears of it, with one
 ``sync-…`` event stream (stages ``unpublish``, ``pages``, ``notify``)."""
 
+from __future__ import annotations
+
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bildwerk.catalog import repo
-from bildwerk.config.publishing import (
-    WebhookTargetSettings,
-)
+from bildwerk.config.publishing import WebhookTargetSettings
 from bildwerk.errors import UserError
 from bildwerk.events import EventStream
 from bildwerk.publish.rights import withdrawn
 from bildwerk.publish.target_config import open_target, open_webhook
-from bildwerk.publishers import (
-    event_key,
-)
-
-IMAGE_DIR = "img"
+from bildwerk.publishers import event_key
 
 if TYPE_CHECKING:
     from bildwerk.publish.publisher import Publisher
