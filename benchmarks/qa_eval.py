@@ -43,11 +43,10 @@ from bildwerk.config.brief import Copy
 from bildwerk.config.channels import PRESETS, Channel
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Box, Layout, plan_layout
-from bildwerk.records import TextBlock
 from bildwerk.samples import draw_can, draw_candle, draw_serum, write_sample_logo
 from bildwerk.stages.compose import compose
 from bildwerk.stages.qa import text_specs
-from bildwerk.stages.work import ComposeTask, compose_image
+from bildwerk.stages.work import ComposeTask, compose_image, text_blocks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -466,18 +465,7 @@ def make_creative(
         density=channel.density,
     )
     runner_texts = tuple(  # what compose_image (stages/work.py) hands on
-        TextBlock(
-            role=t.role,
-            text=t.text,
-            box=t.box.as_tuple(),
-            color=t.color,
-            background=t.background,
-            font_size=t.font_size,
-            lines=t.lines,
-            plate=t.plate.as_tuple() if t.plate and runner_keeps_plate() else None,
-            font=t.font,
-        )
-        for t in composed.texts
+        t if runner_keeps_plate() else replace(t, plate=None) for t in text_blocks(composed.texts)
     )
     return Creative(
         image=composed.image,

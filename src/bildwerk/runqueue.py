@@ -22,6 +22,7 @@ from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Run
 from bildwerk.errors import BildwerkError
+from bildwerk.heartbeat import Heartbeat
 from bildwerk.tempfiles import pid_alive
 
 LEASE_SECONDS = 60.0
@@ -63,11 +64,10 @@ class RunLease:
         self.owner = owner or owner_id()
         self.lease, self.beat = lease_seconds, min(beat_seconds, lease_seconds / 3)
         self.cancelled = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="run-lease", daemon=True)
+        self._heart = Heartbeat(self._renew, self.beat, "run-lease")
 
     def __enter__(self) -> RunLease:
-        self._thread.start()
+        self._heart.__enter__()
         return self
 
     def __exit__(
@@ -76,17 +76,12 @@ class RunLease:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._heart.__exit__(_type, _exc, _tb)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.beat):
-            try:
-                with self.db.session() as s:
-                    if repo.renew_lease(s, self.run_id, self.owner, self.lease):
-                        self.cancelled.set()
-            except Exception:  # retried next beat; a lost lease means a resumed run
-                continue
+    def _renew(self) -> None:
+        with self.db.session() as s:
+            if repo.renew_lease(s, self.run_id, self.owner, self.lease):
+                self.cancelled.set()
 
     def check(self) -> None:
         """Raise :class:`RunCancelled` when cancellation was requested."""

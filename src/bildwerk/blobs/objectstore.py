@@ -24,7 +24,6 @@ import importlib
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -216,17 +215,9 @@ class ObjectBlobStore:
             return self.cache.path(digest)
 
     def export(self, digest: str, dest: Path) -> Path:
-        src = self.local_path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists():
-            if dest.stat().st_size == src.stat().st_size and sha256_file(dest) == digest:
-                return dest
-            dest.unlink()
-        try:
-            os.link(src, dest)
-        except OSError:
-            shutil.copyfile(src, dest)
-        return dest
+        """Place a verified blob at ``dest``, from the local cache (filled on demand)."""
+        self.local_path(digest)
+        return self.cache.export(digest, dest)
 
     def verify(self, digest: str) -> None:
         """Stream the object from the store (not the cache) and hash it."""

@@ -20,6 +20,7 @@ from types import TracebackType
 
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
+from bildwerk.heartbeat import Heartbeat
 
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
@@ -77,13 +78,12 @@ class JobClaims:
         self.lease, self.beat, self.poll = lease_seconds, heartbeat_seconds, poll_seconds
         self.owner = owner_id()
         self.held: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._heartbeat, name="claims", daemon=True)
+        self._heart = Heartbeat(self._heartbeat, self.beat, "claims")
 
     def __enter__(self) -> JobClaims:
         with _active_lock:
             _active.add(self.run_id)
-        self._thread.start()
+        self._heart.__enter__()
         return self
 
     def __exit__(
@@ -92,8 +92,7 @@ class JobClaims:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._heart.__exit__(_type, _exc, _tb)
         try:
             if self.held:
                 with self.db.session() as s:
@@ -103,12 +102,8 @@ class JobClaims:
                 _active.discard(self.run_id)
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.beat):
-            try:
-                with self.db.session() as s:
-                    repo.heartbeat(s, self.run_id)
-            except Exception:  # retried next beat; see the class docstring
-                continue
+        with self.db.session() as s:
+            repo.heartbeat(s, self.run_id)
 
     def take(self, keys: Sequence[str]) -> set[str]:
         """Claim ``keys``; returns those this run now holds (free, expired, abandoned)

@@ -9,6 +9,7 @@ which one did.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,7 @@ from bildwerk.config.channels import Channel
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Layout
 from bildwerk.records import JobSpec, RenditionRecord, TextBlock
-from bildwerk.stages.compose import compose
+from bildwerk.stages.compose import TextRun, compose
 from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.render import RenderSettings, render
 
@@ -121,6 +122,24 @@ def load_rgba(path: Path | None) -> Image.Image | None:
         return im.convert("RGBA")
 
 
+def text_blocks(runs: Sequence[TextRun]) -> tuple[TextBlock, ...]:
+    """Compose's text runs as the records keep them (what QA reads back)."""
+    return tuple(
+        TextBlock(
+            role=t.role,
+            text=t.text,
+            box=t.box.as_tuple(),
+            color=t.color,
+            background=t.background,
+            font_size=t.font_size,
+            lines=t.lines,
+            plate=t.plate.as_tuple() if t.plate else None,
+            font=t.font,
+        )
+        for t in runs
+    )
+
+
 def compose_image(task: ComposeTask, scene: Image.Image, logo: Image.Image | None) -> Composed:
     """The brand overlay on ``scene``, in memory."""
     started = time.perf_counter()
@@ -135,20 +154,7 @@ def compose_image(task: ComposeTask, scene: Image.Image, logo: Image.Image | Non
         fonts=_fonts(task.brand),
         density=task.density,
     )
-    texts = tuple(
-        TextBlock(
-            role=t.role,
-            text=t.text,
-            box=t.box.as_tuple(),
-            color=t.color,
-            background=t.background,
-            font_size=t.font_size,
-            lines=t.lines,
-            plate=t.plate.as_tuple() if t.plate else None,
-            font=t.font,
-        )
-        for t in result.texts
-    )
+    texts = text_blocks(result.texts)
     return Composed(
         png=png_bytes(result.image),
         width=result.image.width,
