@@ -393,6 +393,38 @@ class RenditionRecord:
         }
 
 
+# --- publications ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicationRecord:
+    """What a published rendition row keeps for the pages and webhooks built from it: the
+    image's page fields and the rendition's format and size (``publications.meta``)."""
+
+    VERSION = 1
+
+    image: Mapping[str, Any]
+    format: str
+    width: int
+    height: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": self.VERSION,
+            "image": dict(self.image),
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PublicationRecord:
+        _version(data, "publication", cls.VERSION)
+        return cls(
+            dict(data["image"]), str(data["format"]), int(data["width"]), int(data["height"])
+        )
+
+
 # --- imported inputs -----------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from bildwerk.executors.local import default_workers
 from bildwerk.generation import resolve as resolve_generation
 from bildwerk.imageinput import load_image
 from bildwerk.inputs import RunInputs, read_inputs
+from bildwerk.records import InputRecord
 from bildwerk.reproduce import Reproduction, reproduce
 from bildwerk.runner import Runner, RunResult, plan_inputs
 from bildwerk.stages.plan import Plan
@@ -272,11 +273,9 @@ class Workspace:
                     height=clean.height,
                     fmt="png",
                     source=str(f.resolve()),
-                    meta={
-                        "notes": list(clean.notes),
-                        "source_format": clean.source_format,
-                        "source_mode": clean.source_mode,
-                    },
+                    meta=InputRecord(
+                        tuple(clean.notes), clean.source_format, clean.source_mode
+                    ).to_json(),
                 )
                 if created:
                     repo.log_event(

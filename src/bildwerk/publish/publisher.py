@@ -55,7 +55,7 @@ from bildwerk.publishers import (
     origin_key,
     publish_event,
 )
-from bildwerk.records import JobSpec
+from bildwerk.records import JobSpec, PublicationRecord
 
 IMAGE_DIR = "img"
 
@@ -433,12 +433,7 @@ class Publisher:
                     "url": url,
                     "sha256": sha,
                     "run_id": c.run_id,
-                    "meta": {
-                        "image": c.fields,
-                        "format": r.format,
-                        "width": r.width,
-                        "height": r.height,
-                    },
+                    "meta": PublicationRecord(c.fields, r.format, r.width, r.height).to_json(),
                 }
             )
         return rows
@@ -557,7 +552,5 @@ class Publisher:
 
 def _files(rows: Iterable[Publication]) -> list[PublishedFile]:
     """Publication rows of renditions as the pages and webhook events need them."""
-    return [
-        PublishedFile(p.meta["image"], p.meta["format"], p.meta["width"], p.meta["height"], p.url)
-        for p in rows
-    ]
+    records = [(PublicationRecord.from_json(p.meta), p.url) for p in rows]
+    return [PublishedFile(r.image, r.format, r.width, r.height, url) for r, url in records]
