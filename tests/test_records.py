@@ -21,7 +21,7 @@ from bildwerk.records import (
     SceneRecord,
     TextBlock,
 )
-from tests.test_plan import plan_for
+from tests.stages.test_plan import plan_for
 
 
 def test_job_spec_and_scene_round_trip(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from bildwerk.backends.stability import StabilityBackend, api_seed, closest_aspe
 from bildwerk.config.channels import Insets
 from bildwerk.errors import ConfigError, UserError
 from bildwerk.geometry import plan_layout
-from tests.fakes_remote import FakeImageAPI, Scripted, _multipart
+from tests.backends.fakes_remote import FakeImageAPI, Scripted, _multipart
 
 pytestmark = pytest.mark.timeout(30)
 

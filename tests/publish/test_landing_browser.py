@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from bildwerk.config.channels import PRESETS
 from bildwerk.publish import seo
 from bildwerk.stages.render import render
-from tests import browser
+from tests.publish import browser
 
 pytestmark = [
     pytest.mark.timeout(120),

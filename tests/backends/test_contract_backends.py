@@ -17,7 +17,7 @@ from bildwerk.backends.stability import StabilityBackend
 from bildwerk.backends.studio import StudioBackend
 from bildwerk.testing import BackendContract
 from bildwerk.testing.common import extra_modules
-from tests.fakes_remote import FakeImageAPI
+from tests.backends.fakes_remote import FakeImageAPI
 
 pytestmark = pytest.mark.timeout(120)
 

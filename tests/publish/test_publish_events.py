@@ -21,7 +21,7 @@ from bildwerk.publish.keys import dev_init
 from bildwerk.records import QARecord
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace
-from tests.test_verify_cli import cli
+from tests.publish.test_verify_cli import cli
 
 pytest.importorskip("c2pa")
 

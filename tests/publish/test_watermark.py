@@ -3,7 +3,7 @@ test-only dependency), our own decoder, and the renditions bildwerk publishes.
 
 ``robustness()`` and ``embed_timings()`` produce the tables in docs/watermark.md:
 
-    .venv/bin/python -c "from tests.test_watermark import report; print(report(10))"
+    .venv/bin/python -c "from tests.publish.test_watermark import report; print(report(10))"
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bildwerk.watermark import (
 
 imwatermark = pytest.importorskip("imwatermark")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASSET = "cr_3f9a0c7e5b2d41a8c9e07f13"
 Attack = Callable[[Image.Image], Image.Image]
 

@@ -29,8 +29,8 @@ from bildwerk.publish.keys import dev_init
 from bildwerk.publishers import FolderTarget, TargetUnavailableError
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace
-from tests.test_c2pa import FakeCA
-from tests.test_verify_cli import cli
+from tests.publish.test_c2pa import FakeCA
+from tests.publish.test_verify_cli import cli
 
 c2pa = pytest.importorskip("c2pa")
 
@@ -451,7 +451,7 @@ def test_webhook_without_its_secret(ran: tuple[Path, str], tmp_path: Path, hook:
 def test_published_page_in_chromium(published: Path, viewport: int, width: int) -> None:
     """The page `publish` wrote, served from another origin (URLs rebased to it): the hero
     takes the srcset candidate for the viewport, preloaded once, and nothing shifts."""
-    from tests import browser
+    from tests.publish import browser
 
     if browser.find_chromium() is None:
         pytest.skip(browser.SKIP_REASON)
@@ -647,7 +647,7 @@ def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path)
     key = ws.root / "keys" / "dev-key.pem"
     _KMS_KEY[:] = [kms_dir / "key.pem"]
     key.rename(_KMS_KEY[0])  # no key file left in the workspace
-    ws.use_signer(ws.root / "keys" / "dev-chain.pem", None, callback="tests.test_publish:kms_sign")
+    ws.use_signer(ws.root / "keys" / "dev-chain.pem", None, callback="tests.publish.test_publish:kms_sign")
     report = Workspace(ws.root).publisher("t").publish(run_id, ["site"])
     assert report.uploaded == 42 and not report.dev_keys
     f = images(ws.root)[0]

@@ -22,8 +22,8 @@ from bildwerk.errors import (
     UserError,
 )
 from bildwerk.publishers import TargetRejectedError, TargetUnavailableError, WebhookTarget
+from tests.backends.fakes_remote import FakeImageAPI
 from tests.conftest import SMALL_BRIEF
-from tests.fakes_remote import FakeImageAPI
 
 
 def closed_port() -> int:

@@ -34,7 +34,7 @@ from bildwerk.publish.metadata import (
 )
 from bildwerk.stages.render import render, srgb_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
 FORMATS = ("jpeg", "webp", "avif")
