@@ -27,6 +27,7 @@ from bildwerk.catalog.models import (
     JobClaim,
     Lineage,
     Rendition,
+    Run,
     RunJob,
     utcnow,
 )
@@ -55,7 +56,7 @@ def _writer(url: str, barrier: Any, worker: int, won: Any) -> None:
             repo.ensure_brief_version(
                 s, sha256="b" * 64, campaign_id="c1", path="b.yaml", content="x", template_sha256=""
             )
-            if s.get(repo.Run, run_id) is None:
+            if s.get(Run, run_id) is None:
                 repo.start_run(
                     s,
                     run_id=run_id,
