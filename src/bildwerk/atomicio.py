@@ -12,10 +12,13 @@ another process's write in flight.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
+from bildwerk.errors import DiskFullError
 from bildwerk.tempfiles import owner_of, temp_name
 
 _CHUNK = 1 << 20
@@ -63,11 +66,41 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(path, needed=len(data)) from exc
         raise
     fsync_dir(path.parent)
+
+
+_FICLONE = 0x40049409  # Linux ioctl: share the source's blocks copy-on-write
+
+
+def atomic_copy(src: Path, dest: Path) -> None:
+    """A copy of ``src`` at ``dest``, written atomically: a reflink where the file system
+    shares blocks copy-on-write (Btrfs, XFS), else a byte copy — never a hard link, so
+    editing or optimising the copy in place can never change the source (a blob)."""
+    tmp = temp_path(dest)
+    try:
+        with src.open("rb") as fin, open(tmp, "xb") as fout:
+            try:
+                import fcntl
+
+                fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+            except (ImportError, OSError):
+                shutil.copyfileobj(fin, fout, _CHUNK)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(dest, needed=src.stat().st_size) from exc
+        raise
+    fsync_dir(dest.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

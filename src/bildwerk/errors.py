@@ -12,8 +12,10 @@ code  class                  meaning
 2     :class:`UserError`     something the user can fix: input, settings, a missing extra
 3     :class:`ServiceError`  a remote service (image API, webhook, bucket) could not be
                              reached or kept failing; the message names its URL
-4     :class:`BildwerkError` any other deliberate failure (e.g. a service refused content)
+4     :class:`BildwerkError` any other deliberate failure (e.g. a service refused content,
+                             :class:`DiskFullError`)
 130   –                      interrupted (Ctrl-C); re-running the same command resumes
+143   –                      terminated (SIGTERM); the same
 ====  =====================  ==============================================================
 
 Anything that is not a :class:`BildwerkError` is a bug and keeps its traceback.
@@ -111,3 +113,51 @@ class MissingExtraError(UserError):
             f"{purpose} needs the Python package '{package}', which is not installed.",
             hint=f"install it with: {install}",
         )
+
+
+class DiskFullError(BildwerkError):
+    """A write ran out of space: names the path, what it needed and what was free.
+    Nothing half-written is referenced, so freeing space and re-running resumes."""
+
+    def __init__(self, path: Path | str | None, *, needed: int | None = None) -> None:
+        import shutil
+
+        where = Path(path) if path else None
+        free = None
+        probe = where
+        while probe is not None and not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe is not None:
+            try:
+                free = shutil.disk_usage(probe).free
+            except OSError:
+                free = None
+        need = f", needing {needed:,} bytes" if needed else ""
+        room = f" ({free:,} bytes free there)" if free is not None else ""
+        super().__init__(
+            f"no space left on the device writing {where or 'a file'}{need}{room}",
+            hint="free some space (or move the workspace) and run the same command again; "
+            "what finished is kept",
+        )
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so a run ends cleanly, as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")
+
+
+def as_disk_full(exc: BaseException) -> DiskFullError | None:
+    """The disk-full error an OS or database error really is, or None."""
+    import errno
+
+    if isinstance(exc, DiskFullError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(exc.filename)
+    text = str(exc)
+    if "database or disk is full" in text or "No space left on device" in text:
+        return DiskFullError(None)
+    return None

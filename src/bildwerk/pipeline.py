@@ -21,6 +21,7 @@ from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.checks.base import overall
+from bildwerk.errors import DiskFullError
 from bildwerk.events import EventStream
 from bildwerk.executors.base import Executor, Resources, Task, TaskDone, TaskFailed
 from bildwerk.hashing import content_key
@@ -234,6 +235,8 @@ class Pipeline:
             self._commit(job, self.partial.pop(job.key))
 
     def _fail(self, task: Task, needed: dict[str, list[Job]], exc: BaseException) -> None:
+        if isinstance(exc, DiskFullError):
+            raise exc  # every later task would fail the same way: stop, resumable
         if task.stage == "generate":
             jobs = [j for key in task.subject for j in needed[key]]
         else:

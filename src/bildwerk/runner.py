@@ -19,6 +19,7 @@ from bildwerk.catalog import repo
 from bildwerk.catalog.claims import JobClaims
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Run
+from bildwerk.errors import DiskFullError
 from bildwerk.events import EventSink, EventStream, ignore
 from bildwerk.executors.local import make_executor
 from bildwerk.inputs import CleanInput, RunInputs
@@ -188,8 +189,8 @@ class Runner:
             why = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, RunCancelled):
                 why = str(exc)
-            elif not isinstance(exc, Exception):  # Ctrl-C, a signal, exit
-                why = f"interrupted: {why}"
+            elif not isinstance(exc, Exception) or isinstance(exc, DiskFullError):
+                why = f"interrupted: {why}"  # Ctrl-C, SIGTERM, a full disk: resumable
             self._finish(run_id, stream, None, why)
             raise
         run = self._finish(run_id, stream, manifest, None)

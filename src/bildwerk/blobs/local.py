@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bildwerk.atomicio import atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
+from bildwerk.atomicio import atomic_copy, atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
 from bildwerk.blobs.base import (
     BlobCorruptError,
     BlobMissingError,
@@ -90,17 +89,17 @@ class LocalBlobStore:
         self.local_path(sha256)
 
     def export(self, sha256: str, dest: Path) -> Path:
-        """Place a verified blob at ``dest`` (hard link when possible, else a copy)."""
+        """Place a copy of a verified blob at ``dest`` (a reflink where the file system
+        can, never a hard link: run outputs are edited by people and tools)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         src = self.local_path(sha256)
-        if dest.exists():
-            if dest.stat().st_size == src.stat().st_size and sha256_file(dest) == sha256:
+        if dest.is_file() and not dest.is_symlink():
+            same = dest.stat()
+            if (same.st_ino, same.st_dev) != (src.stat().st_ino, src.stat().st_dev) and (
+                same.st_size == src.stat().st_size and sha256_file(dest) == sha256
+            ):
                 return dest
-            dest.unlink()
-        try:
-            os.link(src, dest)
-        except OSError:
-            shutil.copyfile(src, dest)
+        atomic_copy(src, dest)
         return dest
 
     def delete(self, sha256: str) -> None:

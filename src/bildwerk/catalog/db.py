@@ -9,6 +9,7 @@ being changed behind the user's back while other processes use it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +23,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bildwerk.errors import WorkspaceError
+from bildwerk.errors import DiskFullError, WorkspaceError, as_disk_full
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "run 'bildwerk db upgrade' (back up the catalog first; see 'bildwerk db status')"
@@ -299,6 +300,21 @@ def open_catalog(engine: Engine, *, migrate: bool = False) -> CatalogStatus:
     return status
 
 
+def _damaged(exc: DatabaseError) -> bool:
+    text = str(exc.orig)
+    return "file is not a database" in text or "malformed" in text
+
+
+def _corrupt(engine: Engine, exc: DatabaseError) -> WorkspaceError:
+    where = engine.url.database or _shown(engine)
+    return WorkspaceError(
+        f"the catalog {where} is damaged: {exc.orig}",
+        hint="restore it from a backup; or move it aside and run again: a new catalog is "
+        "created and the runs are made again (the blob store keeps every image, so nothing "
+        "is stored twice); 'bildwerk fsck' then lists blobs nothing refers to",
+    )
+
+
 class Database:
     """An engine plus a session factory; ``session()`` commits or rolls back as a unit.
 
@@ -310,6 +326,11 @@ class Database:
         self.engine = make_engine(url)
         try:
             self.status = open_catalog(self.engine, migrate=migrate)
+        except DatabaseError as exc:
+            self.engine.dispose()
+            if _damaged(exc):
+                raise _corrupt(self.engine, exc) from None
+            raise
         except BaseException:
             self.engine.dispose()
             raise
@@ -326,9 +347,20 @@ class Database:
             try:
                 yield s
                 s.commit()
-            except BaseException:
-                s.rollback()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):  # a full disk may refuse that too
+                    s.rollback()
+                if isinstance(exc, OperationalError) and as_disk_full(exc) is not None:
+                    raise DiskFullError(self._where()) from exc
                 raise
+
+    def _where(self) -> str:
+        url = self.engine.url
+        return (
+            url.database
+            if url.get_backend_name() == "sqlite" and url.database
+            else (url.render_as_string(hide_password=True))
+        )
 
     def close(self) -> None:
         self.engine.dispose()

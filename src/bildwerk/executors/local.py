@@ -4,7 +4,11 @@ that keeps models warm between runs."""
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -93,7 +97,27 @@ class _PinnedContext(SpawnContext):
 _limiter: Any = None
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent: int) -> None:
+    """A worker never outlives the process that started it (a killed or terminated run
+    must not leave workers generating for nobody): on Linux the kernel sends SIGKILL
+    when the parent dies; elsewhere a watcher thread notices the parent is gone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:  # PR_SET_PDEATHSIG
+                return
+            # the parent may have died before prctl took effect: handled below
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int) -> None:
+    _die_with_parent(parent)
     # One encoder/BLAS thread per process: N workers use N cores, and results never
     # depend on thread scheduling. The environment did this for libraries loaded after
     # start; threadpoolctl covers any loaded before the variables were read.
@@ -131,7 +155,10 @@ class ProcessExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=_PinnedContext(), initializer=_worker_init
+            max_workers=self.workers,
+            mp_context=_PinnedContext(),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
 
     @property

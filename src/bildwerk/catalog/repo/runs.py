@@ -154,10 +154,10 @@ def expire_abandoned_runs(s: Session, dead: Sequence[str]) -> None:
     end as failed instead of staying 'running' forever."""
     for run in s.scalars(select(Run).where(Run.id.in_(list(dead)))):
         if run.status == "running":
-            run.status, run.finished_at = "failed", utcnow()
+            run.status, run.finished_at = "interrupted", utcnow()
             run.error = f"interrupted: its process ({run.owner}) stopped"
             log_event(s, "run.finished", run_id=run.id, subject=run.campaign_id,
-                      payload={"status": "failed", "error": run.error})  # fmt: skip
+                      payload={"status": "interrupted", "error": run.error})  # fmt: skip
 
 
 def stale_direct_runs(s: Session) -> list[Run]:
@@ -198,6 +198,8 @@ def finish_run(s: Session, run_id: str, *, manifest_path: str | None, error: str
     run.failed = int(counts.get("failed", 0))
     if run.cancel_requested and error:
         run.status = "cancelled"
+    elif error and error.startswith("interrupted"):
+        run.status = "interrupted"  # resumable: re-run the brief, or a worker reclaims it
     else:
         run.status = "failed" if (error or run.failed) else "done"
     run.owner, run.lease_until = None, None
