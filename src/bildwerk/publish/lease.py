@@ -59,7 +59,7 @@ class TargetLease:
         owner: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         beat_seconds: float = BEAT_SECONDS,
-        on_wait: Callable[[str], None] | None = None,
+        on_wait: Callable[[str], object] | None = None,
     ) -> None:
         self.db, self.target, self.op, self.wait = db, target, op, max(0.0, wait)
         self.owner = owner or owner_id()
@@ -121,7 +121,7 @@ def hold_all(
     *,
     op: str,
     wait: float,
-    on_wait: Callable[[str], None] | None = None,
+    on_wait: Callable[[str], object] | None = None,
 ) -> dict[str, TargetLease]:
     """Leases on several targets, taken in name order (two publishers never deadlock)."""
     return {

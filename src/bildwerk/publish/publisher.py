@@ -172,7 +172,7 @@ class Publisher:
         with contextlib.ExitStack() as stack:
             leases = hold_all(
                 stack, self.db, [n for n, _ in storage], op=f"publish {run.id}", wait=wait,
-                on_wait=lambda m: stream.emit("message", message=m) and None,
+                on_wait=lambda m: stream.emit("message", message=m),
             )  # fmt: skip
             # stamped under the lease: a publisher that waited reuses the first one's stamps
             stamped = self._stamp_all(creatives, identity, report, stream)
@@ -526,8 +526,8 @@ class Publisher:
     ) -> str:
         """Pages, sitemaps and robots.txt from what is published on ``name`` (plus the
         ``include`` keys about to be, at the URLs given, less the ``exclude`` ones about to
-        go). New pages are intents before they are written; the pages, the header record and then the
-        rows (``commit``'s and the pages') are recorded in one transaction."""
+        go). New pages are intents before they are written; the pages, the header record
+        and then the rows (``commit``'s and the pages') are recorded in one transaction."""
         home = site_url(self.settings.targets[name])
         plus, minus = dict(include or {}), set(exclude)
         with self.db.session() as s:
