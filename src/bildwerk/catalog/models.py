@@ -248,7 +248,11 @@ class Stamp(Base):
 
 class Publication(Base):
     """A file on a target: a rendition, or a page/sitemap the target serves. ``state`` is
-    ``published`` or ``removed``; the event log keeps every transition."""
+    ``uploading`` (an intent, recorded before the first byte goes up, so a killed publish
+    leaves a row that the next publish or sync takes back), ``published``, ``removing``
+    (taken down, the file may still be there) or ``removed``; the event log keeps every
+    transition. A page whose bytes are being replaced has an empty ``sha256`` until the
+    new bytes are recorded."""
 
     __tablename__ = "publications"
     __table_args__ = (UniqueConstraint("target", "key"),)
@@ -265,6 +269,20 @@ class Publication(Base):
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what pages need
+
+
+class TargetLease(Base):
+    """Who publishes to a target now (migration 0008): one publisher per target at a
+    time. The holder renews ``lease_until`` from a heartbeat; a holder whose pid is gone
+    on this host is taken over at once, another host's once the lease ran out."""
+
+    __tablename__ = "target_leases"
+    target: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))  # host:pid
+    op: Mapped[str] = mapped_column(String(64), default="")  # "publish RUN", "sync"
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime] = mapped_column()
 
 
 class AssetRights(Base):

@@ -87,17 +87,26 @@ def publish(
         bool, typer.Option("--sync", help="Take expired and revoked creatives off every target.")
     ] = False,
     by: Annotated[str | None, typer.Option(help="Who publishes (default: login name).")] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait while another publish holds a target (default: fail at "
+            "once, naming the holder).",
+        ),
+    ] = 0.0,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stamp (metadata, Content Credentials) and publish approved creatives; --sync
-    unpublishes what expired or was revoked."""
+    unpublishes what expired or was revoked. One publisher per target at a time."""
     ws = _ws(workspace)
     if sync:
         if run_id or to:
             raise UserError("--sync takes no RUN or --to", hint="run `bildwerk publish --sync`")
         with _progress(as_json) as view:
-            done = ws.publisher(_actor(by), on_event=view).sync()
+            done = ws.publisher(_actor(by), on_event=view).sync(wait=wait)
         total = sum(len(v) for v in done.removed.values())
         _report(
             as_json,
@@ -109,7 +118,7 @@ def publish(
     if not run_id:
         raise UserError("say which run to publish", hint="bildwerk publish RUN --to site")
     with _progress(as_json) as view:
-        result = ws.publisher(_actor(by), on_event=view).publish(run_id, to or [])
+        result = ws.publisher(_actor(by), on_event=view).publish(run_id, to or [], wait=wait)
     if result.dev_keys:
         err.print(
             "[yellow]warning:[/] signed with the DEV keys from `bildwerk keys dev-init` "

@@ -7,6 +7,14 @@ and its publication rows commit only once all of them are up (a failed upload ta
 what this call put there). Stamps are cached, so a re-run uploads the same bytes under the
 same content-hashed names and simply resumes. Webhooks hear last.
 
+Nothing reaches a target unrecorded: each file is first recorded as an intent (a row in
+state ``uploading``; a page about to be overwritten loses its recorded digest), and
+files taken down are ``removing`` until deleted. One publisher per target at a time (a
+lease, :mod:`bildwerk.publish.lease`); whoever takes the lease next — a resumed
+``publish`` or ``publish --sync`` — first takes back what a killed publish left
+(:meth:`Publisher.recover`) and sweeps its temp files. A target's header record is
+written once per publish, just before its rows commit.
+
 Each ``publish`` and ``publish --sync`` writes its own event stream (``publish-…``,
 ``sync-…``; stages ``stamp``, ``upload``, ``pages``, ``notify``, ``unpublish``; the job of
 an event is a creative id or a target name) for the progress bars and ``runs watch``.
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +47,7 @@ from bildwerk.errors import NotFoundError, UserError
 from bildwerk.events import EventSink, EventStream, ignore, operation_id
 from bildwerk.publish import sync as _sync_module
 from bildwerk.publish.describe import Creative, describe
+from bildwerk.publish.lease import TargetLease, hold_all
 from bildwerk.publish.metadata import build_xmp
 from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn
 from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
@@ -111,10 +120,14 @@ class Publisher:
 
     # ------------------------------------------------------------------ publish
 
-    def publish(self, run_id: str, target_names: Sequence[str]) -> PublishReport:
+    def publish(
+        self, run_id: str, target_names: Sequence[str], *, wait: float = 0.0
+    ) -> PublishReport:
+        """Publish ``run_id`` onto ``target_names``; waits up to ``wait`` seconds for
+        another publisher of a target to finish (then :class:`TargetBusyError`)."""
         stream = self.stream("publish", run_id=run_id, targets=list(target_names))
         try:
-            report = self._publish(stream, run_id, target_names)
+            report = self._publish(stream, run_id, target_names, wait)
         except BaseException as exc:
             self.failed(stream, exc)
             raise
@@ -133,7 +146,7 @@ class Publisher:
         return report
 
     def _publish(
-        self, stream: EventStream, run_id: str, target_names: Sequence[str]
+        self, stream: EventStream, run_id: str, target_names: Sequence[str], wait: float
     ) -> PublishReport:
         storage, hooks = resolve(self.root, self.settings.targets, target_names)
         with self.db.session() as s:
@@ -156,18 +169,24 @@ class Publisher:
         identity = load_identity(self.root, self.settings.signing)
         report.dev_keys = identity.dev
         report.warnings.extend(identity.signer.warnings)
-        stamped = self._stamp_all(creatives, identity, report, stream)
-        stream.emit("stage.started", stage="upload", total=len(creatives) * len(storage))
-        for i, (name, target) in enumerate(storage):
-            self._upload(name, target, creatives, stamped, report, stream)
-            if i == len(storage) - 1:
-                stream.emit("stage.finished", stage="upload")
-            if i == 0:
-                stream.emit("stage.started", stage="pages", total=len(storage))
-            report.pages[name] = self.rebuild_site(name, target)
-            stream.emit("job.finished", stage="pages", job=name, data={"url": report.pages[name]})
-            stream.tick()
-        stream.emit("stage.finished", stage="pages")
+        with contextlib.ExitStack() as stack:
+            leases = hold_all(
+                stack, self.db, [n for n, _ in storage], op=f"publish {run.id}", wait=wait,
+                on_wait=lambda m: stream.emit("message", message=m),
+            )  # fmt: skip
+            # stamped under the lease: a publisher that waited reuses the first one's stamps
+            stamped = self._stamp_all(creatives, identity, report, stream)
+            stream.emit("stage.started", stage="upload", total=len(creatives) * len(storage))
+            stream.emit("stage.started", stage="pages", total=len(storage))
+            for name, target in storage:
+                report.pages[name] = self._publish_target(
+                    name, target, creatives, stamped, report, stream, leases[name]
+                )
+                stream.emit("job.finished", stage="pages", job=name,
+                            data={"url": report.pages[name]})  # fmt: skip
+                stream.tick()
+            stream.emit("stage.finished", stage="upload")
+            stream.emit("stage.finished", stage="pages")
         if hooks:
             stream.emit("stage.started", stage="notify", total=len(hooks))
             for name, hook in hooks:
@@ -271,6 +290,14 @@ class Publisher:
             if fresh:
                 with self.db.session() as s:
                     repo.add_stamps(s, fresh)
+        if fresh:  # another publisher (of another target) may have stamped first: its
+            # bytes are the ones every later publish uses, so use them here too
+            winners = self._stamps(creatives)
+            for row in fresh:
+                subject = str(row["subject"])
+                won = winners.get((subject, str(row["stamp_key"])))
+                if won is not None and subject.startswith("r:"):
+                    out[int(subject[2:])] = won
         stream.emit("stage.finished", stage="stamp")
         return out
 
@@ -330,7 +357,30 @@ class Publisher:
 
     # ------------------------------------------------------------------ targets
 
-    def _upload(
+    def recover(self, name: str, target: PublishTarget) -> bool:
+        """Take back what a killed publish left on ``name`` (files of ``uploading`` rows,
+        ``removing`` rows not yet deleted, temp files); call it holding the target's
+        lease. Returns whether the site's pages need rebuilding."""
+        swept = _sweep(target)
+        with self.db.session() as s:
+            pending = repo.pending_publications(s, name)
+            stale_pages = any(
+                p.sha256 == "" for p in repo.publications(s, name, published_only=True)
+            )
+        if not pending:
+            return stale_pages
+        for p in pending:
+            target.delete(p.key)
+        with self.db.session() as s:
+            repo.drop_intents(s, name, [p.key for p in pending if p.state == "uploading"])
+            repo.finish_removal(s, name, [p.key for p in pending if p.state == "removing"])
+            repo.log_event(
+                s, "publish.recovered", actor=self.actor,
+                payload={"target": name, "taken_back": len(pending), "temp_files": swept},
+            )  # fmt: skip
+        return True
+
+    def _publish_target(
         self,
         name: str,
         target: PublishTarget,
@@ -338,138 +388,191 @@ class Publisher:
         stamped: dict[int, str],
         report: PublishReport,
         stream: EventStream,
-    ) -> None:
-        """All of the run's files onto one target, or none of the new ones."""
-        with self.db.session() as s:
-            current = {p.key: p for p in repo.publications(s, name)}
-        put: list[str] = []
-        rows: list[dict[str, Any]] = []
-        c: Creative | None = None
-        try:
-            for c in creatives:
-                before = report.uploaded
-                rows.extend(self._put_files(name, target, c, stamped, current, put, report))
-                uploaded = report.uploaded - before
-                stream.emit(
-                    "job.finished",
-                    stage="upload",
-                    job=c.asset.id,
-                    data={"target": name, "uploaded": uploaded},
+        lease: TargetLease,
+    ) -> str:
+        """All of the run's files and the pages onto one target, recorded in one
+        transaction, or none of the new ones; returns the landing index URL."""
+        with _batched(target):
+            self.recover(name, target)
+            with self.db.session() as s:
+                current = {p.key: p for p in repo.publications(s, name)}
+            rows = self._plan_files(creatives, stamped, current, report)
+            keys = {str(r["key"]) for r in rows}
+            fresh = {r["rendition_id"] for r in rows}
+            superseded = [
+                p.key
+                for p in current.values()
+                if p.state == "published" and p.rendition_id in fresh and p.key not in keys
+            ]
+            with self.db.session() as s:
+                repo.record_intents(s, name, rows)  # before the first byte goes up
+            put: list[str] = []
+            c: Creative | None = None
+            try:
+                by_key = {str(r["key"]): r for r in rows}
+                for c in creatives:
+                    before = report.uploaded
+                    for r in c.renditions:
+                        key = _image_key(c, r.width, r.format, stamped[r.id])
+                        if key not in by_key:
+                            continue
+                        by_key[key]["url"] = target.put(
+                            key, self.blobs.get(stamped[r.id]),
+                            content_type=content_type_for(key), cache_control=IMMUTABLE,
+                        )  # fmt: skip
+                        put.append(key)
+                        report.uploaded += 1
+                    done = {"target": name, "uploaded": report.uploaded - before}
+                    stream.emit("job.finished", stage="upload", job=c.asset.id, data=done)
+                    stream.tick()
+                c = None
+
+                def commit(s: Session) -> None:
+                    repo.upsert_publications(s, name, rows)
+                    repo.mark_removing(s, name, superseded, "superseded")
+                    repo.log_events(
+                        s,
+                        [
+                            {
+                                "type": "asset.published",
+                                "run_id": c.run_id,
+                                "subject": c.asset.id,
+                                "actor": self.actor,
+                                "payload": {"target": name, "files": len(c.renditions)},
+                            }
+                            for c in creatives
+                        ],
+                    )
+                    stream.flush(s)
+
+                url = self.rebuild_site(
+                    name,
+                    target,
+                    include={k: str(r["url"]) for k, r in by_key.items()},
+                    exclude=set(superseded),
+                    commit=commit,
+                    lease=lease,
                 )
-                stream.tick()
-        except (PublishError, UserError) as exc:
-            if c is not None:
-                stream.emit("job.failed", stage="upload", job=c.asset.id, message=str(exc),
-                            data={"target": name})  # fmt: skip
-            for key in put:
-                if current.get(key) is None:  # only what this call added
+            except (PublishError, UserError) as exc:
+                if c is not None:
+                    stream.emit("job.failed", stage="upload", job=c.asset.id, message=str(exc),
+                                data={"target": name})  # fmt: skip
+                live = {k for k, p in current.items() if p.state == "published"}
+                taken = [k for k in put if k not in live]
+                for key in taken:  # only what this call added
                     with contextlib.suppress(Exception):
                         target.delete(key)
-            with self.db.session() as s:
-                repo.log_event(
-                    s,
-                    "publish.failed",
-                    actor=self.actor,
-                    payload={"target": name, "rolled_back": len(put)},
-                )
-            raise
-        fresh = {r["rendition_id"] for r in rows}
-        superseded = [
-            p.key for p in current.values() if p.state == "published" and p.rendition_id in fresh
-        ]
-        with self.db.session() as s:
-            repo.upsert_publications(s, name, rows)
-            repo.mark_unpublished_keys(s, name, superseded, "superseded")
-            repo.log_events(
-                s,
-                [
-                    {
-                        "type": "asset.published",
-                        "run_id": c.run_id,
-                        "subject": c.asset.id,
-                        "actor": self.actor,
-                        "payload": {"target": name, "files": len(c.renditions)},
-                    }
-                    for c in creatives
-                ],
-            )
-            stream.flush(s)
-        for key in superseded:
-            with contextlib.suppress(Exception):
-                target.delete(key)
+                with self.db.session() as s:
+                    repo.drop_intents(s, name, sorted(keys))
+                    repo.log_event(
+                        s,
+                        "publish.failed",
+                        actor=self.actor,
+                        payload={"target": name, "rolled_back": len(taken)},
+                    )
+                raise
+            self._finish_removals(name, target, superseded)
+        return url
 
-    def _put_files(
+    def _plan_files(
+        self,
+        creatives: list[Creative],
+        stamped: dict[int, str],
+        current: dict[str, Publication],
+        report: PublishReport,
+    ) -> list[dict[str, Any]]:
+        """The rows of the files to upload (keys checked before any byte leaves); what
+        is already live with the same bytes is counted as unchanged."""
+        rows = []
+        for c in creatives:
+            for r in c.renditions:
+                sha = stamped[r.id]
+                key = _image_key(c, r.width, r.format, sha)
+                row = current.get(key)
+                if row is not None and row.state == "published" and row.sha256 == sha:
+                    report.unchanged += 1
+                    continue
+                rows.append(
+                    {
+                        "key": key,
+                        "asset_id": c.asset.id,
+                        "rendition_id": r.id,
+                        "url": "",
+                        "sha256": sha,
+                        "run_id": c.run_id,
+                        "meta": PublicationRecord(c.fields, r.format, r.width, r.height).to_json(),
+                    }
+                )
+        return rows
+
+    def _finish_removals(self, name: str, target: PublishTarget, keys: Sequence[str]) -> None:
+        """Delete files whose rows say ``removing``, then record them ``removed``."""
+        if not keys:
+            return
+        for key in keys:
+            target.delete(key)
+        with self.db.session() as s:
+            repo.finish_removal(s, name, keys)
+
+    def rebuild_site(
         self,
         name: str,
         target: PublishTarget,
-        c: Creative,
-        stamped: dict[int, str],
-        current: dict[str, Publication],
-        put: list[str],
-        report: PublishReport,
-    ) -> list[dict[str, Any]]:
-        """One creative's stamped renditions onto ``target``; the rows to record."""
-        rows = []
-        for r in c.renditions:
-            sha = stamped[r.id]
-            key = f"{IMAGE_DIR}/" + origin_key(c.image.slug, c.channel.name, r.width, sha, r.format)
-            row = current.get(key)
-            if row is not None and row.state == "published" and row.sha256 == sha:
-                report.unchanged += 1
-                continue
-            url = target.put(
-                key,
-                self.blobs.get(sha),
-                content_type=content_type_for(key),
-                cache_control=IMMUTABLE,
-            )
-            put.append(key)
-            report.uploaded += 1
-            rows.append(
-                {
-                    "key": key,
-                    "asset_id": c.asset.id,
-                    "rendition_id": r.id,
-                    "url": url,
-                    "sha256": sha,
-                    "run_id": c.run_id,
-                    "meta": PublicationRecord(c.fields, r.format, r.width, r.height).to_json(),
-                }
-            )
-        return rows
-
-    def rebuild_site(self, name: str, target: PublishTarget) -> str:
-        """Pages, sitemaps and robots.txt from what is now published on ``name``; what
-        went up (or came down) is recorded in one transaction, even when a later file
-        fails."""
+        *,
+        include: Mapping[str, str] | None = None,
+        exclude: Iterable[str] = (),
+        commit: Callable[[Session], None] | None = None,
+        lease: TargetLease | None = None,
+    ) -> str:
+        """Pages, sitemaps and robots.txt from what is published on ``name`` (plus the
+        ``include`` keys about to be, at the URLs given, less the ``exclude`` ones about to
+        go). New pages are intents before they are written; the pages, the header record
+        and then the rows (``commit``'s and the pages') are recorded in one transaction."""
         home = site_url(self.settings.targets[name])
+        plus, minus = dict(include or {}), set(exclude)
         with self.db.session() as s:
-            live = repo.publications(s, name, published_only=True)
+            live = [
+                p
+                for p in repo.publications(s, name)
+                if (p.state == "published" and p.key not in minus) or p.key in plus
+            ]
         files = _files(p for p in live if p.rendition_id is not None)
+        files = [
+            replace(f, url=plus.get(p.key, f.url))
+            for p, f in zip([p for p in live if p.rendition_id is not None], files, strict=True)
+        ]
         pages = site_files(files, site_url=home, site_name=self.settings.name)
         old = {p.key: p for p in live if p.rendition_id is None}
-        written: list[dict[str, Any]] = []
-        removed: list[str] = []
-        try:
-            for key, data in pages.items():
-                sha = sha256_bytes(data)
-                if key in old and old[key].sha256 == sha:
-                    continue
-                url = target.put(
-                    key, data, content_type=content_type_for(key), cache_control=REVALIDATE
-                )
-                written.append(
-                    {"key": key, "asset_id": None, "rendition_id": None, "url": url,
-                     "sha256": sha, "run_id": None, "meta": {"page": True}},
-                )  # fmt: skip
-            for key in sorted(old.keys() - pages.keys()):
-                target.delete(key)
-                removed.append(key)
-        finally:
-            if written or removed:
-                with self.db.session() as s:
-                    repo.upsert_publications(s, name, written)
-                    repo.mark_unpublished_keys(s, name, removed, "nothing left to show")
+        changed = {
+            key: data
+            for key, data in pages.items()
+            if not (key in old and old[key].sha256 == sha256_bytes(data))
+        }
+        gone = sorted(old.keys() - pages.keys())
+        written = [
+            {"key": key, "asset_id": None, "rendition_id": None, "url": "",
+             "sha256": sha256_bytes(data), "run_id": None, "meta": {"page": True}}
+            for key, data in changed.items()
+        ]  # fmt: skip
+        if written:
+            with self.db.session() as s:
+                repo.record_intents(s, name, [w for w in written if w["key"] not in old])
+                repo.forget_sha(s, name, [w["key"] for w in written if w["key"] in old])
+        for w in written:
+            key = str(w["key"])
+            w["url"] = target.put(
+                key, changed[key], content_type=content_type_for(key), cache_control=REVALIDATE
+            )
+        _flush(target)  # the header record before the rows that rely on it
+        if lease is not None:
+            lease.check()
+        if written or gone or commit is not None:
+            with self.db.session() as s:
+                if commit is not None:
+                    commit(s)
+                repo.upsert_publications(s, name, written)
+                repo.mark_removing(s, name, gone, "nothing left to show")
+        self._finish_removals(name, target, gone)
         return f"{home}/index.html" if pages else ""
 
     def _notify(
@@ -548,6 +651,33 @@ class Publisher:
             revoke=revoke,
             clear_expiry=clear_expiry,
         )
+
+
+def _image_key(c: Creative, width: int, fmt: str, sha: str) -> str:
+    return f"{IMAGE_DIR}/" + origin_key(c.image.slug, c.channel.name, width, sha, fmt)
+
+
+@contextlib.contextmanager
+def _batched(target: PublishTarget) -> Iterator[None]:
+    """The target's ``batch()`` (header files written once) if it has one."""
+    batch = getattr(target, "batch", None)
+    if batch is None:
+        yield
+        return
+    with batch():
+        yield
+
+
+def _flush(target: PublishTarget) -> None:
+    flush = getattr(target, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _sweep(target: PublishTarget) -> int:
+    """Temp files a killed writer left on the target (targets that can have them)."""
+    sweep = getattr(target, "sweep", None)
+    return int(sweep()) if sweep is not None else 0
 
 
 def _files(rows: Iterable[Publication]) -> list[PublishedFile]:

@@ -1,10 +1,16 @@
 """``bildwerk publish --sync``: expired and revoked creatives come off every target —
 files, pages and sitemaps — and every webhook that announced them hears of it, with one
-``sync-…`` event stream (stages ``unpublish``, ``pages``, ``notify``)."""
+``sync-…`` event stream (stages ``unpublish``, ``pages``, ``notify``).
+
+Sync holds each storage target's lease while it works on it, and first takes back what
+a killed publish left there (its ``uploading`` intents and temp files), so a creative
+revoked after an interrupted publish leaves nothing behind either."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +18,7 @@ from bildwerk.catalog import repo
 from bildwerk.config.publishing import WebhookTargetSettings
 from bildwerk.errors import UserError
 from bildwerk.events import EventStream
+from bildwerk.publish.lease import TargetLease
 from bildwerk.publish.rights import withdrawn
 from bildwerk.publish.target_config import open_target, open_webhook
 from bildwerk.publishers import event_key
@@ -27,12 +34,13 @@ class SyncReport:
     events: str = ""
 
 
-def sync(pub: Publisher) -> SyncReport:
+def sync(pub: Publisher, *, wait: float = 0.0) -> SyncReport:
     """Take expired and revoked creatives off every target, pages and sitemaps
-    included, and tell every webhook that had announced them."""
+    included, and tell every webhook that had announced them; waits up to ``wait``
+    seconds for a publisher of a target to finish."""
     stream = pub.stream("sync")
     try:
-        report = _sync_all(pub, stream)
+        report = _sync_all(pub, stream, wait)
     except BaseException as exc:
         pub.failed(stream, exc)
         raise
@@ -48,16 +56,26 @@ def sync(pub: Publisher) -> SyncReport:
     return report
 
 
-def _sync_all(pub: Publisher, stream: EventStream) -> SyncReport:
+def _sync_all(pub: Publisher, stream: EventStream, wait: float) -> SyncReport:
     today = dt.date.today()
     report = SyncReport(events=stream.stream)
+    with pub.db.session() as s:
+        pending = {p.target for p in repo.pending_publications(s)}
+    declared = pub.settings.targets
+    for name in sorted(pending):  # what killed publishes left, before anything else
+        conf = declared.get(name)
+        if conf is None or isinstance(conf, WebhookTargetSettings):
+            continue
+        store = open_target(pub.root, conf)
+        with TargetLease(pub.db, name, op="sync", wait=wait), _batched(store):
+            if pub.recover(name, store):
+                pub.rebuild_site(name, store)
     with pub.db.session() as s:
         gone = withdrawn(s, today)
         live = [(p.target, p.key, p.asset_id) for p in repo.live_publications_of(s, list(gone))]
     by_target: dict[str, list[tuple[str, str]]] = {}
     for target, key, asset_id in live:
         by_target.setdefault(target, []).append((key, asset_id or ""))
-    declared = pub.settings.targets
     hooks = [n for n in by_target if isinstance(declared.get(n), WebhookTargetSettings)]
     storage = [n for n in by_target if n not in hooks]
     total = sum(len({a for _, a in by_target[n]}) for n in storage)
@@ -74,20 +92,22 @@ def _sync_all(pub: Publisher, stream: EventStream) -> SyncReport:
         entries = by_target[name]
         ids = sorted({a for _, a in entries})
         store = open_target(pub.root, conf)
-        for asset_id in ids:
-            for key, of in entries:
-                if of == asset_id:
-                    store.delete(key)
-            stream.emit("job.finished", stage="unpublish", job=asset_id,
-                        data={"target": name, "reason": gone[asset_id]})  # fmt: skip
-            stream.tick()
-        _record_unpublished(pub, name, entries, ids, gone, stream)
-        report.removed[name] = ids
-        if i == len(storage) - 1:
-            stream.emit("stage.finished", stage="unpublish")
-        if i == 0:
-            stream.emit("stage.started", stage="pages", total=len(storage))
-        url = pub.rebuild_site(name, store)  # pages follow the rows just marked
+        with TargetLease(pub.db, name, op="sync", wait=wait), _batched(store):
+            pub.recover(name, store)  # a publish may have been killed since the first pass
+            for asset_id in ids:
+                for key, of in entries:
+                    if of == asset_id:
+                        store.delete(key)
+                stream.emit("job.finished", stage="unpublish", job=asset_id,
+                            data={"target": name, "reason": gone[asset_id]})  # fmt: skip
+                stream.tick()
+            _record_unpublished(pub, name, entries, ids, gone, stream)
+            report.removed[name] = ids
+            if i == len(storage) - 1:
+                stream.emit("stage.finished", stage="unpublish")
+            if i == 0:
+                stream.emit("stage.started", stage="pages", total=len(storage))
+            url = pub.rebuild_site(name, store)  # pages follow the rows just marked
         stream.emit("job.finished", stage="pages", job=name, data={"url": url})
     if storage:
         stream.emit("stage.finished", stage="pages")
@@ -111,6 +131,17 @@ def _sync_all(pub: Publisher, stream: EventStream) -> SyncReport:
     if hooks:
         stream.emit("stage.finished", stage="notify")
     return report
+
+
+@contextlib.contextmanager
+def _batched(store: object) -> Iterator[None]:
+    """The target's ``batch()`` (its header files written once) if it has one."""
+    batch = getattr(store, "batch", None)
+    if batch is None:
+        yield
+        return
+    with batch():
+        yield
 
 
 def _record_unpublished(

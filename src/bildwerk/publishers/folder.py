@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from bildwerk.atomicio import atomic_write_bytes
 from bildwerk.errors import UserError
 from bildwerk.publishers.base import TargetRejectedError, TargetUnavailableError, check_key
+from bildwerk.tempfiles import PREFIX, is_stale
 
 # --------------------------------------------------------------------------- folder
 
@@ -28,7 +31,13 @@ class FolderTarget:
     ``_headers`` in the Netlify / Cloudflare Pages format, generated from it. A folder
     whose files all share the same headers gets one ``/dir/*`` rule instead of one rule
     per file (Cloudflare Pages reads at most 100 rules; keep immutable renditions in their
-    own folder, e.g. ``img/``). One publisher per folder at a time.
+    own folder, e.g. ``img/``). One publisher per folder at a time (the publisher holds
+    the target's lease).
+
+    Inside :meth:`batch` the header files are written once, when the batch ends, not after
+    every file; they are merged with the record on disk then, and entries of files no
+    longer there are dropped. :meth:`sweep` deletes temp files a killed writer left in the
+    served tree.
     """
 
     HEADERS = "_headers"
@@ -39,10 +48,63 @@ class FolderTarget:
         self.base_url = base_url.rstrip("/")
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"publish folder {self.root} is a file", hint="pick a directory")
+        self._headers: dict[str, dict[str, str]] = self._read_record()
+        self._pending: dict[str, dict[str, str] | None] = {}  # key -> entry, None: deleted
+        self._batched = 0
+
+    def _read_record(self) -> dict[str, dict[str, str]]:
         record = self.root / self.RECORD
-        self._headers: dict[str, dict[str, str]] = (
-            json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-        )
+        if not record.is_file():
+            return {}
+        data = json.loads(record.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write the header files once, when the block ends (also when it raises: they
+        then describe what is on disk)."""
+        if self._batched == 0:
+            self._headers = self._read_record()  # another publisher may have written since
+        self._batched += 1
+        try:
+            yield
+        finally:
+            self._batched -= 1
+            if self._batched == 0:
+                self.flush()
+
+    def flush(self) -> None:
+        """Merge this target's changes into the record on disk and write both files."""
+        if not self._pending:
+            return
+        merged = self._read_record()
+        for key, entry in self._pending.items():
+            if entry is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = entry
+        self._pending.clear()
+        self._headers = {k: v for k, v in merged.items() if (self.root / k).is_file()}
+        self._save_headers()
+
+    def sweep(self) -> int:
+        """Delete temp files (``.tmp-host-pid-…``) whose writer is gone from the served
+        tree; returns how many. Another live writer's temp is kept."""
+        if not self.root.is_dir():
+            return 0
+        now = datetime.now(UTC)
+        swept = 0
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                if not name.startswith(PREFIX):
+                    continue
+                path = Path(folder) / name
+                with contextlib.suppress(OSError):
+                    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                    if is_stale(name, max(now - mtime, timedelta(0))):
+                        path.unlink()
+                        swept += 1
+        return swept
 
     @property
     def name(self) -> str:
@@ -71,9 +133,9 @@ class FolderTarget:
             if not same:
                 _write_atomic(path, data)
             entry = {"Content-Type": content_type, "Cache-Control": cache_control}
-            if self._headers.get(key) != entry:
+            if self._headers.get(key) != entry or key in self._pending:
                 self._headers[key] = entry
-                self._save_headers()
+                self._changed(key, entry)
         except OSError as exc:
             raise TargetUnavailableError(
                 self.name, f"cannot write {key}: {exc}", hint="check the folder is writable"
@@ -88,11 +150,16 @@ class FolderTarget:
                 break
             with contextlib.suppress(OSError):
                 parent.rmdir()
-        if self._headers.pop(key, None) is not None:
-            self._save_headers()
+        if self._headers.pop(key, None) is not None or key in self._pending:
+            self._changed(key, None)
 
     def exists(self, key: str) -> bool:
         return (self.root / check_key(key)).is_file()
+
+    def _changed(self, key: str, entry: dict[str, str] | None) -> None:
+        self._pending[key] = entry
+        if self._batched == 0:
+            self.flush()
 
     def _save_headers(self) -> None:
         record = json.dumps(self._headers, indent=1, sort_keys=True, ensure_ascii=False)

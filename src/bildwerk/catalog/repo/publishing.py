@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from bildwerk.catalog.models import (
     AssetRights,
     Publication,
     Stamp,
+    TargetLease,
     utcnow,
 )
 from bildwerk.catalog.repo.base import (
@@ -201,3 +202,134 @@ def mark_unpublished_keys(s: Session, target: str, keys: Sequence[str], reason: 
             .where(table.c.target == target, table.c.key.in_(chunk), table.c.state == "published")
             .values(state="removed", removed_at=now, reason=reason)
         )
+
+
+def record_intents(s: Session, target: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Record files about to go up on ``target`` as ``uploading`` before the first byte
+    leaves: a publish killed half-way leaves rows that say what to take back."""
+    now = utcnow()
+    fresh = [
+        {**data, "target": target, "state": "uploading", "published_at": now,
+         "removed_at": None, "reason": None}
+        for data in rows
+    ]  # fmt: skip
+    if not fresh:
+        return
+    changing = [c for c in fresh[0] if c not in ("target", "key")]
+    chunk = max(1, CHUNK // 4)
+    for start in range(0, len(fresh), chunk):
+        insert_rows(
+            s, Publication, fresh[start : start + chunk], keys=["target", "key"],
+            update_columns=changing,
+        )  # fmt: skip
+
+
+def forget_sha(s: Session, target: str, keys: Sequence[str]) -> None:
+    """Published files about to be overwritten: their recorded bytes are unknown until
+    the new ones are recorded, so a killed write is rewritten by the next publish."""
+    table = cast(Table, Publication.__table__)
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            update(table).where(table.c.target == target, table.c.key.in_(chunk)).values(sha256="")
+        )
+
+
+def pending_publications(s: Session, target: str | None = None) -> list[Publication]:
+    """Intents left behind (``uploading``, ``removing``), on one target or on all."""
+    q = select(Publication).where(Publication.state.in_(("uploading", "removing")))
+    if target is not None:
+        q = q.where(Publication.target == target)
+    return list(s.scalars(q.order_by(Publication.id)))
+
+
+def drop_intents(s: Session, target: str, keys: Sequence[str]) -> None:
+    """Forget ``uploading`` rows whose files never went live (or were taken back)."""
+    table = cast(Table, Publication.__table__)
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            delete(table).where(
+                table.c.target == target, table.c.key.in_(chunk), table.c.state == "uploading"
+            )
+        )
+
+
+def mark_removing(s: Session, target: str, keys: Sequence[str], reason: str) -> None:
+    """Published files about to be deleted: ``removing`` until the delete is done, so a
+    publish killed in between is finished by the next one."""
+    table = cast(Table, Publication.__table__)
+    now = utcnow()
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            update(table)
+            .where(table.c.target == target, table.c.key.in_(chunk), table.c.state == "published")
+            .values(state="removing", removed_at=now, reason=reason)
+        )
+
+
+def finish_removal(s: Session, target: str, keys: Sequence[str]) -> None:
+    """``removing`` rows whose files are gone now become ``removed``."""
+    table = cast(Table, Publication.__table__)
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        s.execute(
+            update(table)
+            .where(table.c.target == target, table.c.key.in_(chunk), table.c.state == "removing")
+            .values(state="removed")
+        )
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def take_target_lease(
+    s: Session,
+    target: str,
+    owner: str,
+    op: str,
+    lease_seconds: float,
+    dead: Callable[[str], bool],
+) -> TargetLease | None:
+    """Take ``target``'s lease for ``owner`` in this (write) transaction; returns None
+    when taken, else the row of whoever holds it. A holder that ``dead`` says is gone, or
+    whose lease ran out, is taken over."""
+    now = utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    row = {"target": target, "owner": owner, "op": op, "acquired_at": now,
+           "heartbeat_at": now, "lease_until": until}  # fmt: skip
+    if insert_rows(s, TargetLease, row, keys=["target"]):
+        return None
+    q = select(TargetLease).where(TargetLease.target == target)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    held = s.scalars(q.execution_options(populate_existing=True)).one()
+    if held.owner != owner and _aware(held.lease_until) > now and not dead(held.owner):
+        return held
+    held.owner, held.op, held.acquired_at = owner, op, now
+    held.heartbeat_at, held.lease_until = now, until
+    return None
+
+
+def renew_target_lease(s: Session, target: str, owner: str, lease_seconds: float) -> bool:
+    """Extend ``owner``'s lease; False when it is no longer the holder."""
+    now = utcnow()
+    table = cast(Table, TargetLease.__table__)
+    done = s.execute(
+        update(table)
+        .where(table.c.target == target, table.c.owner == owner)
+        .values(heartbeat_at=now, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    return bool(cast(Any, done).rowcount)
+
+
+def holds_target_lease(s: Session, target: str, owner: str) -> bool:
+    row = s.get(TargetLease, target, populate_existing=True)
+    return row is not None and row.owner == owner
+
+
+def release_target_lease(s: Session, target: str, owner: str) -> None:
+    table = cast(Table, TargetLease.__table__)
+    s.execute(delete(table).where(table.c.target == target, table.c.owner == owner))
