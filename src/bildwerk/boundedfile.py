@@ -98,9 +98,11 @@ def read_regular_file(path: Path, *, limit: int, what: str = "file") -> bytes:
             )
         chunks: list[bytes] = []
         total = 0
+        # sized from fstat (os.read allocates the full request), plus one byte to notice growth
+        want = max(info.st_size + 1, 64 * 1024)
         while total <= limit:
             try:
-                chunk = os.read(fd, min(limit + 1 - total, 4 * MiB))
+                chunk = os.read(fd, min(limit + 1 - total, want, 4 * MiB))
             except BlockingIOError:  # pragma: no cover - regular files do not block
                 raise FileRefused(path, "would block", hint=f"name a regular {what}") from None
             except OSError as exc:
