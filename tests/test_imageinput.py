@@ -187,10 +187,14 @@ def test_permission_error_becomes_input_error(
 ) -> None:
     path = save(tmp_path, Image.new("RGB", (4, 4)), "locked.png")
 
-    def deny(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    def deny(file: object, flags: int, *args: object) -> int:
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("bildwerk.boundedfile.os.open", deny)
     error = load_error(path)
     assert str(path) in error.message
     assert "permission denied" in error.message

@@ -44,9 +44,19 @@ from PIL import (
     UnidentifiedImageError,
 )
 
+from bildwerk.boundedfile import FileRefused, MiB, read_regular_file
 from bildwerk.errors import InputImageError
 
-__all__ = ["SUPPORTED_FORMATS", "CleanImage", "load_image", "load_image_bytes"]
+__all__ = [
+    "MAX_IMAGE_FILE_BYTES",
+    "SUPPORTED_FORMATS",
+    "CleanImage",
+    "load_image",
+    "load_image_bytes",
+]
+
+#: Largest image file read from disk: a 64-megapixel 16-bit RGBA TIFF, uncompressed.
+MAX_IMAGE_FILE_BYTES = 512 * MiB
 
 #: Pillow format names bildwerk accepts; other decoders are never run on untrusted input.
 SUPPORTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "TIFF", "BMP", "AVIF")
@@ -103,11 +113,16 @@ class CleanImage:
 
 
 def load_image(
-    path: Path | str, *, max_megapixels: float = 64.0, first_frame: bool = False
+    path: Path | str,
+    *,
+    max_megapixels: float = 64.0,
+    first_frame: bool = False,
+    max_bytes: int = MAX_IMAGE_FILE_BYTES,
 ) -> CleanImage:
-    """Load an image file from disk; see :func:`load_image_bytes` for the checks."""
+    """Load an image file from disk; see :func:`load_image_bytes` for the checks. The file
+    must be a regular file of at most ``max_bytes``."""
     path = Path(path)
-    return _load(_read_file(path), str(path), max_megapixels, first_frame)
+    return _load(_read_file(path, max_bytes), str(path), max_megapixels, first_frame)
 
 
 def load_image_bytes(
@@ -124,28 +139,13 @@ def load_image_bytes(
 # --- reading -------------------------------------------------------------------------------
 
 
-def _read_file(path: Path) -> bytes:
-    """Read all bytes, turning filesystem problems into messages a user can act on."""
-    if path.is_dir():
-        raise InputImageError(
-            path, "is a directory, not an image file", hint="pass the path of one image file"
-        )
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """Read all bytes of a regular file of at most ``max_bytes``: devices (``/dev/zero``),
+    FIFOs and oversized files are refused before they can exhaust memory or hang."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputImageError(
-            path, "file not found", hint="check the path and spelling of the file name"
-        ) from None
-    except PermissionError:
-        raise InputImageError(
-            path,
-            "cannot be read (permission denied)",
-            hint="make the file readable for the user running bildwerk",
-        ) from None
-    except OSError as exc:
-        raise InputImageError(
-            path, f"cannot be read ({exc.strerror or exc})", hint="check the file and disk"
-        ) from None
+        return read_regular_file(path, limit=max_bytes, what="image file")
+    except FileRefused as exc:
+        raise InputImageError(path, exc.reason, hint=exc.hint) from None
 
 
 # --- decoding ------------------------------------------------------------------------------

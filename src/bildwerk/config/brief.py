@@ -323,9 +323,8 @@ def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
         except ConfigError:
             raise
         except ValueError as exc:
-            raise ConfigError(
-                path, str(exc).splitlines()[0], line=line, field=f"channels.{i}"
-            ) from None
+            message, sub = Channel.describe_error(exc)
+            raise ConfigError(path, message, line=line, field=f"channels.{i}{sub}") from None
     names = [c.name for c in out]
     if len(set(names)) != len(names):
         raise ConfigError(

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Format = Literal["avif", "webp", "jpeg", "png"]
+
+#: Most pixels in one master (width × density by height × density): 8192 × 8192, the
+#: largest slot at density 1. Composing, QA and rendering hold several copies of the
+#: master, so a 24576 × 24576 master (8192 × 8192 at density 3) would need gigabytes per
+#: job; it is refused when the channel is read instead.
+MAX_MASTER_PIXELS = 8192 * 8192
 
 
 class Insets(BaseModel):
@@ -39,6 +53,21 @@ class Channel(BaseModel):
         False, description="internal review only: a visible PREVIEW mark, never published"
     )
 
+    @field_validator("density")
+    @classmethod
+    def _master_area(cls, density: int, info: ValidationInfo) -> int:
+        width, height = info.data.get("width"), info.data.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            pixels = width * height * density * density
+            if pixels > MAX_MASTER_PIXELS:
+                raise ValueError(
+                    f"master of {width * density}×{height * density} px (width × height ×"
+                    f" density², {pixels / 1e6:.1f} MP) is over the limit of"
+                    f" {MAX_MASTER_PIXELS / 1e6:.1f} MP (8192×8192); lower the density or"
+                    " the size"
+                )
+        return density
+
     @model_validator(mode="after")
     def _check(self) -> Channel:
         if any(w < 16 for w in self.widths):
@@ -46,6 +75,17 @@ class Channel(BaseModel):
         if any(b < 1024 for b in self.byte_budget.values()):
             raise ValueError("byte budgets must be at least 1024 bytes")
         return self
+
+    @staticmethod
+    def describe_error(exc: ValueError) -> tuple[str, str]:
+        """The first problem of a failed ``Channel`` validation as (message, field suffix
+        such as ``.density``), instead of pydantic's "1 validation error for Channel"."""
+        if not isinstance(exc, ValidationError) or not exc.errors():
+            return str(exc).splitlines()[0], ""
+        err = exc.errors()[0]
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        loc = "".join(f".{part}" for part in err.get("loc", ()))
+        return message, loc
 
     @property
     def aspect(self) -> float:

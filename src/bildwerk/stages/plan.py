@@ -10,6 +10,7 @@ every locale so localised creatives stay visually identical.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,13 @@ from bildwerk.geometry import plan_layout
 from bildwerk.guard import GuardPolicy, check_prompt, enforce_negative
 from bildwerk.hashing import content_key
 from bildwerk.records import JobSpec
+from bildwerk.stages.design import sampled_rows
 
 PIPELINE_VERSION = "1"
+
+#: Most jobs one plan may hold: a brief without a budget, or with a larger one, whose
+#: matrix is bigger is refused before anything is enumerated.
+MAX_PLAN_JOBS = 100_000
 
 # ((slot, value), ...), seed, repeat: how many times this seed value came before in the
 # brief's seed list. A repeated seed is kept as its own variant (and then caught by the
@@ -122,80 +128,118 @@ class Plan:
         return out
 
 
-def _combos(brief: Brief, segment: Segment) -> list[Combo]:
-    names = brief.prompt.slot_names()
-    pools = [segment.slots.get(n, brief.prompt.slots[n]) for n in names]
+def _pools(brief: Brief, segment: Segment) -> list[tuple[str, ...]]:
+    return [segment.slots.get(n, brief.prompt.slots[n]) for n in brief.prompt.slot_names()]
+
+
+def _seeds(brief: Brief) -> tuple[list[int], list[int]]:
+    """Seed values and, for each, how many times it came before in the list."""
     seeds = brief.seed_values()
-    repeats = [seeds[:i].count(seed) for i, seed in enumerate(seeds)]
+    return seeds, [seeds[:i].count(seed) for i, seed in enumerate(seeds)]
+
+
+def _all_combos(brief: Brief, segment: Segment) -> list[Combo]:
+    """Every combination of one segment, in matrix order (only used within the budget)."""
+    names = brief.prompt.slot_names()
+    seeds, repeats = _seeds(brief)
     return [
         (tuple(zip(names, values, strict=True)), seed, repeat)
-        for values in itertools.product(*pools)
+        for values in itertools.product(*_pools(brief, segment))
         for seed, repeat in zip(seeds, repeats, strict=True)
     ]
 
 
-def _coverage_order(combos: list[Combo], rng: random.Random) -> list[Combo]:
-    """Order combos so each prefix covers as many (slot, value) pairs as possible; once
-    everything is covered, coverage starts over, giving a balanced cycle."""
-    remaining = combos[:]
-    rng.shuffle(remaining)
-    ordered: list[Combo] = []
-    covered: set[tuple[str, str]] = set()
-    all_pairs = {p for c in combos for p in c[0]}
-    while remaining:
-        if covered >= all_pairs:
-            covered = set()
-        best = max(range(len(remaining)), key=lambda i: len(set(remaining[i][0]) - covered))
-        pick = remaining.pop(best)
-        covered.update(pick[0])
-        ordered.append(pick)
-    return ordered
+def _sampled_combos(brief: Brief, segment: Segment, n: int, rng: random.Random) -> list[Combo]:
+    """``n`` distinct combinations of one segment from a seeded fractional design whose
+    leading rows cover every slot value (see :mod:`bildwerk.stages.design`)."""
+    names = brief.prompt.slot_names()
+    pools = _pools(brief, segment)
+    seeds, repeats = _seeds(brief)
+    sizes = [len(pool) for pool in pools] + [len(seeds)]
+    out: list[Combo] = []
+    for row in sampled_rows(sizes, n, rng, covered=len(pools)):
+        values = tuple((name, pool[i]) for name, pool, i in zip(names, pools, row, strict=False))
+        out.append((values, seeds[row[-1]], repeats[row[-1]]))
+    return out
 
 
 def _select(
     brief: Brief, channels: Sequence[Channel], doc: YamlDoc | None
 ) -> tuple[list[tuple[Segment, Channel, Combo]], int, str]:
-    per_segment = {seg.id: _combos(brief, seg) for seg in brief.segments}
+    """Pick (segment, channel, combination) triples; the matrix is counted, not built, so
+    time and memory grow with the budget, not with the matrix."""
+    n_seeds = len(brief.seed_values())
+    per_segment = {
+        seg.id: math.prod(len(pool) for pool in _pools(brief, seg)) * n_seeds
+        for seg in brief.segments
+    }
     n_locales = len(brief.locales)
-    full = sum(len(c) for c in per_segment.values()) * len(channels) * n_locales
+    full = sum(per_segment.values()) * len(channels) * n_locales
     budget = brief.budget.max_variants
     cells = [(seg, ch) for seg in brief.segments for ch in channels]
-    if budget is None or full <= budget:
-        return [(seg, ch, c) for seg, ch in cells for c in per_segment[seg.id]], full, "full"
+    if (budget is None or full <= budget) and full <= MAX_PLAN_JOBS:
+        combos = {seg.id: _all_combos(brief, seg) for seg in brief.segments}
+        return [(seg, ch, c) for seg, ch in cells for c in combos[seg.id]], full, "full"
+    if budget is None or budget > MAX_PLAN_JOBS:
+        _budget_error(
+            brief,
+            doc,
+            f"the full matrix of {full} variants is over the limit of {MAX_PLAN_JOBS} "
+            "variants per plan",
+            f"set budget.max_variants to at most {MAX_PLAN_JOBS}, "
+            "or reduce slots, channels or locales",
+        )
     if brief.budget.strategy == "full":
-        _budget_error(brief, doc, f"{full} for the full matrix, or use strategy: fractional")
+        _budget_error(brief, doc, need=f"{full} for the full matrix, or use strategy: fractional")
     scenes_budget = budget // n_locales
     quota, extra = divmod(scenes_budget, len(cells))
     if quota == 0:
-        _budget_error(brief, doc, f"{len(cells) * n_locales} (one per segment × channel × locale)")
+        _budget_error(
+            brief, doc, need=f"{len(cells) * n_locales} (one per segment × channel × locale)"
+        )
     rng = random.Random(f"bildwerk-plan:{brief.budget.seed}")
     bonus = set(rng.sample(range(len(cells)), extra))
     picks: list[tuple[Segment, Channel, Combo]] = []
     for seg in brief.segments:
-        order = _coverage_order(per_segment[seg.id], rng)
+        takes = [
+            (i, ch, min(quota + (1 if i in bonus else 0), per_segment[seg.id]))
+            for i, (s, ch) in enumerate(cells)
+            if s.id == seg.id
+        ]
+        wanted = min(sum(take for _, _, take in takes), per_segment[seg.id])
+        order = _sampled_combos(brief, seg, wanted, rng)
         offset = 0
-        for i, (s, ch) in enumerate(cells):
-            if s.id != seg.id:
-                continue
-            take = min(quota + (1 if i in bonus else 0), len(order))
+        for _, ch, take in takes:
             picks.extend((seg, ch, order[(offset + k) % len(order)]) for k in range(take))
             offset += take
-    needed = {(n, v) for seg in brief.segments for c in per_segment[seg.id] for n, v in c[0]}
+    needed = {(n, v) for seg in brief.segments for n, v in _pairs(brief, seg)}
     got = {pair for _, _, c in picks for pair in c[0]}
     if needed - got:
         missing = ", ".join(f"{n}={v}" for n, v in sorted(needed - got))
-        _budget_error(brief, doc, f"more (not covered: {missing})")
+        _budget_error(brief, doc, need=f"more (not covered: {missing})")
     return picks, full, "fractional"
 
 
-def _budget_error(brief: Brief, doc: YamlDoc | None, need: str) -> NoReturn:
+def _pairs(brief: Brief, segment: Segment) -> list[tuple[str, str]]:
+    names = brief.prompt.slot_names()
+    return [(n, v) for n, pool in zip(names, _pools(brief, segment), strict=True) for v in pool]
+
+
+def _budget_error(
+    brief: Brief,
+    doc: YamlDoc | None,
+    message: str | None = None,
+    hint: str | None = None,
+    *,
+    need: str | None = None,
+) -> NoReturn:
     path = doc.path if doc else brief.root / "brief.yaml"
     raise ConfigError(
         path,
-        f"budget of {brief.budget.max_variants} variants is too small",
+        message or f"budget of {brief.budget.max_variants} variants is too small",
         line=doc.line_of(("budget", "max_variants")) if doc else None,
         field="budget.max_variants",
-        hint=f"raise it to at least {need}, or reduce slots, channels or locales",
+        hint=hint or f"raise it to at least {need}, or reduce slots, channels or locales",
     )
 
 
@@ -285,6 +329,9 @@ def make_plan(
             direction = brief.direction(locale)
             key = content_key(
                 {
+                    # a creative belongs to one campaign (its rights, approvals and pages);
+                    # the scene above is shared by content across campaigns
+                    "campaign": brief.campaign,
                     "scene": scene_key,
                     "segment": seg.id,  # the targeting dimension: one variant per segment
                     "channel": ch.model_dump(mode="json"),
