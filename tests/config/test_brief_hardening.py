@@ -93,3 +93,15 @@ def test_channel_override_error_names_override_and_bound(tmp_path: Path) -> None
     assert "less than or equal to 3" in str(info.value) and "validation error" not in str(
         info.value
     )
+
+
+def test_campaign_name_is_checked_like_copy(tmp_path: Path) -> None:
+    path = tmp_path / "brief.yaml"
+    path.write_text(
+        BRIEF.format(locale="en", headline="Hi", channels="instagram_feed")
+        + 'name: "Sale\\u202egnp.exe"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_brief(path)
+    assert info.value.field == "name" and "U+202E" in str(info.value)

@@ -99,7 +99,7 @@ class Segment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=_SLUG)
-    description: str = ""
+    description: CopyText = ""
     slots: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     copy_: dict[LocaleTag, CopyOverride] = Field(default_factory=dict, alias="copy")
 
@@ -251,8 +251,8 @@ class Brief(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     campaign: str = Field(pattern=_SLUG)
-    name: str = ""
-    objective: str = ""
+    name: CopyText = ""  # shown on pages and in reports: checked like copy
+    objective: CopyText = ""
     brand: Path | None = None
     backend: str = "studio"
     model: str | None = None
