@@ -88,6 +88,24 @@ def test_all_refused_run_exits_1_and_names_the_reason(
     assert code == 1 and data["refused"] == 2 and len(data["refusals"]) == 2
 
 
+def test_run_where_every_job_failed_prints_no_tick_and_exits_1(
+    workspace_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bildwerk.stages import work
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(work, "render", broken)
+    path = brief(workspace_dir, '"podium"')
+    code, out = run_main(
+        monkeypatch, capsys, ["run", str(path), "-w", str(workspace_dir), "--workers", "1"]
+    )
+    assert code == 1, out
+    assert "✓" not in out and "✗" in out and "0 generated, 0 cached, 1 failed" in out
+    assert "failed: " in out and "encoder exploded" in out
+
+
 def test_global_workspace_option_before_the_command(
     workspace_dir: Path,
     tmp_path: Path,
