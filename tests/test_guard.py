@@ -174,3 +174,25 @@ def test_bad_policy_file_names_file_and_line(
         load_policy(path)
     assert info.value.line == line
     assert str(info.value).startswith(f"{path}:{line}:")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "term", "hit"),
+    [
+        ("a bottle on podium 1", "#1", False),  # issue 10.9: the '#' is part of the term
+        ("we are # 1 in town", "#1", False),
+        ("we are #1 in town", "#1", True),
+        ("the ＃1 mug", "#1", True),  # fullwidth '#' (NFKC)
+        ("#\u200b1 choice", "#1", True),  # a zero-width space does not hide it
+        ("C rocks", "C++", False),
+        ("C++ rocks", "C++", True),
+    ],
+)
+def test_terms_keep_their_own_symbols(prompt: str, term: str, hit: bool) -> None:
+    assert blocked(prompt, term) is hit
+
+
+def test_symbol_match_reports_the_whole_term() -> None:
+    result = check_prompt("we are #1 here", "", forbidden=["#1"], policy=NONE)
+    assert result.matches[0]["found"] == "#1"
+    assert result.reasons == ["prompt contains brand forbidden term '#1'"]

@@ -7,8 +7,8 @@ code  class                  meaning
 ====  =====================  ==============================================================
 0     –                      done
 1     –                      the command ran and reports a negative outcome (failed jobs,
-                             pixels that differ); also Python's code for a bug, which keeps
-                             its traceback
+                             jobs the prompt guard refused, pixels that differ); also
+                             Python's code for a bug, which keeps its traceback
 2     :class:`UserError`     something the user can fix: input, settings, a missing extra
 3     :class:`ServiceError`  a remote service (image API, webhook, bucket) could not be
                              reached or kept failing; the message names its URL

@@ -126,6 +126,27 @@ def needed_codepoints(text: str) -> frozenset[int]:
     return frozenset(ord(c) for c in text if not _ignorable(c))
 
 
+def without_missing(text: str, missing: str) -> str:
+    """``text`` without the characters no font can draw (an emoji, say), so they are
+    left out rather than drawn as tofu boxes; the QA check ``text_glyphs`` reports them.
+    Spaces the removal doubles are collapsed."""
+    if not missing:
+        return text
+    lost = set(missing)
+    out: list[str] = []
+    dropping = False
+    for c in text:
+        # a dropped emoji's joiners and variation selectors go with it
+        if c in lost or (dropping and (c == "\u200d" or 0xFE00 <= ord(c) <= 0xFE0F)):
+            dropping = True
+            continue
+        dropping = False
+        out.append(c)
+    kept = "".join(out)
+    lines = [" ".join(part for part in line.split(" ") if part) for line in kept.split("\n")]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class FontChoice:
     """One face to render a text with.

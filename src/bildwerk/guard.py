@@ -141,8 +141,48 @@ def _spaceless(term: str) -> bool:
     return False
 
 
+def _is_symbol(ch: str) -> bool:
+    """A character of a term that is neither a word character, a space, an invisible
+    format character nor a stand-in letter (``@``, ``$``): ``#`` in ``#1``."""
+    return not (ch.isalnum() or ch.isspace() or ch in _SYMBOLS or ch == "_") and (
+        unicodedata.category(ch) != "Cf"
+    )
+
+
+def _with_symbols(term: str, hay: _Norm, start: int, end: int) -> tuple[int, int] | None:
+    """The match widened to the symbols a term starts or ends with, or None when the
+    text around it lacks them: ``#1`` matches "we are #1" but not "podium 1"."""
+    text = unicodedata.normalize("NFKC", term).strip().casefold()
+    cut = [i for i, c in enumerate(text) if not _is_symbol(c) and not c.isspace()]
+    if not cut:
+        return start, end
+    # symbols between words stay separators ("anti-aging" matches "anti aging")
+    lead, trail = text[: cut[0]], text[cut[-1] + 1 :]
+    a = start
+    for want in reversed(lead):
+        a -= 1
+        while a >= 0 and unicodedata.category(hay.text[a]) == "Cf":
+            a -= 1
+        if a < 0 or hay.text[a].casefold() != want:
+            return None
+    b = end
+    for want in trail:
+        while b < len(hay.text) and unicodedata.category(hay.text[b]) == "Cf":
+            b += 1
+        if b >= len(hay.text) or hay.text[b].casefold() != want:
+            return None
+        b += 1
+    return a, b
+
+
 def _find(term: str, hay: _Norm) -> list[tuple[int, int]]:
-    """Spans (in ``hay.text``) where ``term`` occurs, by the rules of the module."""
+    """Spans (in ``hay.text``) where ``term`` occurs, by the rules of the module; a
+    term's symbols (``#`` in ``#1``) must be there too."""
+    spans = (_with_symbols(term, hay, a, b) for a, b in _find_tokens(term, hay))
+    return [span for span in spans if span is not None]
+
+
+def _find_tokens(term: str, hay: _Norm) -> list[tuple[int, int]]:
     needle = _normalise(term)
     if not needle.tokens:
         return []

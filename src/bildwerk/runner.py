@@ -42,6 +42,8 @@ class RunResult:
     cached: int
     failed: int
     errors: dict[str, str] = field(default_factory=dict)
+    refused: int = 0
+    refusals: dict[str, str] = field(default_factory=dict)  # job id -> the guard's reason
 
 
 def new_run_id() -> str:
@@ -204,6 +206,12 @@ class Runner:
             run.cached,
             run.failed,
             errors,
+            refused,
+            {
+                j.id: str(j.guard.get("reason") or "refused by the prompt guard")
+                for j in plan.jobs
+                if j.refused and j.key not in done
+            },
         )
 
     def _finish(
@@ -211,7 +219,11 @@ class Runner:
     ) -> Run:
         with self.db.session() as s:
             run = repo.finish_run(
-                s, run_id, manifest_path=str(manifest) if manifest else None, error=error
+                s,
+                run_id,
+                # relative to the workspace, so report/runs show follow a moved workspace
+                manifest_path=portable(manifest, self.root) if manifest else None,
+                error=error,
             )
             stream.emit(
                 "run.finished",

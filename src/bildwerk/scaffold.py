@@ -53,7 +53,7 @@ logo:
   min_height: 20
 safe_area:
   margin: 0.06
-forbidden_terms: [guaranteed, miracle, "#1"]
+forbidden_terms: [guaranteed, miracle, "#1", "number one"]
 creator: {title} Studio
 copyright: © 2026 {title}
 rights:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from PIL import ImageFont
 
-from bildwerk.fonts import FontChoice, layout_engine
+from bildwerk.fonts import FontChoice, layout_engine, without_missing
 
 Direction = Literal["ltr", "rtl"]
 Align = Literal["left", "right"]
@@ -405,6 +405,7 @@ def fit_text(
     ``truncated=True``; this never raises, so a too-long headline becomes a QA warning.
     """
     min_size = max(1, min(min_size, max_size))
+    text = without_missing(text, font.missing)  # never tofu; QA text_glyphs warns
     paragraphs = tuple(segment(p) for p in text.splitlines() if p.strip()) or ([],)
     spec = _Spec(
         paragraphs,

@@ -206,7 +206,11 @@ class Workspace:
 
     def runs_summary(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent runs, newest first, without their jobs (one query)."""
-        return [_row(r) for r in self.runs(limit)]
+        rows = [_row(r) for r in self.runs(limit)]
+        for row in rows:
+            if row.get("manifest_path"):
+                row["manifest_path"] = str(self._stored_output(row["id"], row["manifest_path"]))
+        return rows
 
     def stream_id(self, ref: str) -> str:
         """The event stream a reference names: a run (id, unique prefix, ``latest``) or
@@ -228,7 +232,22 @@ class Workspace:
                 {"job_key": j.job_key, "position": j.position, "status": j.status, "error": j.error}
                 for j in run.jobs
             ]
-            return {**_row(run), "jobs": jobs}
+            info = {**_row(run), "jobs": jobs}
+        if info.get("manifest_path"):
+            info["manifest_path"] = str(self._stored_output(run.id, info["manifest_path"]))
+        return info
+
+    def _stored_output(self, run_id: str, stored: str) -> Path:
+        """A run output's path as stored (relative to the workspace; absolute in catalogs
+        from before that), resolved here: an absolute path into a folder that has since
+        moved falls back to the same file under this workspace's runs folder."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.root / path
+        moved = self.runs_dir / run_id / path.name
+        if not path.exists() and path.parent.name == run_id and moved.exists():
+            return moved
+        return path
 
     def assets(
         self, *, kind: str | None = None, campaign: str | None = None, limit: int = 200

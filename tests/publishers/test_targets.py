@@ -65,6 +65,20 @@ def test_origin_key_is_semantic_and_content_hashed() -> None:
         origin_key("a", "b", 10, "abc", "avif")
 
 
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("robots.txt", "text/plain; charset=utf-8"),  # issue 10.10: was octet-stream
+        ("pages/en-us/index.html", "text/html; charset=utf-8"),
+        ("sitemap.xml", "application/xml"),
+        ("_headers.json", "application/json"),
+        ("blob.bin", "application/octet-stream"),
+    ],
+)
+def test_content_types_of_published_files(key: str, expected: str) -> None:
+    assert content_type_for(key) == expected
+
+
 @pytest.mark.parametrize("key", ["", "/abs.jpg", "a/../b.jpg", "a//b.jpg", ".hidden", "a\\b"])
 def test_check_key_refuses_unsafe_keys(key: str) -> None:
     with pytest.raises(UserError, match="invalid publish key"):

@@ -350,3 +350,30 @@ def test_blocks_without_room_are_dropped_and_reported(fonts: FontSet) -> None:
     assert [t.role for t in result.texts] == ["headline"]
     fit = next(c for c in result.checks if c.name == "text_fit")
     assert fit.verdict == "warn" and fit.evidence["dropped"] == ["subline", "cta"]
+
+
+# --- glyph coverage (issue 10.7) ---------------------------------------------------------
+
+
+def test_emoji_without_a_glyph_is_left_out_and_warned_not_drawn_as_tofu(fonts: FontSet) -> None:
+    melting = "\U0001fae0"  # 🫠: not in any text font
+    if not fonts.for_text(melting, "headline").missing:
+        pytest.skip("an emoji font is installed: the emoji has a glyph here")
+    layout = plan_layout(1080, 1350, Insets(), 0.06)
+    with_emoji = run(layout, Copy(headline=f"Summer {melting}\u200d\ufe0f sale", cta="Shop"), fonts)
+    plain = run(layout, Copy(headline="Summer sale", cta="Shop"), fonts)
+    glyphs = next(c for c in with_emoji.checks if c.name == "text_glyphs")
+    assert glyphs.verdict == "warn" and "U+1FAE0" in (glyphs.reason or "")
+    assert glyphs.evidence["missing"] == {"headline": melting}
+    assert check(with_emoji, "text_fit") == "pass"
+    assert check(plain, "text_glyphs") == "pass"
+    # the image is the one without the emoji: no tofu box where it would have been
+    assert ImageChops.difference(with_emoji.image, plain.image).getbbox() is None
+
+
+def test_without_missing_drops_the_character_and_its_joiners() -> None:
+    from bildwerk.fonts import without_missing
+
+    assert without_missing("a \U0001f468\u200d\U0001f469 b", "\U0001f468\U0001f469") == "a b"
+    assert without_missing("x\u2764\ufe0f y\nz", "\u2764") == "x y\nz"
+    assert without_missing("kept", "") == "kept"

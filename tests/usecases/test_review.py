@@ -45,7 +45,8 @@ def cli(
 def test_every_creative_gets_a_decision_in_the_manifest(ws: Path) -> None:
     workspace = Workspace(ws)
     run = workspace.runs()[0]
-    manifest = json.loads(Path(run.manifest_path or "").read_text(encoding="utf-8"))
+    stored = workspace.run_info(run.id)["manifest_path"]  # resolved against the workspace
+    manifest = json.loads(Path(stored).read_text(encoding="utf-8"))
     states = {v["decision"]["state"] for v in manifest["variants"]}
     assert states <= {"queued", "needs_review", "held", "rejected"}
     for v in manifest["variants"]:

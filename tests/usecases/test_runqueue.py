@@ -50,7 +50,7 @@ def test_submit_queues_and_a_worker_runs_it(workspace_dir: Path, small_brief: Pa
     with ws.db.session() as s:
         run = s.get_one(Run, queued["run_id"])
         assert run.status == "done" and run.generated == 8 and run.owner is None
-        assert Path(run.manifest_path or "").is_file()
+        assert (workspace_dir / (run.manifest_path or "-")).is_file()  # relative to it
     events = list(replay(ws.db, queued["run_id"]))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].kind == "run.started" and events[-1].kind == "run.finished"

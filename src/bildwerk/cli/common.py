@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,11 +17,6 @@ import typer
 from rich.console import Console
 
 from bildwerk.errors import WorkspaceError
-
-if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
-    from bildwerk.progress import ProgressView
-    from bildwerk.workspace import Workspace
-
 
 if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
     from bildwerk.progress import ProgressView
@@ -77,6 +73,18 @@ WorkspaceOpt = Annotated[
 ]
 
 
+# the --workspace given before the command; set on every invocation by the callback
+_GLOBAL_WORKSPACE: ContextVar[Path | None] = ContextVar("global_workspace", default=None)
+
+
+@app.callback()
+def _global_options(workspace: WorkspaceOpt = None) -> None:
+    """bildwerk: brief in, branded and reproducible image variants out."""
+    # ``bildwerk -w DIR run ...`` (as init suggests) and ``bildwerk run ... -w DIR`` both
+    # work: a command's own --workspace wins, else this one (see _ws)
+    _GLOBAL_WORKSPACE.set(workspace)
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -91,10 +99,11 @@ def _progress(as_json: bool) -> Iterator[ProgressView]:
 
 
 def _ws(path: Path | None, near: Path | None = None) -> Workspace:
-    """--workspace, else $BILDWERK_WORKSPACE, else the current folder's or the brief's
-    nearest ancestor holding bildwerk.yaml."""
+    """--workspace (after or before the command), else $BILDWERK_WORKSPACE, else the
+    current folder's or the brief's nearest ancestor holding bildwerk.yaml."""
     from bildwerk.workspace import Workspace, find_root
 
+    path = path or _GLOBAL_WORKSPACE.get()
     if path is None and near is not None:
         try:
             return Workspace(find_root())

@@ -25,6 +25,8 @@ from bildwerk.cli.common import (
     out,
 )
 
+FIRST_REASONS = 3  # failures and refusals listed in a run's summary; the rest via runs show
+
 
 @app.command()
 def init(
@@ -124,17 +126,30 @@ def run(
         "generated": result.generated,
         "cached": result.cached,
         "failed": result.failed,
+        "refused": result.refused,
+        "errors": result.errors,
+        "refusals": result.refusals,
     }
     if as_json:
         _print_json(summary)
     else:
+        mark = "[green]✓[/]"  # ✓ only when every planned creative was made
+        if result.failed or result.refused:
+            mark = "[yellow]![/]" if result.generated + result.cached else "[red]✗[/]"
         out.print(
-            f"[green]✓[/] run [bold]{result.run_id}[/]: {result.generated} generated, "
-            f"{result.cached} cached, {result.failed} failed"
+            f"{mark} run [bold]{result.run_id}[/]: {result.generated} generated, "
+            f"{result.cached} cached, {result.failed} failed, {result.refused} refused"
         )
+        for what, reasons in (("failed", result.errors), ("refused", result.refusals)):
+            for job_id, reason in list(reasons.items())[:FIRST_REASONS]:
+                out.print(f"  {what}: {job_id}: {reason.splitlines()[0] if reason else '?'}")
+            if len(reasons) > FIRST_REASONS:
+                out.print(f"  … and {len(reasons) - FIRST_REASONS} more {what}")
         out.print(f"  manifest: {result.manifest}\n  report:   {result.report}")
-    if result.failed:
-        raise typer.Exit(1)
+        if result.failed or result.refused:
+            out.print(f"  details: bildwerk runs show {result.run_id}")
+    if result.failed or result.refused:
+        raise typer.Exit(1)  # the run happened and reports failed or refused jobs
 
 
 @app.command()

@@ -106,14 +106,19 @@ def runs_show(run_id: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = Fa
     if as_json:
         _print_json(info)
         return
+    jobs = info["jobs"]
+    failed = [j for j in jobs if j["status"] == "failed"]
+    refused = [j for j in jobs if j["status"] == "refused"]
     out.print(
         f"run [bold]{info['id']}[/] · {info['campaign_id']} · {info['status']} · "
-        f"{info['generated']} generated, {info['cached']} cached, {info['failed']} failed"
+        f"{info['generated']} generated, {info['cached']} cached, {info['failed']} failed, "
+        f"{len(refused)} refused"
     )
     if info.get("manifest_path"):
         out.print(f"manifest: {info['manifest_path']}")
     if info.get("error"):
         out.print(f"[red]{info['error']}[/]")
-    for j in info["jobs"]:
-        if j["status"] == "failed":
-            out.print(f"[red]✗[/] {j['job_key'][:16]}: {j['error']}")
+    for j in failed:
+        out.print(f"[red]✗[/] {j['job_key'][:16]}: {j['error']}")
+    for j in refused:
+        out.print(f"[yellow]⊘[/] {j['job_key'][:16]} refused: {j['error']}")

@@ -5,35 +5,87 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bildwerk.config.channels import PRESETS, Channel
-from bildwerk.config.yamlfile import YamlDoc, read_yaml, validate
+from bildwerk.config.yamlfile import YamlDoc, first_error, read_yaml, validate
 from bildwerk.errors import ConfigError
 
 _RTL_LANGUAGES = {"ar", "he", "fa", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"}
 _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+# A well-formed BCP 47 language tag (RFC 5646 §2.1, without the grandfathered irregular
+# tags): the locale key becomes part of page paths and publish keys, so it must be
+# checked when the brief is read, not when the first page is written.
+_BCP47 = re.compile(
+    r"""^(?:
+      (?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})   # language (+ extlang)
+      (?:-[a-z]{4})?                               # script
+      (?:-(?:[a-z]{2}|[0-9]{3}))?                  # region
+      (?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*     # variants
+      (?:-[0-9a-wyz](?:-[a-z0-9]{2,8})+)*          # extensions
+      (?:-x(?:-[a-z0-9]{1,8})+)?                   # private use
+    | x(?:-[a-z0-9]{1,8})+
+    )$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+# Directional formatting characters that reorder what a reader sees (a headline
+# "\u202e…gnp.exe" reads as "exe.png"); the renderer shapes RTL text without them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+def check_locale_tag(tag: str) -> str:
+    """Refuse a locale key that is not a well-formed BCP 47 tag (``en``, ``de-DE``)."""
+    if not _BCP47.match(tag):
+        raise ValueError(
+            f"locale {tag!r} is not a BCP 47 language tag (e.g. 'en', 'de-DE', 'zh-Hant-TW')"
+        )
+    return tag
+
+
+def check_copy_text(text: str) -> str:
+    """Refuse control characters and bidi overrides/embeddings/isolates in copy: they
+    would be written raw into images, HTML and XMP, and can disguise what a text says."""
+    for i, ch in enumerate(text):
+        if ch in _BIDI_CONTROLS:
+            raise ValueError(
+                f"contains the bidi control U+{ord(ch):04X} "
+                f"({unicodedata.name(ch, 'unnamed')}) at character {i}; remove it "
+                "(right-to-left locales are shaped without it)"
+            )
+        if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS:
+            raise ValueError(
+                f"contains the control character U+{ord(ch):04X} at character {i}; remove it"
+            )
+    return text
+
+
+LocaleTag = Annotated[str, AfterValidator(check_locale_tag)]
+CopyText = Annotated[str, AfterValidator(check_copy_text)]
 
 
 class Copy(BaseModel):
     """Text that goes on a creative in one locale."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    headline: str = Field(min_length=1)
-    subline: str = ""
-    cta: str = ""
+    headline: CopyText = Field(min_length=1)
+    subline: CopyText = ""
+    cta: CopyText = ""
 
 
 class CopyOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    headline: str | None = None
-    subline: str | None = None
-    cta: str | None = None
+    headline: CopyText | None = None
+    subline: CopyText | None = None
+    cta: CopyText | None = None
 
 
 class Locale(Copy):
@@ -47,9 +99,9 @@ class Segment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=_SLUG)
-    description: str = ""
+    description: CopyText = ""
     slots: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    copy_: dict[str, CopyOverride] = Field(default_factory=dict, alias="copy")
+    copy_: dict[LocaleTag, CopyOverride] = Field(default_factory=dict, alias="copy")
 
 
 class ChannelRef(BaseModel):
@@ -199,8 +251,8 @@ class Brief(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     campaign: str = Field(pattern=_SLUG)
-    name: str = ""
-    objective: str = ""
+    name: CopyText = ""  # shown on pages and in reports: checked like copy
+    objective: CopyText = ""
     brand: Path | None = None
     backend: str = "studio"
     model: str | None = None
@@ -209,7 +261,7 @@ class Brief(BaseModel):
     people: Literal["allowed", "forbidden"] = "allowed"
     model_release: bool = False
     segments: tuple[Segment, ...] = (Segment(id="all"),)
-    locales: dict[str, Locale]
+    locales: dict[LocaleTag, Locale]
     channels: tuple[str | ChannelRef, ...]
     prompt: PromptSpec
     products: dict[str, Path] = Field(default_factory=dict)
@@ -322,6 +374,20 @@ def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
                 )
         except ConfigError:
             raise
+        except ValidationError as exc:
+            loc, message, hint = first_error(exc)
+            key = str(loc[0]) if loc else ""
+            sub: tuple[str | int, ...] = (
+                ("overrides", *loc) if isinstance(ref, ChannelRef) and key in ref.overrides else loc
+            )
+            where = ("channels", i, *sub)
+            raise ConfigError(
+                path,
+                message,
+                line=(doc.line_of(where) if doc else None) or line,
+                field=".".join(map(str, where)),
+                hint=hint,
+            ) from None
         except ValueError as exc:
             message, sub = Channel.describe_error(exc)
             raise ConfigError(path, message, line=line, field=f"channels.{i}{sub}") from None

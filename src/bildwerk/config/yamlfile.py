@@ -193,6 +193,28 @@ def _describe(err: dict[str, Any]) -> tuple[str, str | None]:
     return msg, None
 
 
+def first_error(exc: ValidationError) -> tuple[Loc, str, str | None]:
+    """The first error of ``exc`` as (key path, message, hint), the message saying how
+    many more there are: pydantic's own text ("2 validation errors for Channel") names
+    neither the field nor the bound."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(
+        p
+        for p in err["loc"]
+        if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+    )
+    message, hint = _describe(dict(err))
+    if str(err.get("type", "")).startswith(("greater", "less")) and "input" in err:
+        message = f"{message} (got {str(err['input'])[:40]})"
+    if len(errors) > 1:
+        more = errors[1]
+        where = ".".join(str(p) for p in more["loc"]) or "the entry"
+        extra = f"{where}: {_describe(dict(more))[0]}"
+        message += f"; also {extra}" + (f" and {len(errors) - 2} more" if len(errors) > 2 else "")
+    return loc, message, hint
+
+
 def validate(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None = None) -> M:
     """Validate a parsed YAML document against a pydantic model, reporting the first error
     with its file, line and dotted field name."""
@@ -203,9 +225,7 @@ def validate(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None = N
     try:
         return model.model_validate(doc.data, context={"doc": doc, **(context or {})})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        message, hint = _describe(dict(err))
+        loc, message, hint = first_error(exc)
         dotted = ".".join(str(p) for p in loc) or None
         raise ConfigError(
             doc.path, message, line=doc.line_of(loc), field=dotted, hint=hint

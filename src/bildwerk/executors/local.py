@@ -3,6 +3,7 @@ that keeps models warm between runs."""
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import ctypes
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -242,4 +244,39 @@ def make_executor(workers: int, name: str | None = None) -> Executor:
         return made
     if workers <= 1 or name == "inline":
         return InlineExecutor()
+    if main_reruns_in_workers():
+        warnings.warn(
+            f"running on 1 worker instead of {workers}: {sys.modules['__main__'].__file__} "
+            "has no 'if __name__ == \"__main__\":' guard, so every spawned worker would run "
+            "it again; put the script's code under such a guard to use the worker pool",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return InlineExecutor()
     return warm_pool(workers)
+
+
+def main_reruns_in_workers() -> bool:
+    """Whether a spawned worker would run this program's top-level code again: the main
+    module is a plain script (not ``-m``, not interactive) without a ``__name__`` guard,
+    like the README's three-line example copied into a file."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not path:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return True  # cannot tell: the inline executor is always safe
+    return not any(isinstance(node, ast.If) and _is_main_test(node.test) for node in tree.body)
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    sides = [test.left, *test.comparators]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return bool(names and mains) and isinstance(test.ops[0], ast.Eq)

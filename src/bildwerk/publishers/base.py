@@ -24,6 +24,7 @@ CONTENT_TYPES = {
     "xml": "application/xml",
     "html": "text/html; charset=utf-8",
     "json": "application/json",
+    "txt": "text/plain; charset=utf-8",  # robots.txt
 }
 USER_AGENT = "bildwerk-publish/1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

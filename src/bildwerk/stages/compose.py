@@ -94,9 +94,25 @@ def _block_issues(name: str, block: CopyBlock) -> list[str]:
         issues.append(f"{name} shrunk to {fit.size}px, below its {block.floor}px minimum")
     if fit.broken:
         issues.append(f"{name} has a word too long for its box, broken mid-word")
-    if fit.font.missing:
-        issues.append(f"{name}: no font has glyphs for {fit.font.missing!r}")
     return issues
+
+
+def _glyph_check(plan: CopyPlan) -> CheckResult:
+    """``warn`` when copy has characters no font can draw (an emoji without a colour
+    font, say): they are left out of the image, never drawn as tofu boxes."""
+    missing = {
+        ("subline" if block.role == "body" else block.role): block.fit.font.missing
+        for block in (plan.headline, plan.sub, plan.cta)
+        if block is not None and block.fit.font.missing
+    }
+    if not missing:
+        return CheckResult("text_glyphs", "pass", 1.0, None, {"missing": {}})
+    reason = "; ".join(
+        f"{role}: no font has glyphs for {' '.join(f'U+{ord(c):04X}' for c in chars)} "
+        f"({chars}), left out"
+        for role, chars in missing.items()
+    )
+    return CheckResult("text_glyphs", "warn", 0.5, reason, {"missing": missing})
 
 
 def _fit_check(plan: CopyPlan, colour: TextColour) -> CheckResult:
@@ -262,7 +278,7 @@ def compose(
     texts = _draw_copy(image, plan, placed, colour, brand, density)
     if logo is not None and logo_box is not None:
         paste_logo(image, logo, logo_box)
-    checks = [_fit_check(plan, colour), _safe_check(layout, texts, logo_box)]
+    checks = [_fit_check(plan, colour), _glyph_check(plan), _safe_check(layout, texts, logo_box)]
     return Composed(image, texts, logo_box, checks)
 
 
