@@ -389,8 +389,8 @@ def resolve_channels(brief: Brief, doc: YamlDoc | None = None) -> list[Channel]:
                 hint=hint,
             ) from None
         except ValueError as exc:
-            message, sub = Channel.describe_error(exc)
-            raise ConfigError(path, message, line=line, field=f"channels.{i}{sub}") from None
+            message, suffix = Channel.describe_error(exc)
+            raise ConfigError(path, message, line=line, field=f"channels.{i}{suffix}") from None
     names = [c.name for c in out]
     if len(set(names)) != len(names):
         raise ConfigError(
