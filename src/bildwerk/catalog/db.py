@@ -10,7 +10,9 @@ being changed behind the user's back while other processes use it.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,10 +57,19 @@ def head_revision() -> str:
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # busy_timeout first: switching to WAL needs a lock another process may hold.
+    # busy_timeout first. WAL is a property of the file: set once, by whoever opens it
+    # first; switching needs an exclusive lock SQLite does not always wait for, so a
+    # process that finds another one creating the catalog retries for a while.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA journal_mode=WAL")
+    deadline = time.monotonic() + 30
+    while str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
