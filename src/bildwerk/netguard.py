@@ -184,12 +184,16 @@ class BlockedAddressError(UserError):
     """An outbound URL resolves to an address the network policy refuses."""
 
     def __init__(self, what: str, host: str, address: str, reason: str) -> None:
+        self._args = (what, host, address, reason)
         self.host, self.address = host, address
         shown = host if host == address else f"{host} ({address})"
         super().__init__(
             f"{what}: refusing to connect to {shown}: a {reason} address",
             hint=f"if this host is yours, add {host!r} to network.allow_hosts in bildwerk.yaml",
         )
+
+    def __reduce__(self) -> tuple[type[BlockedAddressError], tuple[str, str, str, str]]:
+        return (type(self), self._args)  # raised in workers, re-raised in the parent
 
 
 def resolve(host: str, port: int, policy: NetPolicy, what: str = "outbound request") -> list[str]:
