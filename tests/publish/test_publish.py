@@ -650,7 +650,9 @@ def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path)
     key = ws.root / "keys" / "dev-key.pem"
     _KMS_KEY[:] = [kms_dir / "key.pem"]
     key.rename(_KMS_KEY[0])  # no key file left in the workspace
-    ws.use_signer(ws.root / "keys" / "dev-chain.pem", None, callback="tests.publish.test_publish:kms_sign")
+    ws.use_signer(
+        ws.root / "keys" / "dev-chain.pem", None, callback="tests.publish.test_publish:kms_sign"
+    )
     report = Workspace(ws.root).publisher("t").publish(run_id, ["site"])
     assert report.uploaded == 42 and not report.dev_keys
     f = images(ws.root)[0]
