@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bildwerk import netguard
 from bildwerk.scaffold import init_workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,26 @@ def manifest_schema() -> dict[str, Any]:
     in tests/contracts (test_contracts.py checks the two are identical)."""
     path = SHARED_SCHEMA if SHARED_SCHEMA.is_file() else LOCAL_SCHEMA
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+LOOPBACK_ONLY = netguard.NetPolicy.build(["127.0.0.1"])
+"""Test servers run on 127.0.0.1 and nowhere else: the one inside address tests may reach."""
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the network guard allowing 127.0.0.1 only (a workspace a
+    test opens replaces it with its own ``network:`` settings)."""
+    monkeypatch.setattr(netguard, "_policy", LOOPBACK_ONLY)
+    monkeypatch.setenv(netguard.ENV, LOOPBACK_ONLY.to_json())
+
+
+def allow_loopback(workspace: Path) -> None:
+    """Put ``network.allow_hosts: [127.0.0.1]`` first in a workspace's bildwerk.yaml (first:
+    tests append targets to the file's end), for workspaces that talk to 127.0.0.1."""
+    path = workspace / "bildwerk.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text('network:\n  allow_hosts: ["127.0.0.1"]\n\n' + text, encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from bildwerk import Workspace
 from bildwerk.config.channels import PRESETS
-from tests.conftest import manifest_schema
+from tests.conftest import allow_loopback, manifest_schema
 
 pytestmark = pytest.mark.slow
 
@@ -214,6 +214,7 @@ def test_demo_on_an_s3_blob_store_is_byte_identical(
             "  client_kwargs: {region_name: us-east-1}",
         ]
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        allow_loopback(root)  # moto runs on 127.0.0.1
         ws = Workspace(root)
         assert ws.blobs.url.startswith("s3://demo-blobs/acme")
         result = ws.run(root / "campaigns" / "summer-sale.yaml", workers=2)

@@ -10,7 +10,12 @@ Rules, the same for every caller:
   or ``retry-after-ms``) sent with 429 or 503, itself capped at ``cap``;
 * at most ``max_attempts`` tries and, when ``max_elapsed`` is set, no retry that would
   start after that many seconds;
-* the same ``Idempotency-Key`` on every try, so a server that honours it acts once.
+* the same ``Idempotency-Key`` on every try, so a server that honours it acts once;
+* every attempt under :class:`~bildwerk.netguard.Limits`: the reply is streamed and
+  aborted past ``max_bytes`` (:class:`ResponseTooLargeError`, final) or the overall
+  ``deadline`` (:class:`DeadlineExceeded`, a timeout, retried like one);
+* connections only through :class:`GuardedTransport` (the SSRF guard)
+  unless a test hands in its own transport.
 
 ``sleep``, ``random``, ``clock`` and ``monotonic`` are injectable so tests never wait.
 """
@@ -20,13 +25,18 @@ from __future__ import annotations
 import logging
 import random as _random
 import time
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
+import httpcore
 import httpx
+
+from bildwerk.errors import ServiceError
+from bildwerk.netguard import Limits, NetPolicy, current_policy, describe_size, resolve
 
 _log = logging.getLogger("bildwerk.http")
 
@@ -91,6 +101,60 @@ def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+class GuardedBackend(httpcore.SyncBackend):
+    """httpcore's network backend, connecting only to addresses :func:`resolve` checked:
+    the name is resolved once per connection and the socket opened to that address."""
+
+    def __init__(self, policy: NetPolicy, what: str) -> None:
+        self.policy, self.what = policy, what
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve(host, port, self.policy, self.what)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """An ``httpx.HTTPTransport`` whose connections go through :class:`GuardedBackend`.
+    No proxy: a proxy would make the connection, and the guard could not pin it."""
+
+    def __init__(self, policy: NetPolicy, what: str, *, verify: bool = True) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            max_connections=httpx.Limits().max_connections,
+            max_keepalive_connections=httpx.Limits().max_keepalive_connections,
+            keepalive_expiry=httpx.Limits().keepalive_expiry,
+            network_backend=GuardedBackend(policy, what),
+        )
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """An attempt ran past its overall deadline (e.g. a server trickling bytes)."""
+
+
+class ResponseTooLargeError(ServiceError):
+    """A reply was larger than the configured cap; reading stopped at the cap."""
+
+
+def _public(url: str) -> str:
+    u = httpx.URL(url)
+    return str(u.copy_with(query=None, fragment=None, username=None, password=None))
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a call ended: a ``response`` (success, or a failure that is final or was
@@ -116,7 +180,10 @@ class RetryingClient:
         name: str,
         *,
         policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout,
+        timeout: httpx.Timeout | None = None,
+        limits: Limits | None = None,
+        kind: str = "image_api",
+        network: NetPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -124,15 +191,20 @@ class RetryingClient:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = name
+        self.name, self.kind = name, kind
         self.policy = policy or RetryPolicy()
-        self.timeout = timeout
+        self.network = network or current_policy()
+        self.limits = limits or self.network.limits_for(kind)
+        self.timeout = timeout or self.limits.timeout()
         self._sleep, self._random, self._clock, self._monotonic = sleep, random, clock, monotonic
+        send_headers = {"Accept-Encoding": "identity"}  # the cap counts what is stored
+        send_headers.update(headers or {})
         self._http = httpx.Client(
-            timeout=timeout,
-            transport=transport,
-            headers=dict(headers or {}),
+            timeout=self.timeout,
+            transport=transport or GuardedTransport(self.network, name),
+            headers=send_headers,
             follow_redirects=False,
+            trust_env=False,
         )
 
     def __enter__(self) -> RetryingClient:
@@ -174,7 +246,7 @@ class RetryingClient:
             attempt += 1
             retry_after: float | None = None
             try:
-                resp = self._http.request(method, url, json=json, content=content, headers=send)
+                resp = self._fetch(method, url, json=json, content=content, headers=send)
             except httpx.TransportError as exc:
                 outcome = Outcome(None, exc, attempt)
                 why = type(exc).__name__
@@ -182,7 +254,6 @@ class RetryingClient:
                 outcome = Outcome(resp, None, attempt)
                 if resp.is_success:
                     return outcome
-                resp.read()
                 status = resp.status_code
                 if not retryable_status(status) or (may_retry and not may_retry(resp)):
                     return outcome
@@ -206,3 +277,69 @@ class RetryingClient:
                 delay,
             )
             self._sleep(delay)
+
+    def _fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        content: bytes | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        """One attempt, its reply streamed into memory under the deadline and size cap
+        (the deadline runs on the real clock: the injected one scripts the retry budget)."""
+        limits = self.limits
+        started = time.monotonic()
+        request = self._http.build_request(
+            method, url, json=json, content=content, headers=dict(headers)
+        )
+        resp = self._http.send(request, stream=True)
+        try:
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limits.max_bytes:
+                raise self._too_large(url, f"it announces {int(declared)} bytes")
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in resp.iter_bytes():
+                total += len(chunk)
+                if total > limits.max_bytes:
+                    raise self._too_large(url, f"more than {total} bytes arrived")
+                chunks.append(chunk)
+                if time.monotonic() - started > limits.deadline:
+                    raise DeadlineExceeded(
+                        f"{self.name}: {_public(url)} did not finish within the "
+                        f"{limits.deadline:g} s deadline ({total} bytes read)",
+                        request=request,
+                    )
+        finally:
+            resp.close()
+        if time.monotonic() - started > limits.deadline:
+            raise DeadlineExceeded(
+                f"{self.name}: {_public(url)} did not finish within the "
+                f"{limits.deadline:g} s deadline",
+                request=request,
+            )
+        kept = httpx.Headers(
+            [
+                (k, v)
+                for k, v in resp.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            ]
+        )
+        return httpx.Response(
+            resp.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=request,
+        )
+
+    def _too_large(self, url: str, what: str) -> ResponseTooLargeError:
+        cap = describe_size(self.limits.max_bytes)
+        return ResponseTooLargeError(
+            f"{self.name}: the reply from {_public(url)} is over the {cap} limit ({what}); "
+            "reading stopped there",
+            url=_public(url),
+            hint="check the URL; if such replies are expected, raise "
+            f"network.{self.kind}.max_response_mb in bildwerk.yaml",
+        )

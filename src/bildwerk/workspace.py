@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bildwerk import runqueue
+from bildwerk import netguard, runqueue
 from bildwerk.blobs import BlobStore, is_url, open_store
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
@@ -85,6 +85,7 @@ class Workspace:
                     f"{self.root}: no {FILENAME} here", hint=f"run 'bildwerk init {root}' first"
                 )
         self.settings: Settings = load_settings(self.root)
+        netguard.configure(self.settings.network.policy())
 
     # --- parts -------------------------------------------------------------------------
 

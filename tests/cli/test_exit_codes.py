@@ -23,7 +23,7 @@ from bildwerk.errors import (
 )
 from bildwerk.publishers import TargetRejectedError, TargetUnavailableError, WebhookTarget
 from tests.backends.fakes_remote import FakeImageAPI
-from tests.conftest import SMALL_BRIEF
+from tests.conftest import SMALL_BRIEF, allow_loopback
 
 
 def closed_port() -> int:
@@ -117,6 +117,7 @@ def remote_ws(
     """A workspace with one creative made by the OpenAI backend against the fake API."""
     root = tmp_path / "ws"
     shutil.copytree(template_workspace, root)
+    allow_loopback(root)  # the fake image API is on 127.0.0.1
     product = sorted(p.stem for p in (root / "assets" / "products").glob("*.png"))[0]
     brief = SMALL_BRIEF.format(product=product).replace("backend: studio", "backend: openai")
     brief = brief.replace("channels: [display_mrec, og_image]", "channels: [display_mrec]")

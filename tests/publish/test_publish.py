@@ -29,6 +29,7 @@ from bildwerk.publish.keys import dev_init
 from bildwerk.publishers import FolderTarget, TargetUnavailableError
 from bildwerk.scaffold import init_workspace
 from bildwerk.workspace import Workspace
+from tests.conftest import allow_loopback
 from tests.publish.test_c2pa import FakeCA
 from tests.publish.test_verify_cli import cli
 
@@ -396,6 +397,7 @@ def hook() -> Iterator[Hook]:
 
 
 def add_webhook(root: Path, url: str) -> None:
+    allow_loopback(root)  # the CMS stand-in is on 127.0.0.1
     with (root / "bildwerk.yaml").open("a", encoding="utf-8") as fh:
         fh.write(
             f"  cms:\n    type: webhook\n    url: {url}\n    secret_env: TEST_CMS_SECRET\n"
@@ -501,6 +503,7 @@ def test_publish_to_s3_and_sync(
         ):
             monkeypatch.setenv(name, value)
         ws, run_id = fresh(ran, tmp_path)
+        allow_loopback(ws.root)
         with (ws.root / "bildwerk.yaml").open("a", encoding="utf-8") as fh:
             fh.write(
                 f"  bucket:\n    type: s3\n    url: s3://assets/campaigns\n"

@@ -83,6 +83,12 @@ class ObjectBlobStore:
         else:
             self.cache = LocalBlobStore(cache or default_cache_dir(), temp_grace=temp_grace)
         scheme = self._url.split("://", 1)[0].lower()
+        where = f"blob store {self._url}"
+        from bildwerk.netguard import check_endpoints, check_url
+
+        if scheme in ("http", "https"):
+            check_url(self._url, where)
+        check_endpoints(self.options, where)
         kwargs = dict(self.options)
         if scheme in ("s3", "s3a"):
             kwargs.setdefault("use_listings_cache", False)  # other writers exist

@@ -64,7 +64,9 @@ class WebhookTargetSettings(_Target):
         description="environment variable holding the HMAC secret",
     )
     origin: str = Field(pattern=_NAME, description="the folder or s3 target serving the files")
-    timeout: float = Field(10.0, gt=0, le=120)
+    timeout: float | None = Field(
+        None, gt=0, le=120, description="read timeout; default network.webhook.read_timeout"
+    )
     max_attempts: int = Field(4, ge=1, le=10)
     allow_insecure: bool = False
 

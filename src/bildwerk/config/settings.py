@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from bildwerk.atomicio import atomic_write_text
 from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
 from bildwerk.config.yamlfile import read_yaml, validate
+from bildwerk.netguard import DEFAULT_LIMITS, MB, NetPolicy, limits_from
+from bildwerk.netguard import Limits as NetLimits
 
 FILENAME = "bildwerk.yaml"
 
@@ -27,6 +29,50 @@ class CatalogSettings(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_megapixels: float = Field(64.0, gt=0, le=1000)
+
+
+class CallLimits(BaseModel):
+    """Limits of one kind of outbound call; unset fields keep the built-in default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    connect_timeout: float | None = Field(None, gt=0, le=600, description="seconds")
+    read_timeout: float | None = Field(None, gt=0, le=3600, description="seconds one read may wait")
+    deadline: float | None = Field(
+        None, gt=0, le=7200, description="seconds one request may take in all"
+    )
+    max_response_mb: float | None = Field(None, gt=0, le=4096)
+
+    def limits(self, kind: str) -> NetLimits:
+        mb = self.max_response_mb
+        return limits_from(
+            DEFAULT_LIMITS[kind],
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            deadline=self.deadline,
+            max_bytes=int(mb * MB) if mb is not None else None,
+        )
+
+
+class NetworkSettings(BaseModel):
+    """Outbound limits and the SSRF allow-list (see :mod:`bildwerk.netguard`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts, addresses or networks (10.0.0.0/8) on loopback, private or "
+        "link-local addresses that bildwerk may connect to; everything else inside is refused",
+    )
+    image_api: CallLimits = CallLimits()
+    webhook: CallLimits = CallLimits()
+
+    def policy(self) -> NetPolicy:
+        return NetPolicy.build(
+            self.allow_hosts,
+            {
+                "image_api": self.image_api.limits("image_api"),
+                "webhook": self.webhook.limits("webhook"),
+            },
+        )
 
 
 class Settings(BaseModel):
@@ -57,6 +103,7 @@ class Settings(BaseModel):
         "the warm process pool for more) or a name registered under bildwerk.executors",
     )
     limits: Limits = Limits()
+    network: NetworkSettings = NetworkSettings()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     signing: SigningSettings | None = None
 

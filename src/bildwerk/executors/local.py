@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
+from bildwerk import netguard
 from bildwerk.executors.base import (
     ExecEvent,
     Executor,
@@ -138,8 +139,14 @@ def _worker_init(parent: int) -> None:
         pass
 
 
-def _timed(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
-    """Runs in the worker: the result and how long the call took there."""
+def _timed(
+    fn: Callable[..., Any], args: tuple[Any, ...], network: str | None = None
+) -> tuple[Any, float]:
+    """Runs in the worker: the result and how long the call took there. ``network`` is
+    the parent's network policy (:mod:`bildwerk.netguard`) at submit time: a warm worker
+    outlives the workspace whose settings it started with."""
+    if network is not None:
+        netguard.configure(netguard.NetPolicy.from_json(network))
     started = time.perf_counter()
     return fn(*args), time.perf_counter() - started
 
@@ -179,7 +186,8 @@ class ProcessExecutor:
             while queue or pending:
                 while queue and len(pending) < cap:
                     task = queue.pop()
-                    pending[self._pool.submit(_timed, task.fn, task.args)] = task
+                    network = netguard.current_policy().to_json()
+                    pending[self._pool.submit(_timed, task.fn, task.args, network)] = task
                     yield TaskStarted(task)
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in finished:

@@ -45,6 +45,11 @@ def load_identity(root: Path, signing: SigningSettings | None) -> SigningIdentit
     """The workspace's signer: ``signing:`` in bildwerk.yaml, else the dev chain from
     ``bildwerk keys dev-init``. Certificates are checked here, before anything is written."""
     if signing is not None:
+        if signing.tsa_url:
+            # the C2PA SDK connects itself: refuse an inside address up front
+            from bildwerk.netguard import check_url
+
+            check_url(signing.tsa_url, "bildwerk.yaml: signing.tsa_url")
         cert = _inside(root, signing.cert)
         if signing.callback:
             chain = _read(cert, "certificate chain")

@@ -62,6 +62,12 @@ class S3Target:
                 s3fs = importlib.import_module("s3fs")
             except ImportError:
                 raise MissingExtraError("s3fs", "publish", "Publishing to S3") from None
+            where = f"S3 target {self.name}"
+            from bildwerk.netguard import check_endpoints, check_url
+
+            if self.endpoint_url:
+                check_url(self.endpoint_url, where)
+            check_endpoints(self._options, where)
             config = {
                 "connect_timeout": min(self._timeout, 5.0),
                 "read_timeout": self._timeout,

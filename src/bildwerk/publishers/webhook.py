@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bildwerk.errors import UserError
-from bildwerk.httpretry import RetryingClient, RetryPolicy, retryable_status
+from bildwerk.httpretry import DeadlineExceeded, RetryingClient, RetryPolicy, retryable_status
+from bildwerk.netguard import NetPolicy, current_policy, limits_from
 from bildwerk.publish.seo import PublishedImage, json_ld, picture_html, preload_link
 from bildwerk.publishers.base import USER_AGENT, TargetRejectedError, TargetUnavailableError
 
@@ -85,7 +86,7 @@ class WebhookTarget:
         url: str,
         secret: str | bytes,
         *,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         max_attempts: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
@@ -93,6 +94,7 @@ class WebhookTarget:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
         allow_insecure: bool = False,
+        network: NetPolicy | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -107,7 +109,13 @@ class WebhookTarget:
             raise UserError("the webhook secret is empty", hint="set the secret the CMS checks")
         self.url = url
         self._secret = key
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self._network = network or current_policy()
+        base = self._network.limits_for("webhook")
+        self._limits = (
+            base
+            if timeout is None
+            else limits_from(base, read=timeout, connect=min(timeout, base.connect))
+        )
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -143,7 +151,9 @@ class WebhookTarget:
         with RetryingClient(
             self.name,
             policy=policy,
-            timeout=self._timeout,
+            limits=self._limits,
+            kind="webhook",
+            network=self._network,
             transport=self._transport,
             sleep=self._sleep,
             random=self._rng.random,
@@ -156,8 +166,10 @@ class WebhookTarget:
             if not retryable_status(resp.status_code):
                 self._reject(resp)
             last = f"HTTP {resp.status_code}"
+        elif isinstance(outcome.error, DeadlineExceeded):
+            last = str(outcome.error)
         elif isinstance(outcome.error, httpx.TimeoutException):
-            last = f"timed out after {self._timeout.read:g} s"
+            last = f"timed out after {self._limits.timeout().read:g} s"
         else:
             exc = outcome.error
             last = f"could not connect ({type(exc).__name__}: {exc})"

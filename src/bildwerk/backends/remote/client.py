@@ -17,7 +17,8 @@ import httpx
 
 from bildwerk.backends.remote.apikeys import Secret
 from bildwerk.backends.remote.errors import RefusedError, RemoteError, RemoteUserError, public_url
-from bildwerk.httpretry import RetryingClient, RetryPolicy, retryable_status
+from bildwerk.httpretry import DeadlineExceeded, RetryingClient, RetryPolicy, retryable_status
+from bildwerk.netguard import NetPolicy, current_policy, limits_from
 
 USER_AGENT = "bildwerk-remote/1"
 
@@ -74,8 +75,11 @@ class RemoteClient:
         base_url: str,
         api_key: Secret,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 180.0,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        network: NetPolicy | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
@@ -86,11 +90,20 @@ class RemoteClient:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.retry = retry or RetryPolicy()
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
+        network = network or current_policy()
+        limits = limits_from(
+            network.limits_for("image_api"),
+            connect=connect_timeout,
+            read=read_timeout,
+            deadline=deadline,
+            max_bytes=max_bytes,
+        )
+        self.limits = limits
         self._http = RetryingClient(
             profile.name,
             policy=self.retry,
-            timeout=timeout,
+            limits=limits,
+            network=network,
             transport=transport,
             headers={"User-Agent": USER_AGENT},
             sleep=sleep,
@@ -135,7 +148,8 @@ class RemoteClient:
         )
         attempt, resp = outcome.attempts, outcome.response
         if resp is None:
-            kind = type(outcome.error).__name__
+            error = outcome.error
+            kind = str(error) if isinstance(error, DeadlineExceeded) else type(error).__name__
             where = public_url(full)
             raise RemoteError(
                 self.profile.name,
@@ -143,7 +157,8 @@ class RemoteClient:
                 attempts=attempt,
                 url=where,
                 hint="check the network, a proxy or the service's base URL; a slow "
-                "service may need a longer read timeout; re-running is safe "
+                "service may need a longer network.image_api.read_timeout or deadline "
+                "in bildwerk.yaml; re-running is safe "
                 "(finished scenes are kept)",
             ) from None
         if resp.is_success:
