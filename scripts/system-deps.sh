@@ -8,10 +8,11 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=()
-have_font() { fc-list 2>/dev/null | grep -qi "$1"; }
+# grep reads all of fc-list: with -q it would stop early and pipefail would see SIGPIPE
+have_font() { fc-list 2>/dev/null | grep -i "$1" >/dev/null; }
 have_font "Noto Sans Arabic" || pkgs+=(fonts-noto-core)
 have_font "Noto Sans CJK" || pkgs+=(fonts-noto-cjk)
-ldconfig -p 2>/dev/null | grep -q libfribidi || pkgs+=(libfribidi0)
+ldconfig -p 2>/dev/null | grep libfribidi >/dev/null || pkgs+=(libfribidi0)
 if [ "$want_test" = 1 ]; then
   command -v exiftool >/dev/null || pkgs+=(libimage-exiftool-perl)
   command -v avifdec >/dev/null || pkgs+=(libavif-bin)

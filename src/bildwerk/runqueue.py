@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -27,6 +28,7 @@ from bildwerk.tempfiles import pid_alive
 
 LEASE_SECONDS = 60.0
 BEAT_SECONDS = 5.0
+CHECK_SECONDS = 1.0
 
 
 def owner_id() -> str:
@@ -64,6 +66,7 @@ class RunLease:
         self.owner = owner or owner_id()
         self.lease, self.beat = lease_seconds, min(beat_seconds, lease_seconds / 3)
         self.cancelled = threading.Event()
+        self._asked = time.monotonic()
         self._heart = Heartbeat(self._renew, self.beat, "run-lease")
 
     def __enter__(self) -> RunLease:
@@ -84,7 +87,15 @@ class RunLease:
                 self.cancelled.set()
 
     def check(self) -> None:
-        """Raise :class:`RunCancelled` when cancellation was requested."""
+        """Raise :class:`RunCancelled` when cancellation was requested. Called between
+        tasks (never inside a transaction); asks the catalog itself at most once a second,
+        so a cancel takes effect within about a second, not a heartbeat."""
+        now = time.monotonic()
+        if not self.cancelled.is_set() and now - self._asked > CHECK_SECONDS:
+            self._asked = now
+            with self.db.session(write=False) as s:
+                if repo.cancel_requested(s, self.run_id):
+                    self.cancelled.set()
         if self.cancelled.is_set():
             raise RunCancelled(f"run {self.run_id} was cancelled")
 

@@ -203,7 +203,7 @@ def test_channel_pixel_area_is_bounded_with_field_and_limit(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         resolve_channels(brief, doc)
     err = info.value
-    assert err.field == "channels.0.density" and err.line == 5
+    assert err.field == "channels.0.overrides.density" and err.line == 5  # where it was set
     assert "24576×24576" in err.message and "67.1 MP" in err.message
     assert "validation error" not in err.message
 

@@ -70,6 +70,7 @@ from bildwerk.catalog.repo.publishing import (
 )
 from bildwerk.catalog.repo.runs import (
     add_stream_events,
+    cancel_requested,
     claimable_runs,
     enqueue_run,
     events_for,
@@ -99,6 +100,7 @@ __all__ = [
     "approved_hashes_in",
     "assets_by_id",
     "assets_with_prefix",
+    "cancel_requested",
     "claim_jobs",
     "claimable_runs",
     "current_decisions",

@@ -137,6 +137,11 @@ def renew_lease(s: Session, run_id: str, owner: str, lease_seconds: float) -> bo
     return bool(run.cancel_requested)
 
 
+def cancel_requested(s: Session, run_id: str) -> bool:
+    found = s.scalar(select(Run.cancel_requested).where(Run.id == run_id))
+    return bool(found)
+
+
 def request_cancel(s: Session, run_id: str, actor: str) -> Run:
     """A queued run is cancelled at once; a running one is asked to stop."""
     run = s.get_one(Run, run_id)
