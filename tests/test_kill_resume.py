@@ -23,8 +23,16 @@ EXE = Path(sys.executable).with_name("bildwerk")
 KILLS = 30
 
 
-def _workspace(template: Path, dest: Path) -> tuple[Path, Path]:
+def _workspace(template: Path, dest: Path, catalog: str | None = None) -> tuple[Path, Path]:
     shutil.copytree(template, dest)
+    if catalog is not None:
+        config = dest / "bildwerk.yaml"
+        text = config.read_text(encoding="utf-8")
+        assert "url: sqlite:///.bildwerk/catalog.db" in text
+        config.write_text(
+            text.replace("url: sqlite:///.bildwerk/catalog.db", f"url: {catalog}"),
+            encoding="utf-8",
+        )
     product = sorted(p.stem for p in (dest / "assets" / "products").glob("*.png"))[0]
     brief = dest / "campaigns" / "small.yaml"
     brief.write_text(SMALL_BRIEF.format(product=product), encoding="utf-8")
@@ -50,6 +58,19 @@ def _outputs(root: Path) -> dict[str, object]:
 def test_kill_9_anywhere_then_resume_is_byte_identical(
     template_workspace: Path, tmp_path: Path
 ) -> None:
+    kill_and_resume(template_workspace, tmp_path, KILLS, None)
+
+
+@pytest.mark.slow
+def test_kill_9_on_postgres_then_resume_is_byte_identical(
+    template_workspace: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    kill_and_resume(template_workspace, tmp_path, KILLS // 3, postgres_url)
+
+
+def kill_and_resume(
+    template_workspace: Path, tmp_path: Path, kills: int, catalog: str | None
+) -> None:
     ref_root, ref_brief = _workspace(template_workspace, tmp_path / "ref")
     started = time.monotonic()
     ref = subprocess.run(
@@ -61,9 +82,9 @@ def test_kill_9_anywhere_then_resume_is_byte_identical(
     assert ref.returncode == 0, ref.stderr
     full = time.monotonic() - started
 
-    root, brief = _workspace(template_workspace, tmp_path / "victim")
+    root, brief = _workspace(template_workspace, tmp_path / "victim", catalog)
     rng = random.Random(9)
-    for i in range(KILLS):
+    for i in range(kills):
         workers = "1" if i % 2 == 0 else "2"
         proc = subprocess.Popen(
             [str(EXE), "run", str(brief), "-w", str(root), "--workers", workers],
