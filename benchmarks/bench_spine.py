@@ -34,7 +34,7 @@ def baseline_env(commit: str, cache: Path) -> Path:
     tree = cache / f"tree-{commit}"
     venv = cache / f"venv-{commit}"
     exe = venv / "bin" / "bildwerk"
-    if exe.is_file():
+    if exe.is_file() and tree.is_dir():
         return exe
     cache.mkdir(parents=True, exist_ok=True)
     if not tree.exists():
