@@ -18,7 +18,7 @@ import io
 import logging
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,29 +28,28 @@ import fontTools
 from fontTools.merge import Merger
 from fontTools.subset import Options as SubsetOptions
 from fontTools.subset import Subsetter
-from fontTools.ttLib import TTCollection, TTFont, TTLibError
+from fontTools.ttLib import TTFont, TTLibError
 from PIL import ImageFont, features
 
 from bildwerk.atomicio import atomic_write_bytes, sha256_file
 from bildwerk.config.brand import BrandKit
 from bildwerk.errors import ConfigError
+from bildwerk.fontfiles import (
+    cjk_faces,
+    cjk_region,
+    first_present,
+    index_fonts,
+    search_dirs,
+)
 
 log = logging.getLogger(__name__)
 
 Role = Literal["headline", "body", "cta"]
 Weight = Literal["bold", "regular"]
 
-ENV_FONT_PATH = "BILDWERK_FONT_PATH"
 ENV_FONT_CACHE = "BILDWERK_FONT_CACHE"
-SYSTEM_FONT_DIRS: tuple[str, ...] = (
-    "~/.local/share/fonts",
-    "~/.fonts",
-    "/usr/local/share/fonts",
-    "/usr/share/fonts",
-)
 BUILTIN = "pillow-default"
 _MERGE_RECIPE = "merge-v1"  # bump when the merged-face recipe changes (part of fingerprint)
-_FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 # Latin glyphs borrowed from Noto Sans by script fonts: Latin, punctuation, currency.
 _COMPANION_RANGES: tuple[range, ...] = (
@@ -314,86 +313,6 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(path, st.st_size, st.st_mtime_ns)
 
 
-# --- finding files -----------------------------------------------------------------------
-
-
-def search_dirs() -> tuple[Path, ...]:
-    """Directories searched for fallback fonts: ``$BILDWERK_FONT_PATH`` first, then the
-    user's and the system's font folders."""
-    extra = [p for p in os.environ.get(ENV_FONT_PATH, "").split(os.pathsep) if p]
-    return tuple(Path(p).expanduser() for p in (*extra, *SYSTEM_FONT_DIRS))
-
-
-@lru_cache(maxsize=8)
-def _index_fonts(dirs: tuple[Path, ...]) -> dict[str, Path]:
-    """File name → path of every font under ``dirs``; earlier directories win."""
-    found: dict[str, Path] = {}
-    for root in dirs:
-        for path in _walk_fonts(root):
-            found.setdefault(path.name, path)
-    return found
-
-
-def _walk_fonts(root: Path) -> Iterator[Path]:
-    if not root.is_dir():
-        return
-    for folder, subdirs, files in os.walk(root):
-        subdirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(_FONT_SUFFIXES):
-                yield Path(folder) / name
-
-
-def _first(index: dict[str, Path], names: Iterable[str]) -> Path | None:
-    return next((index[n] for n in names if n in index), None)
-
-
-# --- CJK faces ---------------------------------------------------------------------------
-
-
-def cjk_region(locale: str, text: str = "") -> str:
-    """Which regional CJK face suits ``locale`` (JP, KR, SC, TC or HK).
-
-    Han characters are drawn differently per region, so a Japanese ad must not use the
-    Simplified Chinese face. Non-CJK locales guess from the text (kana → JP, hangul → KR).
-    """
-    lang, *rest = locale.replace("_", "-").lower().split("-")
-    tags = set(rest)
-    if lang == "ja":
-        return "JP"
-    if lang == "ko":
-        return "KR"
-    if lang == "zh":
-        if tags & {"hk", "mo"}:
-            return "HK"
-        return "TC" if tags & {"hant", "tw"} else "SC"
-    if any(0x3040 <= ord(c) <= 0x30FF for c in text):
-        return "JP"
-    if any(0xAC00 <= ord(c) <= 0xD7AF or 0x1100 <= ord(c) <= 0x11FF for c in text):
-        return "KR"
-    return "SC"
-
-
-@lru_cache(maxsize=8)
-def _cjk_faces(path: Path) -> dict[str, int]:
-    """Region → face index inside a CJK collection, read from the face names."""
-    faces: dict[str, int] = {}
-    if path.suffix.lower() not in (".ttc", ".otc"):
-        return faces
-    collection = TTCollection(str(path), lazy=True)
-    try:
-        for i, font in enumerate(collection.fonts):
-            family = font["name"].getDebugName(1) or ""
-            if "Mono" in family:
-                continue
-            for region in ("JP", "KR", "SC", "TC", "HK"):
-                if f"CJK {region}" in family:
-                    faces.setdefault(region, i)
-    finally:
-        collection.close()
-    return faces
-
-
 # --- the font set ------------------------------------------------------------------------
 
 
@@ -412,7 +331,7 @@ class FontSet:
         dirs: Sequence[Path] | None = None,
     ) -> None:
         self._dirs = tuple(dirs) if dirs is not None else search_dirs()
-        self._index = _index_fonts(self._dirs)
+        self._index = index_fonts(self._dirs)
         self._brand: dict[str, Path] = {}
         if brand is not None:
             where = Path(brand_file) if brand_file is not None else brand.root / "brand.yaml"
@@ -494,21 +413,21 @@ class FontSet:
         return out
 
     def _system_chain(self, weight: Weight, locale: str, text: str) -> list[FontChoice]:
-        latin = _first(self._index, _LATIN[weight])
+        latin = first_present(self._index, _LATIN[weight])
         groups: dict[str, list[FontChoice]] = {"latin": [FontChoice(latin)] if latin else []}
         for script, (tag,) in _SCRIPTS.items():
             groups[script] = self._script_choices(tag, weight, latin)
-        cjk = _first(self._index, _CJK[weight])
+        cjk = first_present(self._index, _CJK[weight])
         if cjk is not None:
             region = cjk_region(locale, text)
-            groups["cjk"] = [FontChoice(cjk, _cjk_faces(cjk).get(region, 0))]
+            groups["cjk"] = [FontChoice(cjk, cjk_faces(cjk).get(region, 0))]
         order = list(groups)
         preferred = _LOCALE_SCRIPT.get(locale.replace("_", "-").split("-")[0].lower())
         if preferred in groups:
             order.remove(preferred)
             order.insert(0, preferred)
         out = [choice for key in order for choice in groups[key]]
-        dejavu = _first(self._index, _DEJAVU[weight])
+        dejavu = first_present(self._index, _DEJAVU[weight])
         if dejavu is not None:
             out.append(FontChoice(dejavu))
         return out
@@ -517,7 +436,7 @@ class FontSet:
         names = ([f"NotoSans{tag}-Bold.ttf"] if weight == "bold" else []) + [
             f"NotoSans{tag}-Regular.ttf"
         ]
-        path = _first(self._index, names)
+        path = first_present(self._index, names)
         if path is None:
             return []
         paired = [FontChoice(path, companion=latin)] if latin is not None else []

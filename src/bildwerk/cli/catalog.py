@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from bildwerk.errors import UserError
 
@@ -19,6 +18,7 @@ from bildwerk.cli.common import (
     WorkspaceOpt,
     _print_json,
     _report,
+    _table,
     _ws,
     app,
     assets_app,
@@ -55,12 +55,13 @@ def assets_list(
             ]
         )
         return
-    table = Table()
-    for col in ("id", "kind", "size", "campaign", "sha256"):
-        table.add_column(col)
-    for a in assets:
-        table.add_row(a.id, a.kind, f"{a.width}×{a.height}", a.campaign_id or "", a.sha256[:12])
-    out.print(table)
+    _table(
+        ("id", "kind", "size", "campaign", "sha256"),
+        (
+            (a.id, a.kind, f"{a.width}×{a.height}", a.campaign_id or "", a.sha256[:12])
+            for a in assets
+        ),
+    )
 
 
 @assets_app.command("show")
@@ -152,19 +153,20 @@ def models_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table()
-    for col in ("name", "kind", "architecture", "sha256", "licence", "size"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["architecture"],
-            r["sha256"][:12],
-            r["license"],
-            f"{r['size_bytes'] / 1e6:.1f} MB",
-        )
-    out.print(table)
+    _table(
+        ("name", "kind", "architecture", "sha256", "licence", "size"),
+        (
+            (
+                r["name"],
+                r["kind"],
+                r["architecture"],
+                r["sha256"][:12],
+                r["license"],
+                f"{r['size_bytes'] / 1e6:.1f} MB",
+            )
+            for r in rows
+        ),
+    )
 
 
 @models_app.command("remove")

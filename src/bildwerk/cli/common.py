@@ -8,13 +8,14 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from bildwerk.errors import WorkspaceError
 
@@ -132,3 +133,13 @@ db_app = typer.Typer(no_args_is_help=True, help="The catalog's schema: status an
 
 
 app.add_typer(db_app, name="db")
+
+
+def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A Rich table of ``columns`` printed to stdout (the text form of a listing)."""
+    table = Table()
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from bildwerk.errors import UserError
 
@@ -19,6 +18,7 @@ from bildwerk.cli.common import (
     _print_json,
     _progress,
     _report,
+    _table,
     _ws,
     app,
     out,
@@ -39,21 +39,22 @@ def review(
     if as_json:
         _print_json(rows)
         return
-    table = Table()
-    for col in ("id", "channel", "segment", "locale", "rank", "score", "state", "reasons"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["channel"],
-            r["segment"] or "",
-            r["locale"] or "",
-            str(r["rank"] or ""),
-            f"{r['score']:.3f}" if r["score"] is not None else "",
-            r["state"],
-            "; ".join(r["reasons"]),
-        )
-    out.print(table)
+    _table(
+        ("id", "channel", "segment", "locale", "rank", "score", "state", "reasons"),
+        (
+            (
+                r["id"],
+                r["channel"],
+                r["segment"] or "",
+                r["locale"] or "",
+                str(r["rank"] or ""),
+                f"{r['score']:.3f}" if r["score"] is not None else "",
+                r["state"],
+                "; ".join(r["reasons"]),
+            )
+            for r in rows
+        ),
+    )
 
 
 @app.command()

@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from bildwerk.errors import UserError
 
@@ -20,6 +19,7 @@ from bildwerk.cli.common import (
     _actor,
     _print_json,
     _report,
+    _table,
     _ws,
     out,
     runs_app,
@@ -50,21 +50,14 @@ def runs_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table()
-    for col in ("run", "campaign", "status", "planned", "generated", "cached", "failed", "started"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["campaign_id"],
-            r["status"],
-            str(r["planned"]),
-            str(r["generated"]),
-            str(r["cached"]),
-            str(r["failed"]),
-            r["started_at"],
-        )
-    out.print(table)
+    counts = ("planned", "generated", "cached", "failed")
+    _table(
+        ("run", "campaign", "status", *counts, "started"),
+        (
+            (r["id"], r["campaign_id"], r["status"], *(str(r[c]) for c in counts), r["started_at"])
+            for r in rows
+        ),
+    )
 
 
 @runs_app.command("watch")

@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bildwerk.atomicio import sha256_bytes
 from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import Campaign, Publication, Run
+from bildwerk.catalog.models import Campaign, Run
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.publishing import (
     WebhookTargetSettings,
@@ -45,28 +44,22 @@ from bildwerk.config.publishing import (
 from bildwerk.config.settings import Settings
 from bildwerk.errors import NotFoundError, UserError
 from bildwerk.events import EventSink, EventStream, ignore, operation_id
+from bildwerk.publish import delivery as _delivery
 from bildwerk.publish import sync as _sync_module
 from bildwerk.publish.describe import Creative, describe
-from bildwerk.publish.lease import TargetLease, hold_all
+from bildwerk.publish.lease import hold_all
 from bildwerk.publish.metadata import build_xmp
 from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn
-from bildwerk.publish.site import PublishedFile, images_from, page_url, site_files
+from bildwerk.publish.site import images_from, page_url
 from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
 from bildwerk.publish.target_config import resolve, site_url
 from bildwerk.publishers import (
-    IMMUTABLE,
-    REVALIDATE,
     PublishError,
-    PublishTarget,
     WebhookTarget,
-    content_type_for,
     event_key,
-    origin_key,
     publish_event,
 )
-from bildwerk.records import JobSpec, PublicationRecord
-
-IMAGE_DIR = "img"
+from bildwerk.records import JobSpec
 
 
 @dataclass
@@ -179,8 +172,8 @@ class Publisher:
             stream.emit("stage.started", stage="upload", total=len(creatives) * len(storage))
             stream.emit("stage.started", stage="pages", total=len(storage))
             for name, target in storage:
-                report.pages[name] = self._publish_target(
-                    name, target, creatives, stamped, report, stream, leases[name]
+                report.pages[name] = _delivery.publish_target(
+                    self, name, target, creatives, stamped, report, stream, leases[name]
                 )
                 stream.emit("job.finished", stage="pages", job=name,
                             data={"url": report.pages[name]})  # fmt: skip
@@ -357,223 +350,9 @@ class Publisher:
 
     # ------------------------------------------------------------------ targets
 
-    def recover(self, name: str, target: PublishTarget) -> bool:
-        """Take back what a killed publish left on ``name`` (files of ``uploading`` rows,
-        ``removing`` rows not yet deleted, temp files); call it holding the target's
-        lease. Returns whether the site's pages need rebuilding."""
-        swept = _sweep(target)
-        with self.db.session() as s:
-            pending = repo.pending_publications(s, name)
-            stale_pages = any(
-                p.sha256 == "" for p in repo.publications(s, name, published_only=True)
-            )
-        if not pending:
-            return stale_pages
-        for p in pending:
-            target.delete(p.key)
-        with self.db.session() as s:
-            repo.drop_intents(s, name, [p.key for p in pending if p.state == "uploading"])
-            repo.finish_removal(s, name, [p.key for p in pending if p.state == "removing"])
-            repo.log_event(
-                s, "publish.recovered", actor=self.actor,
-                payload={"target": name, "taken_back": len(pending), "temp_files": swept},
-            )  # fmt: skip
-        return True
+    recover = _delivery.recover
 
-    def _publish_target(
-        self,
-        name: str,
-        target: PublishTarget,
-        creatives: list[Creative],
-        stamped: dict[int, str],
-        report: PublishReport,
-        stream: EventStream,
-        lease: TargetLease,
-    ) -> str:
-        """All of the run's files and the pages onto one target, recorded in one
-        transaction, or none of the new ones; returns the landing index URL."""
-        with _batched(target):
-            self.recover(name, target)
-            with self.db.session() as s:
-                current = {p.key: p for p in repo.publications(s, name)}
-            rows = self._plan_files(creatives, stamped, current, report)
-            keys = {str(r["key"]) for r in rows}
-            fresh = {r["rendition_id"] for r in rows}
-            superseded = [
-                p.key
-                for p in current.values()
-                if p.state == "published" and p.rendition_id in fresh and p.key not in keys
-            ]
-            with self.db.session() as s:
-                repo.record_intents(s, name, rows)  # before the first byte goes up
-            put: list[str] = []
-            c: Creative | None = None
-            try:
-                by_key = {str(r["key"]): r for r in rows}
-                for c in creatives:
-                    before = report.uploaded
-                    for r in c.renditions:
-                        key = _image_key(c, r.width, r.format, stamped[r.id])
-                        if key not in by_key:
-                            continue
-                        by_key[key]["url"] = target.put(
-                            key, self.blobs.get(stamped[r.id]),
-                            content_type=content_type_for(key), cache_control=IMMUTABLE,
-                        )  # fmt: skip
-                        put.append(key)
-                        report.uploaded += 1
-                    done = {"target": name, "uploaded": report.uploaded - before}
-                    stream.emit("job.finished", stage="upload", job=c.asset.id, data=done)
-                    stream.tick()
-                c = None
-
-                def commit(s: Session) -> None:
-                    repo.upsert_publications(s, name, rows)
-                    repo.mark_removing(s, name, superseded, "superseded")
-                    repo.log_events(
-                        s,
-                        [
-                            {
-                                "type": "asset.published",
-                                "run_id": c.run_id,
-                                "subject": c.asset.id,
-                                "actor": self.actor,
-                                "payload": {"target": name, "files": len(c.renditions)},
-                            }
-                            for c in creatives
-                        ],
-                    )
-                    stream.flush(s)
-
-                url = self.rebuild_site(
-                    name,
-                    target,
-                    include={k: str(r["url"]) for k, r in by_key.items()},
-                    exclude=set(superseded),
-                    commit=commit,
-                    lease=lease,
-                )
-            except (PublishError, UserError) as exc:
-                if c is not None:
-                    stream.emit("job.failed", stage="upload", job=c.asset.id, message=str(exc),
-                                data={"target": name})  # fmt: skip
-                live = {k for k, p in current.items() if p.state == "published"}
-                taken = [k for k in put if k not in live]
-                for key in taken:  # only what this call added
-                    with contextlib.suppress(Exception):
-                        target.delete(key)
-                with self.db.session() as s:
-                    repo.drop_intents(s, name, sorted(keys))
-                    repo.log_event(
-                        s,
-                        "publish.failed",
-                        actor=self.actor,
-                        payload={"target": name, "rolled_back": len(taken)},
-                    )
-                raise
-            self._finish_removals(name, target, superseded)
-        return url
-
-    def _plan_files(
-        self,
-        creatives: list[Creative],
-        stamped: dict[int, str],
-        current: dict[str, Publication],
-        report: PublishReport,
-    ) -> list[dict[str, Any]]:
-        """The rows of the files to upload (keys checked before any byte leaves); what
-        is already live with the same bytes is counted as unchanged."""
-        rows = []
-        for c in creatives:
-            for r in c.renditions:
-                sha = stamped[r.id]
-                key = _image_key(c, r.width, r.format, sha)
-                row = current.get(key)
-                if row is not None and row.state == "published" and row.sha256 == sha:
-                    report.unchanged += 1
-                    continue
-                rows.append(
-                    {
-                        "key": key,
-                        "asset_id": c.asset.id,
-                        "rendition_id": r.id,
-                        "url": "",
-                        "sha256": sha,
-                        "run_id": c.run_id,
-                        "meta": PublicationRecord(c.fields, r.format, r.width, r.height).to_json(),
-                    }
-                )
-        return rows
-
-    def _finish_removals(self, name: str, target: PublishTarget, keys: Sequence[str]) -> None:
-        """Delete files whose rows say ``removing``, then record them ``removed``."""
-        if not keys:
-            return
-        for key in keys:
-            target.delete(key)
-        with self.db.session() as s:
-            repo.finish_removal(s, name, keys)
-
-    def rebuild_site(
-        self,
-        name: str,
-        target: PublishTarget,
-        *,
-        include: Mapping[str, str] | None = None,
-        exclude: Iterable[str] = (),
-        commit: Callable[[Session], None] | None = None,
-        lease: TargetLease | None = None,
-    ) -> str:
-        """Pages, sitemaps and robots.txt from what is published on ``name`` (plus the
-        ``include`` keys about to be, at the URLs given, less the ``exclude`` ones about to
-        go). New pages are intents before they are written; the pages, the header record
-        and then the rows (``commit``'s and the pages') are recorded in one transaction."""
-        home = site_url(self.settings.targets[name])
-        plus, minus = dict(include or {}), set(exclude)
-        with self.db.session() as s:
-            live = [
-                p
-                for p in repo.publications(s, name)
-                if (p.state == "published" and p.key not in minus) or p.key in plus
-            ]
-        files = _files(p for p in live if p.rendition_id is not None)
-        files = [
-            replace(f, url=plus.get(p.key, f.url))
-            for p, f in zip([p for p in live if p.rendition_id is not None], files, strict=True)
-        ]
-        pages = site_files(files, site_url=home, site_name=self.settings.name)
-        old = {p.key: p for p in live if p.rendition_id is None}
-        changed = {
-            key: data
-            for key, data in pages.items()
-            if not (key in old and old[key].sha256 == sha256_bytes(data))
-        }
-        gone = sorted(old.keys() - pages.keys())
-        written = [
-            {"key": key, "asset_id": None, "rendition_id": None, "url": "",
-             "sha256": sha256_bytes(data), "run_id": None, "meta": {"page": True}}
-            for key, data in changed.items()
-        ]  # fmt: skip
-        if written:
-            with self.db.session() as s:
-                repo.record_intents(s, name, [w for w in written if w["key"] not in old])
-                repo.forget_sha(s, name, [w["key"] for w in written if w["key"] in old])
-        for w in written:
-            key = str(w["key"])
-            w["url"] = target.put(
-                key, changed[key], content_type=content_type_for(key), cache_control=REVALIDATE
-            )
-        _flush(target)  # the header record before the rows that rely on it
-        if lease is not None:
-            lease.check()
-        if written or gone or commit is not None:
-            with self.db.session() as s:
-                if commit is not None:
-                    commit(s)
-                repo.upsert_publications(s, name, written)
-                repo.mark_removing(s, name, gone, "nothing left to show")
-        self._finish_removals(name, target, gone)
-        return f"{home}/index.html" if pages else ""
+    rebuild_site = _delivery.rebuild_site
 
     def _notify(
         self, name: str, hook: WebhookTarget, run_id: str, creatives: list[Creative]
@@ -584,7 +363,7 @@ class Publisher:
             live = repo.publications(
                 s, conf.origin, published_only=True, asset_ids=[c.asset.id for c in creatives]
             )
-        files = _files(live)
+        files = _delivery.published_files(live)
         home = site_url(self.settings.targets[conf.origin])
         images = images_from(
             files,
@@ -651,36 +430,3 @@ class Publisher:
             revoke=revoke,
             clear_expiry=clear_expiry,
         )
-
-
-def _image_key(c: Creative, width: int, fmt: str, sha: str) -> str:
-    return f"{IMAGE_DIR}/" + origin_key(c.image.slug, c.channel.name, width, sha, fmt)
-
-
-@contextlib.contextmanager
-def _batched(target: PublishTarget) -> Iterator[None]:
-    """The target's ``batch()`` (header files written once) if it has one."""
-    batch = getattr(target, "batch", None)
-    if batch is None:
-        yield
-        return
-    with batch():
-        yield
-
-
-def _flush(target: PublishTarget) -> None:
-    flush = getattr(target, "flush", None)
-    if flush is not None:
-        flush()
-
-
-def _sweep(target: PublishTarget) -> int:
-    """Temp files a killed writer left on the target (targets that can have them)."""
-    sweep = getattr(target, "sweep", None)
-    return int(sweep()) if sweep is not None else 0
-
-
-def _files(rows: Iterable[Publication]) -> list[PublishedFile]:
-    """Publication rows of renditions as the pages and webhook events need them."""
-    records = [(PublicationRecord.from_json(p.meta), p.url) for p in rows]
-    return [PublishedFile(r.image, r.format, r.width, r.height, url) for r, url in records]

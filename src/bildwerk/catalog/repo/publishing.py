@@ -177,9 +177,16 @@ def live_publications_of(s: Session, asset_ids: Sequence[str]) -> list[Publicati
 def upsert_publications(s: Session, target: str, rows: Sequence[dict[str, Any]]) -> None:
     """Record files as published on ``target`` in one statement per chunk; a file already
     recorded (removed, or published by a concurrent call) is revived and updated."""
+    _write_publications(s, target, rows, "published")
+
+
+def _write_publications(
+    s: Session, target: str, rows: Sequence[dict[str, Any]], state: str
+) -> None:
+    """Insert or revive publication rows in ``state``, one statement per chunk."""
     now = utcnow()
     fresh = [
-        {**data, "target": target, "state": "published", "published_at": now,
+        {**data, "target": target, "state": state, "published_at": now,
          "removed_at": None, "reason": None}
         for data in rows
     ]  # fmt: skip
@@ -207,21 +214,7 @@ def mark_unpublished_keys(s: Session, target: str, keys: Sequence[str], reason: 
 def record_intents(s: Session, target: str, rows: Sequence[dict[str, Any]]) -> None:
     """Record files about to go up on ``target`` as ``uploading`` before the first byte
     leaves: a publish killed half-way leaves rows that say what to take back."""
-    now = utcnow()
-    fresh = [
-        {**data, "target": target, "state": "uploading", "published_at": now,
-         "removed_at": None, "reason": None}
-        for data in rows
-    ]  # fmt: skip
-    if not fresh:
-        return
-    changing = [c for c in fresh[0] if c not in ("target", "key")]
-    chunk = max(1, CHUNK // 4)
-    for start in range(0, len(fresh), chunk):
-        insert_rows(
-            s, Publication, fresh[start : start + chunk], keys=["target", "key"],
-            update_columns=changing,
-        )  # fmt: skip
+    _write_publications(s, target, rows, "uploading")
 
 
 def forget_sha(s: Session, target: str, keys: Sequence[str]) -> None:
