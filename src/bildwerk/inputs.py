@@ -4,6 +4,7 @@ so a bad brief leaves the catalog and blob store untouched."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from bildwerk.atomicio import sha256_bytes
 from bildwerk.config.brand import BrandKit, load_brand
 from bildwerk.config.brief import Brief, load_brief, resolve_channels
 from bildwerk.config.channels import Channel
+from bildwerk.config.delivery import BUILTIN, DeliveryProfile
 from bildwerk.config.yamlfile import YamlDoc
 from bildwerk.errors import ConfigError, InputImageError, UserError
 from bildwerk.fonts import FontSet
@@ -46,6 +48,7 @@ class RunInputs:
     products: dict[Path, CleanInput] = field(default_factory=dict)
     logo: CleanInput | None = None
     render_settings: RenderSettings = field(default_factory=RenderSettings)
+    delivery: dict[str, DeliveryProfile] = field(default_factory=dict)  # by channel name
     guard: GuardPolicy = field(default_factory=GuardPolicy)
     generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per channel
     needs_model: bool = False
@@ -66,12 +69,33 @@ def _clean(path: Path, kind: str, max_mp: float) -> CleanInput:
     )
 
 
+def _delivery(
+    channels: list[Channel], known: dict[str, DeliveryProfile], doc: YamlDoc
+) -> dict[str, DeliveryProfile]:
+    """Each channel's delivery profile; an unknown name points at the channel."""
+    out: dict[str, DeliveryProfile] = {}
+    for i, channel in enumerate(channels):
+        profile = known.get(channel.delivery)
+        if profile is None:
+            raise ConfigError(
+                doc.path,
+                f"channel '{channel.name}': unknown delivery profile '{channel.delivery}'",
+                line=doc.line_of(("channels", i)),
+                field=f"channels.{i}.delivery",
+                hint="use one of " + ", ".join(sorted(known)) + " or define it under"
+                " delivery: in bildwerk.yaml",
+            )
+        out[channel.name] = profile
+    return out
+
+
 def read_inputs(
     brief_path: Path,
     *,
     default_brand: Path,
     max_megapixels: float,
     backend: str | None = None,
+    delivery: Mapping[str, DeliveryProfile] | None = None,
 ) -> RunInputs:
     brief, doc = load_brief(brief_path)
     brand_path = brief.resolve(brief.brand) if brief.brand else default_brand
@@ -88,6 +112,7 @@ def read_inputs(
             ) from None
         raise exc
     channels = resolve_channels(brief, doc)
+    profiles = _delivery(channels, dict(delivery or BUILTIN), doc)
     backend_name = backend or brief.backend
     try:
         instance = get_backend(backend_name)
@@ -136,6 +161,7 @@ def read_inputs(
         "logo": logo.sha256 if logo else None,
         "fonts": fonts.fingerprint(),
         "render": settings.fingerprint(),
+        "delivery": {name: p.rendering() for name, p in sorted(profiles.items())},
         "encoders": encoder_versions(),
     }
     return RunInputs(
@@ -149,6 +175,7 @@ def read_inputs(
         products=products,
         logo=logo,
         render_settings=settings,
+        delivery=profiles,
         guard=guard,
         fingerprints=fingerprints,
         needs_model=bool(getattr(instance.capabilities, "needs_model", False)),

@@ -135,6 +135,7 @@ class Workspace:
             default_brand=self.brand_path,
             max_megapixels=self.settings.limits.max_megapixels,
             backend=backend,
+            delivery=self.settings.delivery_profiles(),
         )
         if inputs.needs_model:
             with self.db.session() as s:

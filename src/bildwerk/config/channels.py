@@ -52,6 +52,12 @@ class Channel(BaseModel):
     preview: bool = Field(
         False, description="internal review only: a visible PREVIEW mark, never published"
     )
+    delivery: str = Field(
+        "public",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="delivery profile (bildwerk.config.delivery): metadata, credentials, "
+        "watermark and quality target of this channel's files",
+    )
 
     @field_validator("density")
     @classmethod
@@ -141,6 +147,7 @@ PRESETS: dict[str, Channel] = {
             widths=(300, 600),
             byte_budget={"avif": 40_000, "webp": 50_000, "jpeg": 60_000},
             sizes="300px",
+            delivery="ads",
         ),
         Channel(
             name="og_image",
@@ -158,6 +165,7 @@ PRESETS: dict[str, Channel] = {
             formats=("jpeg",),
             sizes="(max-width: 600px) 100vw, 600px",
             preview=True,
+            delivery="internal",
         ),
     )
 }

@@ -7,9 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bildwerk.atomicio import atomic_write_text
+from bildwerk.config.delivery import DeliveryProfile, profiles
 from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
 from bildwerk.config.yamlfile import read_yaml, validate
 from bildwerk.netguard import DEFAULT_LIMITS, MB, NetPolicy, limits_from
@@ -106,6 +114,32 @@ class Settings(BaseModel):
     network: NetworkSettings = NetworkSettings()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     signing: SigningSettings | None = None
+    delivery: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="delivery profiles by name: changes to the built-ins (internal, public, "
+        "ads) or new ones based on public; see docs/delivery.md",
+    )
+
+    @field_validator("delivery")
+    @classmethod
+    def _delivery_profiles(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, fields in value.items():
+            if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+                raise ValueError(f"profile name {name!r}: use lowercase letters, digits, - and _")
+            if not isinstance(fields, dict):
+                raise ValueError(f"{name}: give a mapping of profile fields")
+            try:
+                profiles({name: fields})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err.get("loc", ()))
+                message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+                raise ValueError(f"{name}.{where}: {message}") from None
+        return value
+
+    def delivery_profiles(self) -> dict[str, DeliveryProfile]:
+        """Built-in delivery profiles with this workspace's changes applied."""
+        return profiles(self.delivery)
 
     @field_validator("blobs", mode="before")
     @classmethod
