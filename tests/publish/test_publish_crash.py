@@ -126,3 +126,25 @@ def test_a_held_target_names_its_holder(ran: tuple[Path, str], tmp_path: Path) -
         ws.publisher("t").publish(run_id, ["site"], wait=0.5)
     assert not (ws.root / "public" / "img").exists()
     assert ws.publisher("t").publish(run_id, ["site"]).uploaded == 42  # released
+
+
+def test_a_page_that_cannot_be_keyed_stops_the_publish_before_any_byte_leaves(
+    ran: tuple[Path, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 10 item 7: every key, the pages' too, is checked before the first upload;
+    a bad one leaves the target empty and no row behind."""
+    from bildwerk.errors import UserError
+    from bildwerk.publish.site import Page
+
+    ws, run_id = fresh(ran, tmp_path)
+    monkeypatch.setattr(Page, "key", property(lambda self: f"../{self.locale}/index.html"))
+    with pytest.raises(UserError, match=r"invalid publish key '\.\./"):
+        ws.publisher("t").publish(run_id, ["site"])
+    assert on_target(ws.root) == {}
+    with ws.db.session() as s:
+        assert list(s.scalars(select(Publication))) == []
+    monkeypatch.undo()
+    assert ws.publisher("t").publish(run_id, ["site"]).uploaded == 42
+    assert_target_matches_rows(ws)

@@ -26,6 +26,7 @@ from bildwerk.publishers import (
     REVALIDATE,
     PublishError,
     PublishTarget,
+    check_key,
     content_type_for,
     origin_key,
 )
@@ -76,7 +77,7 @@ def publish_target(
         with pub.db.session() as s:
             current = {p.key: p for p in repo.publications(s, name)}
         rows = plan_files(pub, creatives, stamped, current, report)
-        keys = {str(r["key"]) for r in rows}
+        keys = {check_key(str(r["key"])) for r in rows}
         fresh = {r["rendition_id"] for r in rows}
         superseded = [
             p.key
@@ -88,6 +89,10 @@ def publish_target(
         put: list[str] = []
         c: Creative | None = None
         try:
+            # the pages these files will make, built (their keys checked) before any byte
+            # leaves: a page that cannot be made stops the publish with nothing sent
+            home = site_url(pub.settings.targets[name])
+            _site(pub, name, {k: f"{home}/{k}" for k in keys}, set(superseded))
             by_key = {str(r["key"]): r for r in rows}
             for c in creatives:
                 before = report.uploaded
@@ -212,19 +217,7 @@ def rebuild_site(
     go). New pages are intents before they are written; the pages, the header record
     and then the rows (``commit``'s and the pages') are recorded in one transaction."""
     home = site_url(pub.settings.targets[name])
-    plus, minus = dict(include or {}), set(exclude)
-    with pub.db.session() as s:
-        live = [
-            p
-            for p in repo.publications(s, name)
-            if (p.state == "published" and p.key not in minus) or p.key in plus
-        ]
-    files = published_files(p for p in live if p.rendition_id is not None)
-    files = [
-        replace(f, url=plus.get(p.key, f.url))
-        for p, f in zip([p for p in live if p.rendition_id is not None], files, strict=True)
-    ]
-    pages = site_files(files, site_url=home, site_name=pub.settings.name)
+    live, pages = _site(pub, name, dict(include or {}), set(exclude))
     old = {p.key: p for p in live if p.rendition_id is None}
     changed = {
         key: data
@@ -257,6 +250,29 @@ def rebuild_site(
             repo.mark_removing(s, name, gone, "nothing left to show")
     finish_removals(pub, name, target, gone)
     return f"{home}/index.html" if pages else ""
+
+
+def _site(
+    pub: Publisher, name: str, plus: Mapping[str, str], minus: set[str]
+) -> tuple[list[Publication], dict[str, bytes]]:
+    """The target's rows once ``plus`` is up and ``minus`` gone, and the site's pages by
+    key, every key checked."""
+    home = site_url(pub.settings.targets[name])
+    with pub.db.session() as s:
+        live = [
+            p
+            for p in repo.publications(s, name)
+            if (p.state == "published" and p.key not in minus) or p.key in plus
+        ]
+    images = [p for p in live if p.rendition_id is not None]
+    files = [
+        replace(f, url=plus.get(p.key, f.url))
+        for p, f in zip(images, published_files(images), strict=True)
+    ]
+    pages = site_files(files, site_url=home, site_name=pub.settings.name)
+    for key in pages:
+        check_key(key)
+    return live, pages
 
 
 def _image_key(c: Creative, width: int, fmt: str, sha: str) -> str:
