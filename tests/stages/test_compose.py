@@ -377,3 +377,42 @@ def test_without_missing_drops_the_character_and_its_joiners() -> None:
     assert without_missing("a \U0001f468\u200d\U0001f469 b", "\U0001f468\U0001f469") == "a b"
     assert without_missing("x\u2764\ufe0f y\nz", "\u2764") == "x y\nz"
     assert without_missing("kept", "") == "kept"
+
+
+# --- stacked combining marks (issue 10 item 7) ---------------------------------------------
+
+ZALGO = "\u0301\u0300\u0302\u0303"
+
+
+@pytest.mark.parametrize(
+    ("copy", "expect"),
+    [
+        (Copy(headline="Sale", subline="Fresh", cta="Buy" + ZALGO * 3), "cta spills out"),
+        (Copy(headline="Sale", subline="Fresh", cta="Buy" + ZALGO * 10), "subline overlaps cta"),
+        (Copy(headline="Sale" + ZALGO * 200, subline="Fresh", cta="Buy"), "outside the safe"),
+    ],
+)
+def test_stacked_combining_marks_that_leave_their_box_fail_the_layout_check(
+    fonts: FontSet, copy: Copy, expect: str
+) -> None:
+    result = run(plan_layout(1080, 1350, Insets(), 0.06), copy, fonts)
+    safe = next(c for c in result.checks if c.name == "safe_area")
+    assert safe.verdict == "fail" and expect in (safe.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("locale", "direction", "cta", "headline"),
+    [
+        ("vi-VN", "ltr", "Mua ngay bây giờ", "Chạy xa hơn bao giờ hết"),
+        ("th-TH", "ltr", "ซื้อเลยตอนนี้", "วิ่งไกลกว่าที่เคย"),
+        ("hi-IN", "ltr", "अभी ख़रीदें", "पहले से कहीं आगे दौड़ें"),
+        ("ar-AE", "rtl", "اشترِ الآنَ", "اِجْرِ أَبْعَدَ مِنْ أَيِّ وَقْتٍ مَضَى"),
+    ],
+)
+def test_scripts_that_stack_marks_by_design_pass_the_layout_check(
+    fonts: FontSet, locale: str, direction: str, cta: str, headline: str
+) -> None:
+    for w, h in ((1080, 1350), (600, 500)):
+        copy = Copy(headline=headline, subline=headline, cta=cta)
+        result = run(plan_layout(w, h, Insets(), 0.06), copy, fonts, locale, direction)
+        assert check(result, "safe_area") == "pass", (w, h, locale)

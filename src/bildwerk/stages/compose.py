@@ -161,6 +161,9 @@ def _fit_check(plan: CopyPlan, colour: TextColour) -> CheckResult:
 
 
 def _safe_check(layout: Layout, texts: list[TextRun], logo_box: Box | None) -> CheckResult:
+    """Every drawn box inside the safe area and no two blocks on top of each other:
+    the boxes are the ink actually drawn, so stacked combining marks that climb out of
+    their line show here even when the text fitter let them through."""
     boxes: dict[str, list[int]] = {}
     for run in texts:
         boxes[run.role] = list(run.box.as_tuple())
@@ -169,14 +172,35 @@ def _safe_check(layout: Layout, texts: list[TextRun], logo_box: Box | None) -> C
     if logo_box is not None:
         boxes["logo"] = list(logo_box.as_tuple())
     outside = [k for k, v in boxes.items() if not layout.safe.contains(Box(*v))]
-    score = 1.0 - len(outside) / max(1, len(boxes))
+    overlaps = [
+        [a, b]
+        for i, a in enumerate(boxes)
+        for b in list(boxes)[i + 1 :]
+        if b.removesuffix("_plate") != a.removesuffix("_plate")
+        and _overlap(Box(*boxes[a]), Box(*boxes[b]))
+    ]
+    spilled = [r.role for r in texts if r.plate is not None and not r.plate.contains(r.box)]
+    bad = len(set(outside) | set(spilled) | {k for pair in overlaps for k in pair})
+    issues = [f"outside the safe area: {', '.join(outside)}"] if outside else []
+    issues += [f"{a} overlaps {b}" for a, b in overlaps]
+    issues += [f"{role} spills out of its button" for role in spilled]
     return CheckResult(
         "safe_area",
-        "fail" if outside else "pass",
-        round(score, 3),
-        f"outside the safe area: {', '.join(outside)}" if outside else None,
-        {"safe": list(layout.safe.as_tuple()), "boxes": boxes, "outside": outside},
+        "fail" if issues else "pass",
+        round(1.0 - bad / max(1, len(boxes)), 3),
+        "; ".join(issues) or None,
+        {
+            "safe": list(layout.safe.as_tuple()),
+            "boxes": boxes,
+            "outside": outside,
+            "overlaps": overlaps,
+            "spilled": spilled,
+        },
     )
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
 @dataclass(frozen=True)
