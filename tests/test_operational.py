@@ -3,7 +3,6 @@ catalog, SIGTERM and a killed parent — a clear message, no traceback, nothing 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -185,38 +184,3 @@ def test_workers_die_with_a_killed_parent(workspace_dir: Path, small_brief: Path
         for pid in _session_pids(proc.pid):
             os.kill(pid, signal.SIGKILL)
     assert Workspace(workspace_dir).runs()[0].status == "interrupted"  # its lease says so
-
-
-def _mount_tmpfs(where: Path, size: int) -> bool:
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-    )
-    return done.returncode == 0
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="root reads anything: mounting a tmpfs needs it")
-def test_a_full_disk_is_named_and_the_run_resumes(template_workspace: Path, tmp_path: Path) -> None:
-    from tests.conftest import SMALL_BRIEF
-
-    disk = tmp_path / "disk"
-    used = sum(p.stat().st_size for p in template_workspace.rglob("*") if p.is_file())
-    assert _mount_tmpfs(disk, used + 1_500_000), "cannot mount a tmpfs as root"
-    try:
-        root = disk / "ws"
-        shutil.copytree(template_workspace, root)
-        product = sorted(p.stem for p in (root / "assets" / "products").glob("*.png"))[0]
-        brief = root / "campaigns" / "small.yaml"
-        brief.write_text(SMALL_BRIEF.format(product=product), encoding="utf-8")
-        full = cli("run", str(brief), "-w", str(root), "--workers", "1")
-        assert full.returncode == 4, full.stderr
-        assert "no space left" in full.stderr and "Traceback" not in full.stderr
-        subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
-        again = cli("run", str(brief), "-w", str(root), "--workers", "1", "--json")
-        assert again.returncode == 0, again.stderr
-        summary = json.loads(again.stdout.splitlines()[-1])
-        assert summary["generated"] + summary["cached"] == 8 and summary["failed"] == 0
-        assert cli("fsck", "-w", str(root), "--repair").returncode == 0
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
