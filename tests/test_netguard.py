@@ -387,3 +387,62 @@ def test_the_tsa_url_is_checked(tmp_path: Path) -> None:
     signing = SigningSettings(cert=Path("c.pem"), key=Path("k.pem"), tsa_url="http://10.9.9.9/tsa")
     with pytest.raises(UserError, match=re.escape("signing.tsa_url")):
         load_identity(tmp_path, signing)
+
+
+def test_s3_connects_only_to_the_address_it_checked(
+    fake_dns: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding against s3fs: the endpoint's name answers 127.0.0.1 when checked and
+    an inside address afterwards; the upload still goes to the checked address, and no
+    socket is ever pointed anywhere else (a guard refuses it before a packet leaves)."""
+    pytest.importorskip("s3fs")
+    import httpx
+    from moto import settings as moto_settings
+    from moto.s3 import utils as moto_s3_utils
+    from moto.server import ThreadedMotoServer
+
+    from bildwerk.publishers.s3 import S3Target
+
+    # a named endpoint (not an IP) is path-style to moto only with this switch
+    monkeypatch.setattr(moto_settings, "S3_IGNORE_SUBDOMAIN_BUCKETNAME", True)
+    monkeypatch.setattr(moto_s3_utils, "S3_IGNORE_SUBDOMAIN_BUCKETNAME", True)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        port = server.get_host_and_port()[1]
+        httpx.put(f"http://127.0.0.1:{port}/site", timeout=10).raise_for_status()
+        answers = iter([["127.0.0.1"]])
+
+        def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            addresses = next(answers, ["10.9.9.9"])  # the first answer, then a rebind
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port))) for a in addresses]
+
+        elsewhere: list[object] = []
+        real_connect = socket.socket.connect
+
+        def guarded(sock: socket.socket, address: Any) -> Any:
+            if isinstance(address, tuple) and address[0] != "127.0.0.1":
+                elsewhere.append(address)
+                raise ConnectionRefusedError("test guard: only 127.0.0.1")
+            return real_connect(sock, address)
+
+        lookup = socket.getaddrinfo
+        monkeypatch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, *a, **k: (
+                rebinding(host, *a, **k) if host == "minio.example" else lookup(host, *a, **k)
+            ),
+        )
+        monkeypatch.setattr(socket.socket, "connect", guarded)
+        netguard.configure(NetPolicy.build(["minio.example"]))
+        target = S3Target(
+            "s3://site/p",
+            endpoint_url=f"http://minio.example:{port}",
+            storage_options={"key": "k", "secret": "s"},
+        )
+        target.put("img/a.jpg", b"jpeg", content_type="image/jpeg", cache_control="no-cache")
+        assert target.exists("img/a.jpg")
+        assert elsewhere == []
+    finally:
+        server.stop()

@@ -11,9 +11,11 @@ Two things a remote party must not be able to do to bildwerk:
   ``network.allow_hosts`` names the host, the address or its network.
 
 The guard resolves a host **once**, checks every address, and connects to the checked
-address itself (``bildwerk.httpretry.GuardedBackend``, httpcore's network backend): a
-DNS answer that changes between the check and the connect (DNS rebinding) cannot slip
-through. The URL, the ``Host`` header and TLS SNI/certificate checks keep the host name.
+address itself (``bildwerk.httpretry.GuardedBackend``, httpcore's network backend; for
+s3fs, :func:`pinned_resolver` in aiohttp's connector): a DNS answer that changes between
+the check and the connect (DNS rebinding) cannot slip through. The URL, the ``Host``
+header and TLS SNI/certificate checks keep the host name. The one client that connects
+on its own is the C2PA SDK's time-stamp request: its URL is checked up front only.
 
 The workspace's settings become the process-wide :class:`NetPolicy` through
 :func:`configure`, which also exports it in ``BILDWERK_NETWORK`` so spawned workers see the
@@ -231,16 +233,15 @@ def check_url(url: str, what: str, policy: NetPolicy | None = None) -> None:
     resolve(parts.hostname, port, policy or current_policy(), what)
 
 
-def check_endpoints(options: Mapping[str, typing.Any], what: str) -> None:
-    """Check the endpoints named in fsspec/s3fs storage options (``endpoint_url``, also
-    under ``client_kwargs``) with :func:`check_url`, before s3fs connects on its own."""
+def endpoint_urls(options: Mapping[str, typing.Any]) -> list[str]:
+    """The endpoints named in fsspec/s3fs storage options (``endpoint_url``, also under
+    ``client_kwargs``)."""
     client = options.get("client_kwargs")
-    for value in (
+    found = (
         options.get("endpoint_url"),
         client.get("endpoint_url") if isinstance(client, Mapping) else None,
-    ):
-        if isinstance(value, str) and value:
-            check_url(value, what)
+    )
+    return [v for v in found if isinstance(v, str) and v]
 
 
 def limits_from(
@@ -262,3 +263,49 @@ def limits_from(
         if value is not None:
             changes[name] = value
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def pinned_resolver(
+    what: str, urls: Iterable[str] = (), policy: NetPolicy | None = None
+) -> typing.Any:
+    """An aiohttp resolver for clients built on aiohttp (s3fs/aiobotocore: pass it as
+    ``config_kwargs={"connector_args": {"resolver": ...}}``). The hosts of ``urls`` are
+    resolved and checked here, up front (a refused one raises now); any other host on
+    first use. Each answer is pinned: every later connection goes to the addresses that
+    were checked, so a DNS answer that changes afterwards is never followed."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    checked = policy or current_policy()
+    pinned: dict[tuple[str, int], list[str]] = {}
+
+    def pin(host: str, port: int) -> list[str]:
+        if (host, port) not in pinned:
+            pinned[(host, port)] = resolve(host, port, checked, what)
+        return pinned[(host, port)]
+
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UserError(f"{what}: {url!r} is not an http(s) URL")
+        pin(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+    class PinnedResolver(AbstractResolver):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            return [
+                ResolveResult(
+                    hostname=host,
+                    host=address,
+                    port=port,
+                    family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST,
+                )
+                for address in pin(host, port)
+            ]
+
+        async def close(self) -> None:
+            return None
+
+    return PinnedResolver()

@@ -84,14 +84,25 @@ class ObjectBlobStore:
             self.cache = LocalBlobStore(cache or default_cache_dir(), temp_grace=temp_grace)
         scheme = self._url.split("://", 1)[0].lower()
         where = f"blob store {self._url}"
-        from bildwerk.netguard import check_endpoints, check_url
+        from bildwerk.netguard import check_url, endpoint_urls, pinned_resolver
 
         if scheme in ("http", "https"):
             check_url(self._url, where)
-        check_endpoints(self.options, where)
+        endpoints = endpoint_urls(self.options)
         kwargs = dict(self.options)
         if scheme in ("s3", "s3a"):
             kwargs.setdefault("use_listings_cache", False)  # other writers exist
+            try:
+                # checked here; s3fs connects only to these addresses (no DNS rebinding)
+                resolver = pinned_resolver(where, endpoints)
+            except ImportError:
+                raise MissingExtraError("s3fs", "publish", f"The blob store {self._url}") from None
+            config = dict(kwargs.get("config_kwargs") or {})
+            connector = {**dict(config.get("connector_args") or {}), "resolver": resolver}
+            kwargs["config_kwargs"] = {**config, "connector_args": connector}
+        else:
+            for endpoint in endpoints:
+                check_url(endpoint, where)
         try:
             self.fs, root = _fsspec().core.url_to_fs(self._url, **kwargs)
         except ImportError as exc:

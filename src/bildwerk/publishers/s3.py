@@ -63,22 +63,26 @@ class S3Target:
             except ImportError:
                 raise MissingExtraError("s3fs", "publish", "Publishing to S3") from None
             where = f"S3 target {self.name}"
-            from bildwerk.netguard import check_endpoints, check_url
+            from bildwerk.netguard import endpoint_urls, pinned_resolver
 
-            if self.endpoint_url:
-                check_url(self.endpoint_url, where)
-            check_endpoints(self._options, where)
+            # the endpoints are resolved and checked now; s3fs connects only to those
+            # addresses (no DNS rebinding between the check and the connect)
+            endpoints = [self.endpoint_url] if self.endpoint_url else []
+            resolver = pinned_resolver(where, endpoints + endpoint_urls(self._options))
+            options = dict(self._options)
             config = {
+                **dict(options.pop("config_kwargs", None) or {}),
                 "connect_timeout": min(self._timeout, 5.0),
                 "read_timeout": self._timeout,
                 "retries": {"max_attempts": self._retries, "mode": "standard"},
+                "connector_args": {"resolver": resolver},
             }
             self._fs = s3fs.S3FileSystem(
                 endpoint_url=self.endpoint_url,
                 config_kwargs=config,
                 skip_instance_cache=True,
                 use_listings_cache=False,
-                **self._options,
+                **options,
             )
             self._fs.retries = self._retries  # s3fs's own loop on top of botocore's
         return self._fs
