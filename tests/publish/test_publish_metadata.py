@@ -303,8 +303,17 @@ def test_xmp_packet_is_well_formed_rdf() -> None:
     assert lang == "x-default"
     creators = description.findall(f"{dc}creator/{rdf}Seq/{rdf}li")
     assert [c.text for c in creators] == ["ACME Studio"]
-    source = description.find("{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}DigitalSourceType")
-    assert source is not None and source.text == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    source = description.get("{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}DigitalSourceType")
+    assert source == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA  # a simple value: an attribute
+    # attribute values keep their line breaks and quotes through an XML parser
+    multi = build_xmp(sample_meta(credit_line='a "b"\n\tc'))
+    credit = ET.fromstring(multi).find(f"{rdf}RDF/{rdf}Description")
+    assert credit is not None
+    assert credit.get("{http://ns.adobe.com/photoshop/1.0/}Credit") == 'a "b"\n\tc'
+    # only the namespaces in use are declared, and nothing pads the packet
+    lean = build_xmp(sample_meta(generation={}))
+    assert b"xmlns:bildwerk" in lean and b"\n" not in lean and b"  " not in lean
+    assert b"xmlns:dcterms" not in lean
     assert b"DataMining" not in build_xmp(sample_meta(do_not_train=False))
 
 
