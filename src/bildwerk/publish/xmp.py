@@ -30,10 +30,8 @@ BILDWERK_NS = "https://bildwerk.dev/ns/1.0/"
 _NAMESPACES = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "dcterms": "http://purl.org/dc/terms/",
-    "xmp": "http://ns.adobe.com/xap/1.0/",
     "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
-    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
     "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
     "bildwerk": BILDWERK_NS,
@@ -67,8 +65,9 @@ def build_xmp(meta: AssetMetadata) -> bytes:
             props.append(f"<{name}><rdf:Alt>{li}</rdf:Alt></{name}>")
 
     alt("dc:title", meta.title)
+    # the alt text once: dc:description is what viewers show (Iptc4xmpCore's
+    # AltTextAccessibility would repeat the same words in every file)
     alt("dc:description", meta.description)
-    alt("Iptc4xmpCore:AltTextAccessibility", meta.description)
     if meta.creator:
         props.append(
             f"<dc:creator><rdf:Seq><rdf:li>{_text(meta.creator)}</rdf:li></rdf:Seq></dc:creator>"
@@ -78,7 +77,6 @@ def build_xmp(meta: AssetMetadata) -> bytes:
     simple("xmpRights:WebStatement", meta.web_statement)
     if meta.copyright_notice:
         simple("xmpRights:Marked", "True")
-    simple("xmp:CreatorTool", "bildwerk")
     simple("Iptc4xmpExt:DigitalSourceType", meta.digital_source_type)
     simple("dcterms:provenance", meta.provenance)
     licensor = meta.licensor_name or meta.creator
