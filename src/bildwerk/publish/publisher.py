@@ -72,6 +72,11 @@ from bildwerk.records import JobSpec
 _Wanted = tuple[str, str | None]  # stamp key, and the file's name hash for a remote manifest
 
 
+def _sidecar_key(key: str) -> str:
+    """A sidecar's stamp row: the rendition's subject, its file's stamp key, marked."""
+    return stamp_key(key, "sidecar")
+
+
 @dataclass
 class PublishReport:
     run_id: str
@@ -304,7 +309,7 @@ class Publisher:
             out[name] = {}
             for rid, (key, remote_name) in files.items():
                 sha = final[(f"r:{rid}", key)]
-                sidecar = final[(f"s:{rid}", key)] if remote_name else None
+                sidecar = final[(f"r:{rid}", _sidecar_key(key))] if remote_name else None
                 out[name][rid] = StampedFile(sha, remote_name or sha, sidecar)
         stream.emit("stage.finished", stage="stamp")
         return out
@@ -366,7 +371,9 @@ class Publisher:
             }  # fmt: skip
             for url in sorted(set(urls.values())):
                 key = stamp_key(base, url) if url else base
-                if (f"r:{r.id}", key) not in cached or (url and (f"s:{r.id}", key) not in cached):
+                if (f"r:{r.id}", key) not in cached or (
+                    url and (f"r:{r.id}", _sidecar_key(key)) not in cached
+                ):
                     master = master or self.blobs.get(master_sha)
                     signed = stamp(
                         self.blobs.get(r.sha256), r.format, meta, identity=identity,
@@ -375,7 +382,7 @@ class Publisher:
                     )  # fmt: skip
                     store(f"r:{r.id}", key, signed.data)
                     if signed.sidecar is not None:
-                        store(f"s:{r.id}", key, signed.sidecar, count=False)
+                        store(f"r:{r.id}", _sidecar_key(key), signed.sidecar, count=False)
                 for target, target_url in urls.items():
                     if target_url == url:
                         wanted[target][r.id] = (key, base if url else None)
@@ -383,7 +390,7 @@ class Publisher:
     def _stamps(self, creatives: list[Creative]) -> dict[tuple[str, str], str]:
         """Every cached stamp of these creatives whose blob is still there, in one query."""
         subjects = [f"m:{c.asset.id}" for c in creatives]
-        subjects += [f"{kind}:{r.id}" for c in creatives for r in c.renditions for kind in "rs"]
+        subjects += [f"r:{r.id}" for c in creatives for r in c.renditions]
         with self.db.session() as s:
             rows = [(r.subject, r.stamp_key, r.sha256) for r in repo.stamps_for(s, subjects)]
         return {(subj, key): sha for subj, key, sha in rows if self.blobs.has(sha)}
