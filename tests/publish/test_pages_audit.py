@@ -51,7 +51,9 @@ def _published(folder: Path, base: str) -> list[PublishedFile]:
     files = []
     (folder / "img").mkdir(exist_ok=True)
     for n, (locale, (headline, subline, direction)) in enumerate(COPY.items()):
-        for k, (channel, product) in enumerate(((HERO, "can"), (FEED, "can"), (FEED, "serum"), (OG, "can"))):
+        for k, (channel, product) in enumerate(
+            ((HERO, "can"), (FEED, "can"), (FEED, "serum"), (OG, "can"))
+        ):
             seed = 10 * n + k
             slots = {"surface": "pastel podium", "mood": "warm sunset"}
             img = seo.PublishedImage(

@@ -190,15 +190,16 @@ def test_json_ld_has_image_metadata_fields() -> None:
     data = json.loads(json.dumps(json_ld(image())))
     assert data["@context"] == "https://schema.org" and data["@type"] == "ImageObject"
     assert data["contentUrl"] == f"{CDN}/trail-runner-feed-1080w-0123abcd.jpg"
-    assert (data["width"], data["height"]) == (1080, 1350)
+    # schema.org's range for width/height is Distance or QuantitativeValue, not a number
+    pixel = {"@type": "QuantitativeValue", "unitCode": "E37"}
+    assert (data["width"], data["height"]) == ({**pixel, "value": 1080}, {**pixel, "value": 1350})
     assert data["creator"] == {"@type": "Organization", "name": "ACME Shoes"}
     for field in ("creditText", "copyrightNotice", "license", "acquireLicensePage"):
         assert data[field]
     assert data["name"] == "Trail Runner X on a pastel podium"
     assert data["description"].startswith("Trail Runner X")
-    assert data["digitalSourceType"] == (
-        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-    )
+    # the IPTCDigitalSourceEnumeration member, not the IPTC URI (which schema.org rejects)
+    assert data["digitalSourceType"] == "https://schema.org/TrainedAlgorithmicMediaDigitalSource"
 
 
 def test_json_ld_leaves_out_unknown_fields_and_script_cannot_break_out() -> None:

@@ -1,0 +1,151 @@
+"""Lighthouse on a published site's landing pages, mobile and desktop.
+
+Serves the target folder (``public/`` of a workspace) on 127.0.0.1 with the headers its
+``_headers`` file declares (as Netlify / Cloudflare Pages would), runs npm ``lighthouse``
+(``node_modules``, see package.json) with Debian's Chromium, and prints the performance,
+accessibility, best-practices and SEO scores and the uses-responsive-images audit.
+
+    python benchmarks/lighthouse.py demo/public [--pages summer-sale/en-US/ ...]
+
+Reports go to ``--out`` (default: a temp folder) as JSON. Exit status 1 when a target
+is missed (100 in every category, uses-responsive-images passing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+REPO = Path(__file__).resolve().parents[1]
+LIGHTHOUSE = REPO / "node_modules" / ".bin" / "lighthouse"
+CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
+AUDITS = ("uses-responsive-images", "largest-contentful-paint", "cumulative-layout-shift")
+
+
+def read_headers(folder: Path) -> list[tuple[str, dict[str, str]]]:
+    """Rules of a Netlify/Cloudflare ``_headers`` file: (path pattern, headers)."""
+    rules: list[tuple[str, dict[str, str]]] = []
+    path = folder / "_headers"
+    if not path.is_file():
+        return rules
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            rules.append((line.strip(), {}))
+        elif rules:
+            name, _, value = line.strip().partition(":")
+            rules[-1][1][name.strip()] = value.strip()
+    return rules
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    rules: ClassVar[list[tuple[str, dict[str, str]]]] = []
+    extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".avif": "image/avif",
+        ".webp": "image/webp",
+        ".txt": "text/plain; charset=utf-8",
+        ".html": "text/html; charset=utf-8",
+        ".xml": "application/xml",
+    }
+
+    def end_headers(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/"):
+            path += "index.html"
+        for pattern, headers in self.rules:
+            if fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(
+                path.removesuffix("index.html"), pattern
+            ):
+                for name, value in headers.items():
+                    if name.lower() != "content-type":  # already sent by send_head
+                        self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Handler", (_Handler,), {"rules": read_headers(folder)})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def run(url: str, form: str, out: Path) -> dict[str, Any]:
+    """One Lighthouse run; returns its JSON report."""
+    report = out / f"{url.rstrip('/').rsplit('/', 2)[-1]}-{form}.json"
+    args = [
+        str(LIGHTHOUSE),
+        url,
+        "--output=json",
+        f"--output-path={report}",
+        "--quiet",
+        "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
+        f"--only-categories={','.join(CATEGORIES)}",
+    ]
+    if form == "desktop":
+        args.append("--preset=desktop")
+    env = {**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")}
+    subprocess.run(args, check=True, env=env, timeout=300)
+    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    return data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="the published folder (a workspace's public/)")
+    parser.add_argument("--pages", nargs="*", help="page paths (default: every landing page)")
+    parser.add_argument("--out", type=Path, help="where the JSON reports go")
+    args = parser.parse_args()
+    folder: Path = args.folder.resolve()
+    pages = args.pages or sorted(
+        str(p.parent.relative_to(folder)) + "/" for p in folder.glob("*/*/index.html")
+    )
+    out = args.out or Path(tempfile.mkdtemp(prefix="bildwerk-lighthouse-"))
+    out.mkdir(parents=True, exist_ok=True)
+    httpd, base = serve(folder)
+    missed = 0
+    try:
+        print(f"{'page':28} {'form':8} " + " ".join(f"{c[:13]:>13}" for c in CATEGORIES)
+              + "  responsive-images")  # fmt: skip
+        for page in pages:
+            for form in ("mobile", "desktop"):
+                data = run(f"{base}/{page}", form, out)
+                scores = [round(100 * (data["categories"][c]["score"] or 0)) for c in CATEGORIES]
+                audit = data["audits"]["uses-responsive-images"]
+                passed = audit.get("score") in (1, None) or audit.get("scoreDisplayMode") in (
+                    "notApplicable",
+                )
+                wasted = audit.get("details", {}).get("overallSavingsBytes", 0)
+                print(
+                    f"{page:28} {form:8} " + " ".join(f"{s:>13}" for s in scores)
+                    + f"  {'pass' if passed else 'FAIL'} ({wasted} B to save)"
+                )  # fmt: skip
+                for name in CATEGORIES:
+                    for ref in data["categories"][name]["auditRefs"]:
+                        a = data["audits"][ref["id"]]
+                        if ref.get("weight") and a.get("score") not in (1, None):
+                            print(f"    {name}: {ref['id']} score {a.get('score')}: "
+                                  f"{a.get('displayValue', '')}")  # fmt: skip
+                missed += sum(s < 100 for s in scores) + (not passed)
+    finally:
+        httpd.shutdown()
+    print(f"reports: {out}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
