@@ -24,12 +24,13 @@ PUBLIC = [c for c in PRESETS.values() if not c.preview]
 
 
 def worst(channel: Channel, widths: list[int]) -> tuple[float, str]:
-    """The largest waste over every slot x device, and where it happens."""
-    master = channel.master_size[0]
+    """The largest waste over every slot x device, and where it happens. A slot narrower
+    than the smallest file that carries the watermark counts as needing that file."""
+    master, floor = channel.master_size[0], channel.min_marked_width()
     found = (0.0, "")
     for sizes in channel.slot_sizes():
         for viewport, dpr in DEVICES:
-            need = math.ceil(slot_width(sizes, viewport) * dpr - 1e-9)
+            need = max(floor, math.ceil(slot_width(sizes, viewport) * dpr - 1e-9))
             w = waste(need, widths) if need <= master else 0.0
             found = max(
                 found, (w, f"{sizes!r} at {viewport}px@{dpr}: {need} -> {pick(need, widths)}")
@@ -52,6 +53,16 @@ def test_the_old_fixed_ladder_wastes_more() -> None:
     hero = PRESETS["web_hero"]
     w, where = worst(hero, [480, 768, 1080, 1440, 1920])
     assert w > MAX_WASTE, where
+
+
+def test_derived_ladders_start_where_the_watermark_fits() -> None:
+    from bildwerk.watermark import capacity
+
+    for channel in PUBLIC:
+        w = channel.rendition_widths()[0]
+        assert capacity(w, round(w / channel.aspect)) >= 32, channel.name
+        floor = channel.min_marked_width()
+        assert capacity(floor - 1, round((floor - 1) / channel.aspect)) < 32, channel.name
 
 
 def test_explicit_widths_win_and_never_exceed_the_master() -> None:
@@ -84,6 +95,7 @@ def test_slot_width_refuses_what_it_cannot_read() -> None:
 def test_ladder_is_minimal_greedy_cover() -> None:
     # 1000 is the master; 950 is within 10 %, 800 is not, 730 is covered by 800
     assert ladder([950, 800, 730, 2000], 1000) == [800, 1000]
+    assert ladder([100, 800], 1000, min_width=300) == [300, 800, 1000]
     assert needs(["100vw"], [(400, 1.5)]) == [600]
     with pytest.raises(ValueError):
         ladder([100], 1000, max_waste=0)

@@ -108,7 +108,8 @@ def count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]
 
 
 def test_hero_covers_every_width_and_format_in_order(hero: list[Rendition]) -> None:
-    widths = [480, 768, 1080, 1440, 1920]
+    widths = PRESETS["web_hero"].rendition_widths()  # the layout-derived ladder
+    assert widths[-1] == 1920
     assert [(r.format, r.width) for r in hero] == [
         (fmt, w) for fmt in ("avif", "webp", "jpeg") for w in widths
     ]

@@ -114,13 +114,25 @@ class Channel(BaseModel):
         (hero, CMS, webhook) and the landing page's grid cell."""
         return (self.sizes, LANDING_GRID_SIZES)
 
+    def min_marked_width(self) -> int:
+        """The narrowest rendition of this aspect that carries the 32-bit invisible
+        watermark: narrower files would be published unmarked, which a brand requiring
+        the mark refuses, so derived ladders start here."""
+        from bildwerk.watermark import capacity  # numpy; only when a ladder is derived
+
+        w = 16
+        while w < self.master_size[0] and capacity(w, round(w / self.aspect)) < 32:
+            w += 1
+        return w
+
     def rendition_widths(self) -> list[int]:
         """Responsive widths for this channel, never wider than the master: the given
         ``widths``, else a ladder where every slot on every common device gets a file
-        less than 10 % wider than it needs (:mod:`bildwerk.config.ladder`)."""
+        less than 10 % wider than it needs (:mod:`bildwerk.config.ladder`), from the
+        narrowest width that still carries the watermark up."""
         master_w = self.master_size[0]
         if self.widths is None:
-            return ladder(needs(self.slot_sizes()), master_w)
+            return ladder(needs(self.slot_sizes()), master_w, min_width=self.min_marked_width())
         return sorted({w for w in self.widths if w < master_w} | {master_w})
 
 

@@ -130,14 +130,20 @@ def waste(need: int, ladder: Sequence[int]) -> float:
 
 
 def ladder(
-    pixel_needs: Iterable[int], max_width: int, *, max_waste: float = MAX_WASTE
+    pixel_needs: Iterable[int],
+    max_width: int,
+    *,
+    min_width: int = 1,
+    max_waste: float = MAX_WASTE,
 ) -> list[int]:
     """The fewest widths (at most ``max_width``, which is always included) such that
     every need's pick is less than ``max_waste`` wider than the need.
 
     Greedy from the widest need down: each new candidate is exactly the widest need not
     yet covered and covers every need above ``candidate * (1 - max_waste)``, which is
-    optimal for covering points on a line with a fixed ratio.
+    optimal for covering points on a line with a fixed ratio. Needs below ``min_width``
+    (the narrowest file worth making, e.g. the smallest that carries the watermark) are
+    served by a ``min_width`` file.
     """
     if not 0 < max_waste < 1:
         raise ValueError("max_waste must be between 0 and 1")
@@ -146,7 +152,8 @@ def ladder(
     keep = 1 - max_waste
     widths = {max_width}
     floor = max_width * keep  # needs above this are covered by the master
-    for n in sorted({n for n in pixel_needs if 0 < n < max_width}, reverse=True):
+    wanted = {max(n, min(min_width, max_width)) for n in pixel_needs if n > 0}
+    for n in sorted({n for n in wanted if n < max_width}, reverse=True):
         if n > floor:
             continue
         widths.add(n)
