@@ -25,6 +25,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 LIGHTHOUSE = REPO / "node_modules" / ".bin" / "lighthouse"
@@ -76,12 +77,40 @@ class _Handler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser dropped a request it no longer needed
+
+
+def site_base(folder: Path) -> str | None:
+    """The site's own base URL (from robots.txt's Sitemap line) when it is on this
+    machine: pages use absolute URLs, so they must be served where they say they are."""
+    robots = folder / "robots.txt"
+    text = robots.read_text(encoding="utf-8") if robots.is_file() else ""
+    for line in text.splitlines():
+        if line.lower().startswith("sitemap:"):
+            url = urlsplit(line.split(":", 1)[1].strip())
+            if url.hostname in ("localhost", "127.0.0.1") and url.port:
+                return f"{url.scheme}://{url.hostname}:{url.port}"
+    return None
+
 
 def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    """Serve ``folder`` on 127.0.0.1: at the site's own port when its URLs are local,
+    else on a free port (then absolute image URLs point elsewhere: a warning says so)."""
     handler = type("Handler", (_Handler,), {"rules": read_headers(folder)})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    base = site_base(folder)
+    port = urlsplit(base).port or 0 if base else 0
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(handler, directory=str(folder))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    if base is None:
+        print("warning: the site's base URL is not local; absolute URLs leave this machine")
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    return httpd, base
 
 
 def run(url: str, form: str, out: Path) -> dict[str, Any]:
@@ -125,14 +154,17 @@ def main() -> int:
             for form in ("mobile", "desktop"):
                 data = run(f"{base}/{page}", form, out)
                 scores = [round(100 * (data["categories"][c]["score"] or 0)) for c in CATEGORIES]
-                audit = data["audits"]["uses-responsive-images"]
+                # Lighthouse 12's audit; 13 folds it into image-delivery-insight
+                audits = data["audits"]
+                audit = audits.get("uses-responsive-images") or audits["image-delivery-insight"]
                 passed = audit.get("score") in (1, None) or audit.get("scoreDisplayMode") in (
                     "notApplicable",
                 )
                 wasted = audit.get("details", {}).get("overallSavingsBytes", 0)
+                lcp = audits["largest-contentful-paint"].get("displayValue", "")
                 print(
                     f"{page:28} {form:8} " + " ".join(f"{s:>13}" for s in scores)
-                    + f"  {'pass' if passed else 'FAIL'} ({wasted} B to save)"
+                    + f"  {'pass' if passed else 'FAIL'} ({wasted} B to save), LCP {lcp}"
                 )  # fmt: skip
                 for name in CATEGORIES:
                     for ref in data["categories"][name]["auditRefs"]:

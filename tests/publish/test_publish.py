@@ -60,6 +60,10 @@ IMAGE_NS = "http://www.google.com/schemas/sitemap-image/1.1"
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
+# 2 locales x (display_mrec + web_hero widths, from the layout-derived ladders) x 3 formats
+FILES = 2 * sum(len(PRESETS[c].rendition_widths()) for c in ("display_mrec", "web_hero")) * 3
+
+
 def make_workspace(root: Path) -> tuple[Workspace, str]:
     init_workspace(root, name="acme")
     product = sorted(p.stem for p in (root / "assets" / "products").glob("*.png"))[0]
@@ -116,8 +120,7 @@ def test_every_rendition_is_trusted_with_the_master_as_ingredient(published: Pat
 
     files = images(published)
     assert {f.suffix for f in files} == {".avif", ".webp", ".jpg"}
-    per_locale = sum(len(PRESETS[c].rendition_widths()) for c in ("display_mrec", "web_hero"))
-    assert len(files) == 2 * per_locale * 3  # 2 locales x (display_mrec + web_hero) x 3 formats
+    assert len(files) == FILES
     anchors = published / "keys" / "dev-root.pem"
     for f in files:
         fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
@@ -187,6 +190,7 @@ def test_sitemap_uses_only_what_google_reads(published: Path) -> None:
     allowed = {
         f"{{{SITEMAP_NS}}}urlset", f"{{{SITEMAP_NS}}}url", f"{{{SITEMAP_NS}}}loc",
         f"{{{IMAGE_NS}}}image", f"{{{IMAGE_NS}}}loc",
+        "{http://www.w3.org/1999/xhtml}link",  # hreflang alternates, as Google documents
     }  # fmt: skip
     assert {el.tag for el in root.iter()} <= allowed
     urls = root.findall(f"{{{SITEMAP_NS}}}url")
@@ -218,7 +222,8 @@ def test_landing_page_json_ld_and_markup(published: Path) -> None:
         assert data["license"] == "https://acme.example.com/image-licence"
         assert data["acquireLicensePage"] == "https://acme.example.com/licensing"
         assert data["creditText"] == "Acme" and data["copyrightNotice"] == "© 2026 Acme"
-        assert data["digitalSourceType"] == DST + "compositeSynthetic"
+        # JSON-LD names the schema.org enumeration member for the IPTC code in the files
+        assert data["digitalSourceType"] == "https://schema.org/CompositeSyntheticDigitalSource"
     assert html.count("<picture>") == 2
     assert html.count('fetchpriority="high"') == 2  # the hero <img> and its preload
     assert '<link rel="preload" as="image" imagesrcset=' in html
@@ -247,7 +252,7 @@ def test_republish_changes_nothing(published: Path, tmp_path: Path) -> None:
     shutil.copytree(published, root)
     before = {f.name: f.read_bytes() for f in images(root)}
     report = Workspace(root).publisher("tester").publish("latest", ["site"])
-    assert (report.uploaded, report.stamped, report.unchanged) == (0, 0, 42)
+    assert (report.uploaded, report.stamped, report.unchanged) == (0, 0, FILES)
     assert {f.name: f.read_bytes() for f in images(root)} == before
 
 
@@ -277,7 +282,7 @@ def test_revoked_and_expired_creatives_come_down_everywhere(
         events = s.scalars(select(Event).where(Event.type == "asset.unpublished")).all()
         assert {(e.subject, e.actor) for e in events} == {(revoked, "legal"), (expired, "legal")}
         assert any("withdrawn" in e.payload["reason"] for e in events)
-    assert len(images(root)) == 42 - len(keys)
+    assert len(images(root)) == FILES - len(keys)
     again = pub.publish("latest", ["site"])  # neither comes back
     assert set(again.skipped) == {revoked, expired}
     assert pub.sync().removed == {}
@@ -360,7 +365,7 @@ def test_failed_upload_takes_back_what_it_put(
         assert s.scalars(select(Event).where(Event.type == "publish.failed")).first()
     monkeypatch.setattr(FolderTarget, "put", real_put)
     report = ws.publisher("t").publish(run_id, ["site"])  # resumes; stamps are cached
-    assert report.uploaded == 42 and report.stamped == 0
+    assert report.uploaded == FILES and report.stamped == 0
 
 
 # -- webhook ---------------------------------------------------------------------------
@@ -418,7 +423,7 @@ def test_webhook_gets_signed_event_then_unpublish(
     hook.statuses[:] = [500, 500]
     with pytest.raises(UserError, match="500"):
         ws.publisher("t").publish(run_id, ["cms"])
-    assert len(images(ws.root)) == 42  # the origin is complete; only the CMS is behind
+    assert len(images(ws.root)) == FILES  # the origin is complete; only the CMS is behind
     report = ws.publisher("t").publish(run_id, ["cms"])  # re-run retries the notification
     assert report.uploaded == 0
     headers, body = hook.requests[-1]
@@ -451,7 +456,7 @@ def test_webhook_without_its_secret(ran: tuple[Path, str], tmp_path: Path, hook:
 # -- the published landing page in headless Chromium -----------------------------------
 
 
-@pytest.mark.parametrize(("viewport", "width"), [(375, 480), (768, 768), (1440, 1440)])
+@pytest.mark.parametrize(("viewport", "width"), [(375, 599), (768, 768), (1440, 1440)])
 def test_published_page_in_chromium(published: Path, viewport: int, width: int) -> None:
     """The page `publish` wrote, served from another origin (URLs rebased to it): the hero
     takes the srcset candidate for the viewport, preloaded once, and nothing shifts."""
@@ -513,11 +518,11 @@ def test_publish_to_s3_and_sync(
             )
         ws = Workspace(ws.root)
         report = ws.publisher("t").publish(run_id, ["bucket"])
-        assert report.uploaded == 42
+        assert report.uploaded == FILES
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
         keys = fs.find("assets/campaigns")
         images = [k for k in keys if "/img/" in k]
-        assert len(images) == 42
+        assert len(images) == FILES
         assert "assets/campaigns/sitemap-images.xml" in keys
         served = httpx.get(fs.url(images[0]), timeout=10)
         assert served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
@@ -529,7 +534,7 @@ def test_publish_to_s3_and_sync(
         assert ws.publisher("legal").sync().removed == {"bucket": [victim]}
         fs.invalidate_cache()
         left = [k for k in fs.find("assets/campaigns") if "/img/" in k]
-        assert len(left) < 42
+        assert len(left) < FILES
         with ws.db.session() as s:
             gone = s.scalars(select(Publication).where(Publication.asset_id == victim)).all()
             assert gone and all(p.state == "removed" for p in gone)
@@ -656,7 +661,7 @@ def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path)
         ws.root / "keys" / "dev-chain.pem", None, callback="tests.publish.test_publish:kms_sign"
     )
     report = Workspace(ws.root).publisher("t").publish(run_id, ["site"])
-    assert report.uploaded == 42 and not report.dev_keys
+    assert report.uploaded == FILES and not report.dev_keys
     f = images(ws.root)[0]
     fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
     result = verify(f.read_bytes(), fmt, trust_anchors=ws.root / "keys" / "dev-root.pem")

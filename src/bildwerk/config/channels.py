@@ -132,7 +132,12 @@ class Channel(BaseModel):
         narrowest width that still carries the watermark up."""
         master_w = self.master_size[0]
         if self.widths is None:
-            return ladder(needs(self.slot_sizes()), master_w, min_width=self.min_marked_width())
+            return ladder(
+                needs(self.slot_sizes()),
+                master_w,
+                min_width=self.min_marked_width(),
+                required=(self.width,),  # the slot's own size at DPR 1 (ad specs)
+            )
         return sorted({w for w in self.widths if w < master_w} | {master_w})
 
 

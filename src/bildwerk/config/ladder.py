@@ -134,28 +134,27 @@ def ladder(
     max_width: int,
     *,
     min_width: int = 1,
+    required: Iterable[int] = (),
     max_waste: float = MAX_WASTE,
 ) -> list[int]:
-    """The fewest widths (at most ``max_width``, which is always included) such that
-    every need's pick is less than ``max_waste`` wider than the need.
+    """The fewest widths (at most ``max_width``, which is always included, as are the
+    ``required`` ones, e.g. a fixed ad slot's exact size) such that every need's pick is
+    less than ``max_waste`` wider than the need.
 
-    Greedy from the widest need down: each new candidate is exactly the widest need not
-    yet covered and covers every need above ``candidate * (1 - max_waste)``, which is
-    optimal for covering points on a line with a fixed ratio. Needs below ``min_width``
-    (the narrowest file worth making, e.g. the smallest that carries the watermark) are
-    served by a ``min_width`` file.
+    Greedy from the widest need down: a need the current ladder does not serve well
+    becomes a width itself, which then serves every need down to ``width * (1 -
+    max_waste)`` (optimal for covering points on a line with a fixed ratio). Needs below
+    ``min_width`` (the narrowest file worth making, e.g. the smallest that carries the
+    watermark) are served by a ``min_width`` file.
     """
     if not 0 < max_waste < 1:
         raise ValueError("max_waste must be between 0 and 1")
     if max_width < 1:
         raise ValueError("max_width must be positive")
-    keep = 1 - max_waste
-    widths = {max_width}
-    floor = max_width * keep  # needs above this are covered by the master
-    wanted = {max(n, min(min_width, max_width)) for n in pixel_needs if n > 0}
+    floor = min(min_width, max_width)
+    widths = {max_width} | {w for w in required if floor <= w < max_width}
+    wanted = {max(n, floor) for n in pixel_needs if n > 0}
     for n in sorted({n for n in wanted if n < max_width}, reverse=True):
-        if n > floor:
-            continue
-        widths.add(n)
-        floor = n * keep
+        if waste(n, sorted(widths)) >= max_waste:
+            widths.add(n)
     return sorted(widths)
