@@ -14,6 +14,7 @@ is missed (100 in every category, uses-responsive-images passing).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import functools
 import json
@@ -78,10 +79,9 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
     def handle(self) -> None:
-        try:
+        # the browser may drop a request it no longer needs
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             super().handle()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser dropped a request it no longer needed
 
 
 def site_base(folder: Path) -> str | None:
