@@ -366,6 +366,7 @@ def site_pages(*, with_og: bool = True) -> dict[str, bytes]:
                 alt=localized_alt(headline, subline, {"surface": "pastel podium"}, "can", locale),
                 caption=caption_text(headline, subline),
                 lang=locale,
+                subject="Can",
             )
             fields = {
                 **image_fields(img), "campaign": "summer", "campaign_name": "Summer Sale",
@@ -429,6 +430,9 @@ def test_alt_and_captions_are_in_the_page_language_and_unique() -> None:
         if locale != "en-US":  # no English word (the slot values) in these pages' alts
             assert not any(re.search(r"[A-Za-z]{3,}", a) for a in alts), alts
             assert "Summer Sale" not in html.split("<body>")[1]
+            # the product name stays in the brief's language, marked as such
+            body = html.split("<body>")[1]
+            assert body.count(">Can<") == body.count('<span lang="en">Can</span>') == 4
     ja = [a["alt"] for t, a in parse(pages["summer/ja-JP/index.html"].decode()).tags if t == "img"]
     assert ja[0] == "商品写真：「夏を、ボトルに。」。今週だけ最大30%オフ"
 

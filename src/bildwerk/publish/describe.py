@@ -99,6 +99,7 @@ def describe(
         digital_source_type=source_type,
         lang=spec.locale or None,
         caption=seo.caption_text(spec.copy.headline, spec.copy.subline),
+        subject=seo.subject_name(product),
     )
     fields = {
         **image_fields(image),

@@ -104,6 +104,7 @@ class PublishedImage:
     page_url: str | None = None
     lang: str | None = None  # BCP 47 language of alt and caption (the page's locale)
     caption: str | None = None  # the figure caption, in ``lang``; else the title
+    subject: str | None = None  # product name, in SOURCE_LANGUAGE (shown with its lang)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "renditions", tuple(Rendition(*r) for r in self.renditions))
@@ -244,6 +245,13 @@ def localized_alt(
     template = _ALT_TEMPLATES.get(lang, "{quoted} {subline}")
     alt = template.format(quoted=quoted, subline=(subline or "").strip())
     return alt.strip().rstrip(".").strip() if not subline else alt.strip()
+
+
+def subject_name(product_label: str | None) -> str | None:
+    """A product slot value as a name for captions (``red_sneaker.png`` -> ``Red
+    sneaker``), or None."""
+    name = _humanize(product_label) if product_label else ""
+    return name[:1].upper() + name[1:] if name else None
 
 
 def caption_text(headline: str, subline: str | None) -> str:
@@ -536,7 +544,10 @@ def landing_page(
     hero = next((i for i in images if i.lcp), None)
     ordered = ([hero] if hero else []) + [i for i in images if i is not hero]
     alts = _unique([i.alt for i in ordered])
-    captions = _unique([i.caption or i.title for i in ordered])
+    captions = _unique(
+        [i.caption or i.title for i in ordered],
+        [f"{i.subject or ''} {i.width}×{i.height}" for i in ordered],
+    )
     ordered = [
         dataclasses.replace(i, alt=a, caption=c)
         for i, a, c in zip(ordered, alts, captions, strict=True)
@@ -557,12 +568,14 @@ def landing_page(
     )
 
 
-def _unique(texts: Sequence[str]) -> list[str]:
-    """``texts`` with every repeat numbered: ``a, a, b`` -> ``a, a (2), b``."""
-    seen: dict[str, int] = {}
+def _unique(texts: Sequence[str], shown_with: Sequence[str] | None = None) -> list[str]:
+    """``texts`` with every repeat numbered: ``a, a, b`` -> ``a, a (2), b``; a text is a
+    repeat only if what it is ``shown_with`` (e.g. product and size) repeats too."""
+    seen: dict[tuple[str, str], int] = {}
     out = []
-    for t in texts:
-        n = seen[t] = seen.get(t, 0) + 1
+    for i, t in enumerate(texts):
+        key = (t, shown_with[i] if shown_with else "")
+        n = seen[key] = seen.get(key, 0) + 1
         out.append(t if n == 1 else f"{t} ({n})")
     return out
 
@@ -587,6 +600,9 @@ def _item(img: PublishedImage, *, hero: bool, lang: str) -> dict[str, Any]:
         "picture": Markup(picture_html(img, hero=hero, alt_lang=img.lang if foreign else None)),
         "caption": img.caption or img.title,
         "caption_lang": img.lang if foreign else None,
+        "subject": img.subject,
+        "subject_lang": SOURCE_LANGUAGE if _language(lang) != SOURCE_LANGUAGE else None,
+        "size": f"{img.width} × {img.height}",
         "img": img,
     }
 
