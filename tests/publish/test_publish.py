@@ -550,7 +550,7 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = images(published)
-    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1080w-" in f.name)
+    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1026w-" in f.name)
     code, out, err = cli(["verify", str(jpg), "-w", str(published), "--json"], capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(out)
@@ -559,7 +559,7 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     assert report["watermark"]["match"] > 0.3
     # the same pixels without the mark: bits decode to something, but nothing matches
     rng = np.random.default_rng(5)
-    noise = rng.integers(0, 255, (608, 1080, 3), dtype=np.uint8)
+    noise = rng.integers(0, 255, (577, 1026, 3), dtype=np.uint8)
     plain = tmp_path / "plain.jpg"
     Image.fromarray(noise).save(plain, quality=90)
     code, out, err = cli(
