@@ -1,7 +1,8 @@
 """Lighthouse on a published site's landing pages, mobile and desktop.
 
 Serves the target folder (``public/`` of a workspace) on 127.0.0.1 with the headers its
-``_headers`` file declares (as Netlify / Cloudflare Pages would), runs npm ``lighthouse``
+``_headers`` file declares and text gzip-compressed (as Netlify / Cloudflare Pages
+would), runs npm ``lighthouse``
 (``node_modules``, see package.json) with Debian's Chromium, and prints the performance,
 accessibility, best-practices and SEO scores and the uses-responsive-images audit.
 
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import fnmatch
 import functools
+import gzip
 import json
 import os
 import subprocess
@@ -51,6 +53,9 @@ def read_headers(folder: Path) -> list[tuple[str, dict[str, str]]]:
     return rules
 
 
+_COMPRESS = {".html", ".xml", ".txt", ".json", ".css", ".js", ".svg"}
+
+
 class _Handler(SimpleHTTPRequestHandler):
     rules: ClassVar[list[tuple[str, dict[str, str]]]] = []
     extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
@@ -61,6 +66,23 @@ class _Handler(SimpleHTTPRequestHandler):
         ".html": "text/html; charset=utf-8",
         ".xml": "application/xml",
     }
+
+    def do_GET(self) -> None:
+        """Text compressed as the hosts serve it (gzip; level 9, no timestamp)."""
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            path = path / "index.html"
+        accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (accepts and path.is_file() and path.suffix in _COMPRESS):
+            super().do_GET()
+            return
+        body = gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def end_headers(self) -> None:
         path = self.path.split("?", 1)[0]
