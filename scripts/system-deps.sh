@@ -21,6 +21,17 @@ if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || pkgs+=(chromium)
 fi
 
+# npm test tools pinned in package.json/package-lock.json (axe-core, vnu-jar, lighthouse),
+# into ./node_modules (gitignored); only when the lock changed since the last install
+if [ "$want_test" = 1 ] && command -v npm >/dev/null; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if ! cmp -s "$root/package-lock.json" "$root/node_modules/.package-lock.json.installed"; then
+    (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+      && cp package-lock.json node_modules/.package-lock.json.installed)
+  fi
+fi
+command -v java >/dev/null || [ "$want_test" = 0 ] || pkgs+=(default-jre-headless)
+
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then

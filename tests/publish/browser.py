@@ -305,10 +305,12 @@ def load(
     settle_ms: int = 500,
     wait_lazy: bool = False,
     timeout: float = 20,
+    dpr: float = 1,
 ) -> PageLoad:
     """Write ``html`` plus the probe into the served folder as ``name``, open it in a
     fresh headless Chromium (new profile: no cache leaks between viewports) at a
-    ``width`` x ``height`` CSS-pixel viewport with DPR 1, and return the measurements.
+    ``width`` x ``height`` CSS-pixel viewport with device pixel ratio ``dpr``, and return
+    the measurements.
 
     Raises :class:`BrowserError` with page errors and the stderr tail if no result came.
     """
@@ -324,7 +326,7 @@ def load(
         with log_path.open("wb") as log:
             process, pipe = _launch(binary, Path(tmp) / "profile", log)
         try:
-            probe = _drive(pipe, f"{server.base_url}/{name}", width, height, timeout)
+            probe = _drive(pipe, f"{server.base_url}/{name}", width, height, timeout, dpr)
         except BrowserError as exc:
             errors = "\n".join(pipe.page_errors()) or "(none)"
             status = "running" if process.poll() is None else f"exit code {process.returncode}"
@@ -338,7 +340,9 @@ def load(
     return PageLoad(probe=probe, requests=server.requests[first_request:], stderr=stderr)
 
 
-def _drive(pipe: _Pipe, url: str, width: int, height: int, timeout: float) -> dict[str, Any]:
+def _drive(
+    pipe: _Pipe, url: str, width: int, height: int, timeout: float, dpr: float = 1
+) -> dict[str, Any]:
     """Open ``url`` in a new tab with the viewport emulated before the first byte is
     parsed (so the preload scanner sees it too) and wait for the probe's report."""
     target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
@@ -348,7 +352,7 @@ def _drive(pipe: _Pipe, url: str, width: int, height: int, timeout: float) -> di
         session,
         width=width,
         height=height,
-        deviceScaleFactor=1,
+        deviceScaleFactor=dpr,
         mobile=False,
     )
     pipe.call("Runtime.enable", session)

@@ -98,12 +98,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(server, html, hero)
 
 
-def expected_candidate(img: seo.PublishedImage, fmt: str, viewport: int) -> seo.Rendition:
-    """The srcset rule at DPR 1 for ``sizes="100vw"``: the narrowest candidate at least as
-    wide as the viewport, else the widest."""
+def expected_candidate(
+    img: seo.PublishedImage, fmt: str, viewport: int, dpr: float
+) -> seo.Rendition:
+    """The srcset rule for ``sizes="100vw"``: the narrowest candidate at least as wide as
+    the viewport's device pixels, else the widest."""
     assert img.sizes == "100vw", "this rule is only right for full-width images"
     candidates = img.by_format()[fmt]
-    return next((r for r in candidates if r.width >= viewport), candidates[-1])
+    return next((r for r in candidates if r.width >= viewport * dpr), candidates[-1])
 
 
 def path(url: str) -> str:
@@ -111,25 +113,26 @@ def path(url: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("viewport", "width"),
-    [(375, 480), (768, 768), (1440, 1440)],
-    ids=["phone-375", "tablet-768", "desktop-1440"],
+    ("viewport", "dpr", "width"),
+    [(375, 2, 768), (412, 1.75, 768), (768, 1, 768), (1350, 1, 1440)],
+    ids=["iphone-375@2", "lighthouse-mobile-412@1.75", "tablet-768", "lighthouse-desktop-1350"],
 )
 def test_hero_loads_the_srcset_candidate_and_nothing_shifts(
-    site: Site, viewport: int, width: int
+    site: Site, viewport: int, dpr: float, width: int
 ) -> None:
-    page = browser.load(site.server, site.html, width=viewport, height=VIEWPORT_HEIGHT)
+    page = browser.load(site.server, site.html, width=viewport, height=VIEWPORT_HEIGHT, dpr=dpr)
     probe, why = page.probe, page.describe()
     assert probe["innerWidth"] == viewport, why
-    assert probe["devicePixelRatio"] == 1, why
+    assert probe["devicePixelRatio"] == dpr, why
 
     hero, *grid = probe["images"]
-    expected = expected_candidate(site.hero, "avif", viewport)
+    expected = expected_candidate(site.hero, "avif", viewport, dpr)
     assert expected.width == width  # the rule itself, pinned for these viewports
+    assert width < viewport * dpr / 0.9  # the layout-derived ladder: < 10 % wider
     literal = f"/img/trail-runner-web_hero-{width}w.avif"
     assert path(hero["currentSrc"]) == expected.url == literal, why
     # density-corrected: a w-descriptor candidate's natural width is its sizes width
-    assert hero["naturalWidth"] == viewport, why
+    assert hero["naturalWidth"] == pytest.approx(viewport, abs=1), why  # float density
     assert hero["loading"] is None and hero["fetchpriority"] == "high", why
     assert len(grid) == 2 and all(img["loading"] == "lazy" for img in grid), why
     # the box is reserved from width/height: it has the master's aspect ratio

@@ -24,6 +24,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from bildwerk.catalog.models import Event, Publication
+from bildwerk.config.channels import PRESETS
 from bildwerk.errors import UserError
 from bildwerk.publish.keys import dev_init
 from bildwerk.publishers import FolderTarget, TargetUnavailableError
@@ -57,6 +58,11 @@ rights:
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 IMAGE_NS = "http://www.google.com/schemas/sitemap-image/1.1"
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+# 2 locales x (display_mrec + web_hero widths, from the layout-derived ladders) x 3 formats
+FILES = 2 * sum(len(PRESETS[c].rendition_widths()) for c in ("display_mrec", "web_hero")) * 3
+HERO_FILES = 2 * len(PRESETS["web_hero"].rendition_widths()) * 3  # `public`: sidecar each
 
 
 def make_workspace(root: Path) -> tuple[Workspace, str]:
@@ -124,11 +130,11 @@ def test_every_rendition_is_trusted_with_the_master_as_ingredient(published: Pat
 
     files = images(published)
     assert {f.suffix for f in files} == {".avif", ".webp", ".jpg"}
-    assert len(files) == 42  # 2 locales x (display_mrec 2 widths + web_hero 5) x 3 formats
+    assert len(files) == FILES
     # web_hero is `public` (credentials in a sidecar), display_mrec `ads` (embedded)
     remote = [f for f in files if sidecar(f) is not None]
-    assert len(remote) == 30 and all("-web-hero-" in f.name for f in remote)
-    assert len(list((published / "public" / "img").glob("*.c2pa"))) == 30
+    assert len(remote) == HERO_FILES and all("-web-hero-" in f.name for f in remote)
+    assert len(list((published / "public" / "img").glob("*.c2pa"))) == HERO_FILES
     anchors = published / "keys" / "dev-root.pem"
     for f in files:
         fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
@@ -202,6 +208,7 @@ def test_sitemap_uses_only_what_google_reads(published: Path) -> None:
     allowed = {
         f"{{{SITEMAP_NS}}}urlset", f"{{{SITEMAP_NS}}}url", f"{{{SITEMAP_NS}}}loc",
         f"{{{IMAGE_NS}}}image", f"{{{IMAGE_NS}}}loc",
+        "{http://www.w3.org/1999/xhtml}link",  # hreflang alternates, as Google documents
     }  # fmt: skip
     assert {el.tag for el in root.iter()} <= allowed
     urls = root.findall(f"{{{SITEMAP_NS}}}url")
@@ -233,7 +240,8 @@ def test_landing_page_json_ld_and_markup(published: Path) -> None:
         assert data["license"] == "https://acme.example.com/image-licence"
         assert data["acquireLicensePage"] == "https://acme.example.com/licensing"
         assert data["creditText"] == "Acme" and data["copyrightNotice"] == "© 2026 Acme"
-        assert data["digitalSourceType"] == DST + "compositeSynthetic"
+        # JSON-LD names the schema.org enumeration member for the IPTC code in the files
+        assert data["digitalSourceType"] == "https://schema.org/CompositeSyntheticDigitalSource"
     assert html.count("<picture>") == 2
     assert html.count('fetchpriority="high"') == 2  # the hero <img> and its preload
     assert '<link rel="preload" as="image" imagesrcset=' in html
@@ -262,7 +270,7 @@ def test_republish_changes_nothing(published: Path, tmp_path: Path) -> None:
     shutil.copytree(published, root)
     before = {f.name: f.read_bytes() for f in images(root)}
     report = Workspace(root).publisher("tester").publish("latest", ["site"])
-    assert (report.uploaded, report.stamped, report.unchanged) == (0, 0, 42)
+    assert (report.uploaded, report.stamped, report.unchanged) == (0, 0, FILES)
     assert {f.name: f.read_bytes() for f in images(root)} == before
 
 
@@ -292,7 +300,7 @@ def test_revoked_and_expired_creatives_come_down_everywhere(
         events = s.scalars(select(Event).where(Event.type == "asset.unpublished")).all()
         assert {(e.subject, e.actor) for e in events} == {(revoked, "legal"), (expired, "legal")}
         assert any("withdrawn" in e.payload["reason"] for e in events)
-    assert len(images(root)) == 42 - len([k for k in keys if not k.endswith(".c2pa")])
+    assert len(images(root)) == FILES - len([k for k in keys if not k.endswith(".c2pa")])
     assert not any(k.endswith(".c2pa") and (root / "public" / k).exists() for k in keys)
     again = pub.publish("latest", ["site"])  # neither comes back
     assert set(again.skipped) == {revoked, expired}
@@ -376,7 +384,7 @@ def test_failed_upload_takes_back_what_it_put(
         assert s.scalars(select(Event).where(Event.type == "publish.failed")).first()
     monkeypatch.setattr(FolderTarget, "put", real_put)
     report = ws.publisher("t").publish(run_id, ["site"])  # resumes; stamps are cached
-    assert report.uploaded == 42 and report.stamped == 0
+    assert report.uploaded == FILES and report.stamped == 0
 
 
 # -- webhook ---------------------------------------------------------------------------
@@ -434,7 +442,7 @@ def test_webhook_gets_signed_event_then_unpublish(
     hook.statuses[:] = [500, 500]
     with pytest.raises(UserError, match="500"):
         ws.publisher("t").publish(run_id, ["cms"])
-    assert len(images(ws.root)) == 42  # the origin is complete; only the CMS is behind
+    assert len(images(ws.root)) == FILES  # the origin is complete; only the CMS is behind
     report = ws.publisher("t").publish(run_id, ["cms"])  # re-run retries the notification
     assert report.uploaded == 0
     headers, body = hook.requests[-1]
@@ -467,7 +475,7 @@ def test_webhook_without_its_secret(ran: tuple[Path, str], tmp_path: Path, hook:
 # -- the published landing page in headless Chromium -----------------------------------
 
 
-@pytest.mark.parametrize(("viewport", "width"), [(375, 480), (768, 768), (1440, 1440)])
+@pytest.mark.parametrize(("viewport", "width"), [(375, 599), (768, 768), (1440, 1440)])
 def test_published_page_in_chromium(published: Path, viewport: int, width: int) -> None:
     """The page `publish` wrote, served from another origin (URLs rebased to it): the hero
     takes the srcset candidate for the viewport, preloaded once, and nothing shifts."""
@@ -529,13 +537,13 @@ def test_publish_to_s3_and_sync(
             )
         ws = Workspace(ws.root)
         report = ws.publisher("t").publish(run_id, ["bucket"])
-        assert report.uploaded == 42
+        assert report.uploaded == FILES
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
         keys = fs.find("assets/campaigns")
         images = [k for k in keys if "/img/" in k and not k.endswith(".c2pa")]
-        assert len(images) == 42
+        assert len(images) == FILES
         sidecars = [k for k in keys if k.endswith(".c2pa")]  # no public base URL: relative
-        assert len(sidecars) == 30 and all(k[: -len(".c2pa")] in images for k in sidecars)
+        assert len(sidecars) == HERO_FILES and all(k[: -len(".c2pa")] in images for k in sidecars)
         served = httpx.get(fs.url(sidecars[0]), timeout=10)
         assert served.headers["Content-Type"] == "application/c2pa"
         assert sidecars[0].rsplit("/", 1)[-1].encode() in fs.cat(sidecars[0][: -len(".c2pa")])
@@ -550,7 +558,7 @@ def test_publish_to_s3_and_sync(
         assert ws.publisher("legal").sync().removed == {"bucket": [victim]}
         fs.invalidate_cache()
         left = [k for k in fs.find("assets/campaigns") if "/img/" in k]
-        assert len(left) < 72  # the victim's files and sidecars are gone
+        assert len(left) < FILES + HERO_FILES  # the victim's files and sidecars are gone
         with ws.db.session() as s:
             gone = s.scalars(select(Publication).where(Publication.asset_id == victim)).all()
             assert gone and all(p.state == "removed" for p in gone)
@@ -566,7 +574,7 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = images(published)
-    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1080w-" in f.name)
+    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1026w-" in f.name)
     code, out, err = cli(["verify", str(jpg), "-w", str(published), "--json"], capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(out)
@@ -575,7 +583,7 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     assert report["watermark"]["match"] > 0.3
     # the same pixels without the mark: bits decode to something, but nothing matches
     rng = np.random.default_rng(5)
-    noise = rng.integers(0, 255, (608, 1080, 3), dtype=np.uint8)
+    noise = rng.integers(0, 255, (577, 1026, 3), dtype=np.uint8)
     plain = tmp_path / "plain.jpg"
     Image.fromarray(noise).save(plain, quality=90)
     code, out, err = cli(
@@ -677,7 +685,7 @@ def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path)
         ws.root / "keys" / "dev-chain.pem", None, callback="tests.publish.test_publish:kms_sign"
     )
     report = Workspace(ws.root).publisher("t").publish(run_id, ["site"])
-    assert report.uploaded == 42 and not report.dev_keys
+    assert report.uploaded == FILES and not report.dev_keys
     f = images(ws.root)[0]
     fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
     result = verify(

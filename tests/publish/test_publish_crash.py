@@ -21,7 +21,7 @@ from bildwerk.atomicio import sha256_file
 from bildwerk.catalog.models import Publication
 from bildwerk.publish.lease import TargetBusyError, TargetLease
 from bildwerk.workspace import Workspace
-from tests.publish.test_publish import fresh, ran  # noqa: F401  (the module fixture)
+from tests.publish.test_publish import FILES, fresh, ran  # noqa: F401  (the module fixture)
 
 HEADERS = {"_headers", "_headers.json"}
 
@@ -117,7 +117,7 @@ def test_concurrent_publishes_put_each_creative_live_once(
         assert p.wait(300) == 0, p.stderr.read() if p.stderr else ""
     rows = assert_target_matches_rows(ws)
     images = [p for p in rows if p.rendition_id is not None and not p.key.endswith(".c2pa")]
-    assert len([p for p in images if p.state == "published"]) == 42
+    assert len([p for p in images if p.state == "published"]) == FILES
 
 
 def test_a_held_target_names_its_holder(ran: tuple[Path, str], tmp_path: Path) -> None:  # noqa: F811
@@ -129,7 +129,7 @@ def test_a_held_target_names_its_holder(ran: tuple[Path, str], tmp_path: Path) -
     ):
         ws.publisher("t").publish(run_id, ["site"], wait=0.5)
     assert not (ws.root / "public" / "img").exists()
-    assert ws.publisher("t").publish(run_id, ["site"]).uploaded == 42  # released
+    assert ws.publisher("t").publish(run_id, ["site"]).uploaded == FILES  # released
 
 
 def test_a_page_that_cannot_be_keyed_stops_the_publish_before_any_byte_leaves(
@@ -150,5 +150,5 @@ def test_a_page_that_cannot_be_keyed_stops_the_publish_before_any_byte_leaves(
     with ws.db.session() as s:
         assert list(s.scalars(select(Publication))) == []
     monkeypatch.undo()
-    assert ws.publisher("t").publish(run_id, ["site"]).uploaded == 42
+    assert ws.publisher("t").publish(run_id, ["site"]).uploaded == FILES
     assert_target_matches_rows(ws)

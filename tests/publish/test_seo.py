@@ -13,15 +13,19 @@ from bildwerk.errors import UserError
 from bildwerk.publish.seo import (
     IMAGE_NS,
     SITEMAP_NS,
+    PageHead,
     PublishedImage,
     Rendition,
     alt_text,
+    caption_text,
     json_ld,
     json_ld_script,
     landing_page,
+    localized_alt,
     looks_like_filename,
     picture_html,
     preload_link,
+    schema_digital_source,
     sitemaps,
 )
 
@@ -190,15 +194,16 @@ def test_json_ld_has_image_metadata_fields() -> None:
     data = json.loads(json.dumps(json_ld(image())))
     assert data["@context"] == "https://schema.org" and data["@type"] == "ImageObject"
     assert data["contentUrl"] == f"{CDN}/trail-runner-feed-1080w-0123abcd.jpg"
-    assert (data["width"], data["height"]) == (1080, 1350)
+    # schema.org's range for width/height is Distance or QuantitativeValue, not a number
+    pixel = {"@type": "QuantitativeValue", "unitCode": "E37"}
+    assert (data["width"], data["height"]) == ({**pixel, "value": 1080}, {**pixel, "value": 1350})
     assert data["creator"] == {"@type": "Organization", "name": "ACME Shoes"}
     for field in ("creditText", "copyrightNotice", "license", "acquireLicensePage"):
         assert data[field]
     assert data["name"] == "Trail Runner X on a pastel podium"
     assert data["description"].startswith("Trail Runner X")
-    assert data["digitalSourceType"] == (
-        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-    )
+    # the IPTCDigitalSourceEnumeration member, not the IPTC URI (which schema.org rejects)
+    assert data["digitalSourceType"] == "https://schema.org/TrainedAlgorithmicMediaDigitalSource"
 
 
 def test_json_ld_leaves_out_unknown_fields_and_script_cannot_break_out() -> None:
@@ -331,3 +336,130 @@ def test_landing_page_without_hero_has_no_preload() -> None:
     doc = parse(landing_page([image("a")], title="T", lang="en", dir="ltr"))
     assert not [a for t, a in doc.tags if t == "link"]
     assert [a.get("loading") for t, a in doc.tags if t == "img"] == ["lazy"]
+
+
+# --------------------------------------------------------------------------- site head
+
+
+SITE = "https://shop.example.com"
+SITE_COPY = {
+    "en-US": ("Summer, bottled.", "Up to 30% off this week.", "ltr"),
+    "ar-AE": ("الصيف في زجاجة", "خصم يصل إلى ٣٠٪", "rtl"),
+    "ja-JP": ("夏を、ボトルに。", "今週だけ最大30%オフ", "ltr"),
+}
+
+
+def site_pages(*, with_og: bool = True) -> dict[str, bytes]:
+    """The real site builder over a campaign in three locales: a hero, two feed images of
+    the same scene copy (same alt unless made unique) and an og_image creative."""
+    from bildwerk.publish.site import PublishedFile, image_fields, site_files
+
+    files = []
+    channels = [("web_hero", True), ("instagram_feed", False), ("instagram_feed", False)]
+    if with_og:
+        channels.append(("og_image", False))
+    for locale, (headline, subline, direction) in SITE_COPY.items():
+        for n, (channel, lcp) in enumerate(channels):
+            img = image(
+                f"s-{locale}-{n}",
+                lcp=lcp,
+                alt=localized_alt(headline, subline, {"surface": "pastel podium"}, "can", locale),
+                caption=caption_text(headline, subline),
+                lang=locale,
+                subject="Can",
+            )
+            fields = {
+                **image_fields(img), "campaign": "summer", "campaign_name": "Summer Sale",
+                "locale": locale, "direction": direction, "channel": channel,
+                "headline": headline, "subline": subline,
+            }  # fmt: skip
+            for r in img.renditions:
+                files.append(PublishedFile(fields, r.format, r.width, r.height, r.url))
+    return site_files(files, site_url=SITE, site_name="acme", favicon=b"\x89PNG fake")
+
+
+def head_of(html: bytes) -> tuple[list[Tag], dict[str, str]]:
+    tags = parse(html.decode()).tags
+    meta = {
+        str(a.get("name") or a.get("property")): str(a["content"])
+        for t, a in tags
+        if t == "meta" and a.get("content")
+    }
+    return tags, meta
+
+
+def test_pages_have_description_canonical_hreflang_and_favicon() -> None:
+    pages = site_pages()
+    tags, meta = head_of(pages["summer/ar-AE/index.html"])
+    links = [a for t, a in tags if t == "link"]
+    assert meta["description"] == "خصم يصل إلى ٣٠٪"
+    assert {"rel": "canonical", "href": f"{SITE}/summer/ar-AE/"} in links
+    alternates = {a["hreflang"]: a["href"] for a in links if a.get("rel") == "alternate"}
+    assert alternates == {
+        "en-US": f"{SITE}/summer/en-US/",
+        "ar-AE": f"{SITE}/summer/ar-AE/",
+        "ja-JP": f"{SITE}/summer/ja-JP/",
+        "x-default": f"{SITE}/",
+    }
+    assert {"rel": "icon", "type": "image/png", "href": f"{SITE}/favicon.png"} in links
+    assert pages["favicon.png"] == b"\x89PNG fake"
+    assert ("html", {"lang": "ar-AE", "dir": "rtl"}) in tags
+    h1 = re.search(r"<h1>(.*?)</h1>", pages["summer/ja-JP/index.html"].decode())
+    assert h1 and h1[1] == "夏を、ボトルに。"
+
+
+def test_open_graph_and_twitter_use_the_og_image_channel_else_the_hero() -> None:
+    _, meta = head_of(site_pages()["summer/en-US/index.html"])
+    assert meta["og:image"] == f"{CDN}/s-en-US-3-feed-1080w-0123abcd.jpg"  # the og_image one
+    assert meta["twitter:card"] == "summary_large_image"
+    assert meta["twitter:image"] == meta["og:image"]
+    assert (meta["og:image:width"], meta["og:image:type"]) == ("1080", "image/jpeg")
+    assert meta["og:url"] == f"{SITE}/summer/en-US/"
+    _, meta = head_of(site_pages(with_og=False)["summer/en-US/index.html"])
+    assert meta["og:image"] == f"{CDN}/s-en-US-0-feed-1080w-0123abcd.jpg"  # the hero
+
+
+def test_alt_and_captions_are_in_the_page_language_and_unique() -> None:
+    pages = site_pages()
+    for locale in SITE_COPY:
+        html = pages[f"summer/{locale}/index.html"].decode()
+        alts = [str(a["alt"]) for t, a in parse(html).tags if t == "img"]
+        assert len(alts) == len(set(alts)) == 4, alts
+        captions = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", html)
+        assert len(captions) == len(set(captions)) == 4, captions
+        if locale != "en-US":  # no English word (the slot values) in these pages' alts
+            assert not any(re.search(r"[A-Za-z]{3,}", a) for a in alts), alts
+            assert "Summer Sale" not in html.split("<body>")[1]
+            # the product name stays in the brief's language, marked as such
+            body = html.split("<body>")[1]
+            assert body.count(">Can<") == body.count('<span lang="en">Can</span>') == 4
+    ja = [a["alt"] for t, a in parse(pages["summer/ja-JP/index.html"].decode()).tags if t == "img"]
+    assert ja[0] == "商品写真：「夏を、ボトルに。」。今週だけ最大30%オフ"
+
+
+def test_image_sitemap_lists_hreflang_alternates() -> None:
+    root = ET.fromstring(site_pages()["sitemap-images.xml"])
+    xhtml = "{http://www.w3.org/1999/xhtml}link"
+    urls = root.findall(f"{{{SITEMAP_NS}}}url")
+    assert len(urls) == 3
+    for url in urls:
+        links = {a.get("hreflang"): a.get("href") for a in url.findall(xhtml)}
+        assert links["x-default"] == f"{SITE}/" and len(links) == 4
+        assert url.findtext(f"{{{SITEMAP_NS}}}loc") in links.values()
+
+
+def test_page_head_refuses_relative_urls() -> None:
+    with pytest.raises(UserError, match="canonical URL '/summer/en-US/' is not absolute"):
+        PageHead(canonical="/summer/en-US/")
+    with pytest.raises(UserError, match="base_url or site_url"):
+        PageHead(canonical=f"{SITE}/a/", alternates={"de": "/a/de/"})
+
+
+def test_schema_org_source_type_for_every_iptc_code() -> None:
+    iptc = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+    assert schema_digital_source(iptc + "compositeWithTrainedAlgorithmicMedia") == (
+        "https://schema.org/CompositeWithTrainedAlgorithmicMediaDigitalSource"
+    )
+    assert schema_digital_source(iptc + "algorithmicMedia") == (
+        "https://schema.org/AlgorithmicMediaDigitalSource"
+    )

@@ -108,7 +108,8 @@ def count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]
 
 
 def test_hero_covers_every_width_and_format_in_order(hero: list[Rendition]) -> None:
-    widths = [480, 768, 1080, 1440, 1920]
+    widths = PRESETS["web_hero"].rendition_widths()  # the layout-derived ladder
+    assert widths[-1] == 1920
     assert [(r.format, r.width) for r in hero] == [
         (fmt, w) for fmt in ("avif", "webp", "jpeg") for w in widths
     ]
@@ -321,7 +322,9 @@ def test_quality_search_respects_min_quality(small_master: Image.Image) -> None:
 def test_no_upscaling_for_density_two_display_ad() -> None:
     channel = PRESETS["display_mrec"]
     out = render(make_master(*channel.master_size, seed=2), channel)
-    assert sorted({(r.width, r.height) for r in out}) == [(300, 250), (600, 500)]
+    widths = channel.rendition_widths()
+    assert (widths[0], widths[-1]) == (300, 600)  # the ad slot's exact size up to the master
+    assert sorted({(r.width, r.height) for r in out}) == [(w, round(w / 1.2)) for w in widths]
     assert all(r.within_budget for r in out)
 
 

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from bildwerk.config.ladder import LANDING_GRID_SIZES, ladder, needs
+
 Format = Literal["avif", "webp", "jpeg", "png"]
 
 #: Most pixels in one master (width × density by height × density): 8192 × 8192, the
@@ -43,7 +45,11 @@ class Channel(BaseModel):
     unsafe: Insets = Insets()
     lcp: bool = False
     hero: bool = False
-    widths: tuple[int, ...] = (480, 768, 1080, 1440, 1920)
+    widths: tuple[int, ...] | None = Field(
+        None,
+        description="responsive widths; unset: derived from the slots the pages show the "
+        "channel in (its `sizes` and the landing grid) on common devices",
+    )
     formats: tuple[Format, ...] = ("avif", "webp", "jpeg")
     byte_budget: dict[Format, int] = Field(default_factory=dict)
     fit: Literal["crop", "fit"] = "crop"
@@ -76,8 +82,8 @@ class Channel(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Channel:
-        if any(w < 16 for w in self.widths):
-            raise ValueError("widths must be at least 16 px")
+        if self.widths is not None and (not self.widths or any(w < 16 for w in self.widths)):
+            raise ValueError("widths must be a non-empty list of at least 16 px each")
         if any(b < 1024 for b in self.byte_budget.values()):
             raise ValueError("byte budgets must be at least 1024 bytes")
         return self
@@ -103,9 +109,35 @@ class Channel(BaseModel):
         shown on high-DPI screens)."""
         return self.width * self.density, self.height * self.density
 
+    def slot_sizes(self) -> tuple[str, ...]:
+        """The ``sizes`` strings of every slot the pages show this channel in: its own
+        (hero, CMS, webhook) and the landing page's grid cell."""
+        return (self.sizes, LANDING_GRID_SIZES)
+
+    def min_marked_width(self) -> int:
+        """The narrowest rendition of this aspect that carries the 32-bit invisible
+        watermark: narrower files would be published unmarked, which a brand requiring
+        the mark refuses, so derived ladders start here."""
+        from bildwerk.watermark import capacity  # numpy; only when a ladder is derived
+
+        w = 16
+        while w < self.master_size[0] and capacity(w, round(w / self.aspect)) < 32:
+            w += 1
+        return w
+
     def rendition_widths(self) -> list[int]:
-        """Responsive widths for this channel, never wider than the master."""
+        """Responsive widths for this channel, never wider than the master: the given
+        ``widths``, else a ladder where every slot on every common device gets a file
+        less than 10 % wider than it needs (:mod:`bildwerk.config.ladder`), from the
+        narrowest width that still carries the watermark up."""
         master_w = self.master_size[0]
+        if self.widths is None:
+            return ladder(
+                needs(self.slot_sizes()),
+                master_w,
+                min_width=self.min_marked_width(),
+                required=(self.width,),  # the slot's own size at DPR 1 (ad specs)
+            )
         return sorted({w for w in self.widths if w < master_w} | {master_w})
 
 
@@ -116,7 +148,6 @@ PRESETS: dict[str, Channel] = {
             name="instagram_feed",
             width=1080,
             height=1350,
-            widths=(480, 768, 1080),
             byte_budget={"avif": 180_000, "webp": 250_000, "jpeg": 350_000},
             sizes="(max-width: 600px) 100vw, 600px",
         ),
@@ -125,7 +156,6 @@ PRESETS: dict[str, Channel] = {
             width=1080,
             height=1920,
             unsafe=Insets(top=250, bottom=340),
-            widths=(480, 768, 1080),
             byte_budget={"avif": 220_000, "webp": 300_000, "jpeg": 450_000},
             sizes="(max-width: 600px) 100vw, 420px",
         ),
@@ -135,7 +165,6 @@ PRESETS: dict[str, Channel] = {
             height=1080,
             lcp=True,
             hero=True,
-            widths=(480, 768, 1080, 1440, 1920),
             byte_budget={"avif": 200_000, "webp": 280_000, "jpeg": 400_000},
             sizes="100vw",
         ),
@@ -144,7 +173,6 @@ PRESETS: dict[str, Channel] = {
             width=300,
             height=250,
             density=2,
-            widths=(300, 600),
             byte_budget={"avif": 40_000, "webp": 50_000, "jpeg": 60_000},
             sizes="300px",
             delivery="ads",
@@ -153,7 +181,6 @@ PRESETS: dict[str, Channel] = {
             name="og_image",
             width=1200,
             height=630,
-            widths=(600, 1200),
             byte_budget={"avif": 150_000, "webp": 200_000, "jpeg": 280_000},
             sizes="1200px",
         ),

@@ -26,7 +26,7 @@ from bildwerk.errors import UserError
 from bildwerk.events import EventStream
 from bildwerk.publish.describe import Creative
 from bildwerk.publish.lease import TargetLease
-from bildwerk.publish.site import PublishedFile, site_files
+from bildwerk.publish.site import PublishedFile, favicon_png, site_files
 from bildwerk.publish.target_config import site_url
 from bildwerk.publishers import (
     IMMUTABLE,
@@ -336,7 +336,9 @@ def _site(
         replace(f, url=plus.get(p.key, f.url))
         for p, f in zip(images, published_files(images), strict=True)
     ]
-    pages = site_files(files, site_url=home, site_name=pub.settings.name)
+    logo = pub.brand.resolve(pub.brand.logo.file) if pub.brand.logo else None
+    favicon = favicon_png(logo) if logo is not None and logo.is_file() else None
+    pages = site_files(files, site_url=home, site_name=pub.settings.name, favicon=favicon)
     for key in pages:
         check_key(key)
     return live, pages

@@ -48,7 +48,7 @@ def describe(
     scene_record = SceneRecord.from_json(scene.meta)
     slots = dict(spec.slots)
     product = slots.pop("product", None)
-    alt = seo.alt_text(spec.copy.headline, slots, product, spec.locale)
+    alt = seo.localized_alt(spec.copy.headline, spec.copy.subline, slots, product, spec.locale)
     title = f"{campaign} — {spec.copy.headline or channel.name}"
     backend = spec.backend
     source_type = digital_source_type(backend, scene_record.product_box is not None)
@@ -97,6 +97,9 @@ def describe(
         license_url=licence_url or None,
         acquire_license_page=brand.rights.licence_page,
         digital_source_type=source_type,
+        lang=spec.locale or None,
+        caption=seo.caption_text(spec.copy.headline, spec.copy.subline),
+        subject=seo.subject_name(product),
     )
     fields = {
         **image_fields(image),
@@ -105,5 +108,7 @@ def describe(
         "locale": spec.locale or None,
         "direction": spec.direction,
         "channel": channel.name,
+        "headline": spec.copy.headline,
+        "subline": spec.copy.subline,
     }
     return Creative(asset, spec, channel, meta, image, fields, renditions, run.id)

@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape as _html_escape
 from typing import Any, Literal, NamedTuple
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from xml.sax.saxutils import escape as _xml_escape
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from bildwerk.config.ladder import LANDING_GRID_SIZES
 from bildwerk.errors import UserError
 
 _log = logging.getLogger("bildwerk.publish.seo")
@@ -34,9 +35,12 @@ COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = (
     IPTC_DIGITAL_SOURCE + "compositeWithTrainedAlgorithmicMedia"
 )
 """A generated scene combined with other media, e.g. a brand overlay with logo and copy."""
+SCHEMA_ORG = "https://schema.org/"
+PIXEL_UNIT = "E37"  # UN/CEFACT common code for "pixel", as schema.org QuantitativeValue wants
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 IMAGE_NS = "http://www.google.com/schemas/sitemap-image/1.1"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
 MAX_SITEMAP_URLS = 50_000
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
 MAX_IMAGES_PER_URL = 1000
@@ -98,6 +102,9 @@ class PublishedImage:
     acquire_license_page: str | None = None
     digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA
     page_url: str | None = None
+    lang: str | None = None  # BCP 47 language of alt and caption (the page's locale)
+    caption: str | None = None  # the figure caption, in ``lang``; else the title
+    subject: str | None = None  # product name, in SOURCE_LANGUAGE (shown with its lang)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "renditions", tuple(Rendition(*r) for r in self.renditions))
@@ -199,6 +206,59 @@ def alt_text(
     )
 
 
+SOURCE_LANGUAGE = "en"
+"""The language brief slot values (product, surface, mood) are written in."""
+
+# Alt text for pages in another language than the slot values: what the image is and the
+# copy it carries, all in the locale (the copy comes from the brief's locale section).
+_ALT_TEMPLATES: dict[str, str] = {
+    "ar": "صورة منتج: {quoted}. {subline}",
+    "de": "Produktfoto: {quoted}. {subline}",
+    "es": "Foto de producto: {quoted}. {subline}",
+    "fr": "Photo de produit : {quoted}. {subline}",
+    "it": "Foto del prodotto: {quoted}. {subline}",
+    "ja": "商品写真：{quoted}。{subline}",
+    "nl": "Productfoto: {quoted}. {subline}",
+    "pt": "Foto do produto: {quoted}. {subline}",
+    "zh": "产品照片：{quoted}。{subline}",
+}
+
+
+def localized_alt(
+    headline: str,
+    subline: str | None,
+    slots: Mapping[str, str],
+    product_label: str | None,
+    locale: str | None,
+) -> str:
+    """Alt text in the page's language: :func:`alt_text` where the locale speaks the
+    slot values' language (:data:`SOURCE_LANGUAGE`), else the locale's template
+    (``_ALT_TEMPLATES``; unknown languages get the quoted headline and subline) filled
+    with that locale's copy, so no foreign word lands in an ``alt`` that cannot carry a
+    ``lang`` of its own."""
+    lang = (locale or SOURCE_LANGUAGE).replace("_", "-").split("-")[0].lower()
+    if lang == SOURCE_LANGUAGE:
+        return alt_text(headline, slots, product_label, locale)
+    q_open, q_close = _QUOTES.get(lang, ("“", "”"))
+    text = re.sub(r"\s+", " ", headline).strip()
+    quoted = f"{q_open}{text}{q_close}"
+    template = _ALT_TEMPLATES.get(lang, "{quoted} {subline}")
+    alt = template.format(quoted=quoted, subline=(subline or "").strip())
+    return alt.strip().rstrip(".").strip() if not subline else alt.strip()
+
+
+def subject_name(product_label: str | None) -> str | None:
+    """A product slot value as a name for captions (``red_sneaker.png`` -> ``Red
+    sneaker``), or None."""
+    name = _humanize(product_label) if product_label else ""
+    return name[:1].upper() + name[1:] if name else None
+
+
+def caption_text(headline: str, subline: str | None) -> str:
+    """A figure caption in the locale: the headline and, if any, the subline."""
+    return f"{headline} — {subline}" if subline else headline
+
+
 # --------------------------------------------------------------------------- markup
 
 
@@ -213,11 +273,14 @@ def _srcset(renditions: Sequence[Rendition]) -> str:
     )
 
 
-def picture_html(img: PublishedImage, *, hero: bool | None = None) -> str:
+def picture_html(
+    img: PublishedImage, *, hero: bool | None = None, alt_lang: str | None = None
+) -> str:
     """``<picture>`` with AVIF and WebP ``<source>``s and a JPEG ``<img>`` fallback.
 
     ``hero`` defaults to ``img.lcp``: the hero loads eagerly with ``fetchpriority="high"``
     (lazy loading the LCP image delays it); every other image is lazy and decodes async.
+    ``alt_lang`` marks an alt text in another language than the page's.
     """
     hero = img.lcp if hero is None else hero
     groups = img.by_format()
@@ -230,10 +293,11 @@ def picture_html(img: PublishedImage, *, hero: bool | None = None) -> str:
                 f' sizes="{_attr(img.sizes)}">'
             )
     loading = 'fetchpriority="high"' if hero else 'loading="lazy" decoding="async"'
+    lang_attr = f' lang="{_attr(alt_lang)}"' if alt_lang else ""
     lines.append(
         f'  <img src="{_attr(fallback.url)}" srcset="{_attr(_srcset(groups[fallback.format]))}"'
         f' sizes="{_attr(img.sizes)}" width="{img.width}" height="{img.height}"'
-        f' alt="{_attr(img.alt)}" {loading}>'
+        f' alt="{_attr(img.alt)}"{lang_attr} {loading}>'
     )
     lines.append("</picture>")
     return "\n".join(lines)
@@ -253,8 +317,11 @@ def preload_link(img: PublishedImage) -> str:
 
 def json_ld(img: PublishedImage) -> dict[str, Any]:
     """schema.org ``ImageObject`` with the fields Google's image metadata reads (creator,
-    credit, copyright, licence) and ``digitalSourceType`` as the IPTC URI, the same value
-    the stamp stage writes into XMP/C2PA, so every channel discloses AI generation alike."""
+    credit, copyright, licence) and ``digitalSourceType`` as the schema.org enumeration
+    member (``https://schema.org/TrainedAlgorithmicMediaDigitalSource``) for the IPTC code
+    the stamp stage writes into XMP/C2PA, so every channel discloses AI generation alike.
+    ``width``/``height`` are ``QuantitativeValue``s in pixels (schema.org's range for
+    them is Distance or QuantitativeValue; a bare number does not validate)."""
     content = img.fallback()
     data: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -262,8 +329,8 @@ def json_ld(img: PublishedImage) -> dict[str, Any]:
         "identifier": img.asset_id,
         "contentUrl": content.url,
         "encodingFormat": MIME[content.format],
-        "width": content.width,
-        "height": content.height,
+        "width": _pixels(content.width),
+        "height": _pixels(content.height),
         "name": img.title,
         "description": img.alt,
         "creator": {"@type": img.creator_type, "name": img.creator},
@@ -271,9 +338,25 @@ def json_ld(img: PublishedImage) -> dict[str, Any]:
         "copyrightNotice": img.copyright_notice,
         "license": img.license_url,
         "acquireLicensePage": img.acquire_license_page,
-        "digitalSourceType": img.digital_source_type,
+        "digitalSourceType": schema_digital_source(img.digital_source_type),
+        "inLanguage": img.lang,
+        "url": img.page_url,
     }
     return {k: v for k, v in data.items() if v is not None}
+
+
+def _pixels(n: int) -> dict[str, Any]:
+    return {"@type": "QuantitativeValue", "value": n, "unitCode": PIXEL_UNIT}
+
+
+def schema_digital_source(code: str) -> str:
+    """The schema.org ``IPTCDigitalSourceEnumeration`` member for an IPTC digital source
+    type URI (``…/digitalsourcetype/trainedAlgorithmicMedia`` ->
+    ``https://schema.org/TrainedAlgorithmicMediaDigitalSource``); other values pass."""
+    if not code.startswith(IPTC_DIGITAL_SOURCE):
+        return code
+    name = code.removeprefix(IPTC_DIGITAL_SOURCE)
+    return f"{SCHEMA_ORG}{name[:1].upper()}{name[1:]}DigitalSource"
 
 
 def json_ld_script(img: PublishedImage) -> str:
@@ -320,6 +403,7 @@ def sitemaps(
     max_bytes: int = MAX_SITEMAP_BYTES,
     name: str = "sitemap-images",
     on_drop: Callable[[str, int], None] | None = None,
+    alternates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Image sitemap files as ``(filename, bytes)``; the first is always the entry point
     (``{name}.xml``) to list in robots.txt or Search Console.
@@ -331,6 +415,8 @@ def sitemaps(
     ``<url>`` to carry more images would list a duplicate URL. Pages listed twice are
     merged. Above ``max_urls`` URLs or ``max_bytes`` per file, ``{name}.xml`` becomes a
     sitemap index pointing at ``{name}-1.xml``, ``{name}-2.xml``… under ``base_url``.
+    ``alternates`` maps a page URL to its language versions (hreflang -> URL, itself
+    and ``x-default`` included), written as ``xhtml:link`` as Google documents.
     """
     if not 1 <= max_urls <= MAX_SITEMAP_URLS:
         raise ValueError(f"max_urls must be within 1..{MAX_SITEMAP_URLS}")
@@ -340,6 +426,13 @@ def sitemaps(
         raise ValueError(f"max_bytes must be within 4096..{MAX_SITEMAP_BYTES}")
     base = _sitemap_url(base_url.rstrip("/") + "/", "base_url")
 
+    links: dict[str, str] = {}
+    for page_url, versions in (alternates or {}).items():
+        links[_sitemap_url(page_url, "page URL")] = "".join(
+            f'<xhtml:link rel="alternate" hreflang="{_xml_escape(lang)}"'
+            f' href="{_sitemap_url(url, f"hreflang {lang} URL")}"/>'
+            for lang, url in sorted(versions.items())
+        )
     merged: dict[str, dict[str, None]] = {}  # insertion-ordered sets
     for page_url, images in pages:
         bucket = merged.setdefault(_sitemap_url(page_url, "page URL"), {})
@@ -347,7 +440,8 @@ def sitemaps(
             bucket.setdefault(_sitemap_url(image_url, f"image URL on {page_url}"), None)
 
     head = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{SITEMAP_NS}" '
-    head += f'xmlns:image="{IMAGE_NS}">\n'
+    head += f'xmlns:image="{IMAGE_NS}"'
+    head += f' xmlns:xhtml="{XHTML_NS}">\n' if links else ">\n"
     tail = "</urlset>\n"
     frame = len(head.encode()) + len(tail.encode())
     chunks: list[list[str]] = [[]]
@@ -362,8 +456,10 @@ def sitemaps(
             if on_drop is not None:
                 on_drop(loc, dropped)
             images = images[:max_images_per_page]
-        entry = f"<url><loc>{loc}</loc>" + "".join(
-            f"<image:image><image:loc>{i}</image:loc></image:image>" for i in images
+        entry = (
+            f"<url><loc>{loc}</loc>"
+            + links.get(loc, "")
+            + "".join(f"<image:image><image:loc>{i}</image:loc></image:image>" for i in images)
         )
         entry += "</url>\n"
         n = len(entry.encode())
@@ -395,6 +491,37 @@ _env = Environment(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PageHead:
+    """What a page says about itself to search engines and link previews.
+
+    ``canonical`` and the ``alternates`` (hreflang -> URL, this page included) must be
+    absolute: Google ignores relative canonical and hreflang links, and Open Graph
+    images must be absolute too. The publish target's ``site_url`` (``base_url`` of a
+    folder) provides them, so a target without a public URL cannot have SEO pages.
+    ``x_default`` is the page for languages not listed (the site's index).
+    """
+
+    canonical: str
+    alternates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    x_default: str | None = None
+    site_name: str | None = None
+    favicon: str | None = None  # URL of the favicon (PNG from the brand logo)
+    share_image: PublishedImage | None = None  # Open Graph / Twitter card image
+
+    def __post_init__(self) -> None:
+        for what, url in (
+            ("canonical URL", self.canonical),
+            *((f"hreflang {k} URL", v) for k, v in self.alternates.items()),
+            ("x-default URL", self.x_default or "https://x/"),
+        ):
+            if not url.startswith(("https://", "http://")):
+                raise UserError(
+                    f"page {self.canonical!r}: {what} {url!r} is not absolute",
+                    hint="give the target a public base_url or site_url in bildwerk.yaml",
+                )
+
+
 def landing_page(
     images: Sequence[PublishedImage],
     *,
@@ -402,36 +529,87 @@ def landing_page(
     lang: str,
     dir: Literal["ltr", "rtl", "auto"] = "ltr",
     description: str | None = None,
+    heading: str | None = None,
+    head: PageHead | None = None,
 ) -> str:
     """A demo landing page: the first LCP image as hero (preloaded, eager), the rest lazy
     in a grid, JSON-LD per image. Every ``<img>`` has ``width``/``height`` and the CSS
-    scales with ``height: auto``, so nothing shifts while images load (CLS 0)."""
+    scales with ``height: auto``, so nothing shifts while images load (CLS 0).
+
+    Alt texts and captions are made unique within the page (a repeat gets `` (2)``…),
+    since screen-reader users and image search cannot tell identical ones apart; text
+    whose ``lang`` differs from the page's is marked with its own ``lang``."""
     if not images:
         raise UserError("nothing to put on the landing page", hint="approve some variants")
     hero = next((i for i in images if i.lcp), None)
-    rest = [i for i in images if i is not hero]
+    ordered = ([hero] if hero else []) + [i for i in images if i is not hero]
+    alts = _unique([i.alt for i in ordered])
+    captions = _unique(
+        [i.caption or i.title for i in ordered],
+        [f"{i.subject or ''} {i.width}×{i.height}" for i in ordered],
+    )
+    ordered = [
+        dataclasses.replace(i, alt=a, caption=c)
+        for i, a, c in zip(ordered, alts, captions, strict=True)
+    ]
+    share = head.share_image if head and head.share_image else (ordered[0] if ordered else None)
     return _env.get_template("landing.html").render(
         title=title,
+        heading=heading or title,
         lang=lang,
         dir=dir,
         description=description,
-        preload=Markup(preload_link(hero)) if hero else None,
-        hero=_item(hero, hero=True) if hero else None,
-        items=[_item(i, hero=False) for i in rest],
-        scripts=[Markup(json_ld_script(i)) for i in images],
+        head=head,
+        share=_share(share, head) if head and share else None,
+        preload=Markup(preload_link(ordered[0])) if hero else None,
+        hero=_item(ordered[0], hero=True, lang=lang) if hero else None,
+        items=[_item(i, hero=False, lang=lang) for i in ordered[1 if hero else 0 :]],
+        scripts=[Markup(json_ld_script(i)) for i in ordered],
     )
 
 
-# The landing template's grid: <main> is at most 1200 px with 24 px padding, columns of at
-# least 280 px with 24 px gaps, so 1 to 3 columns. Grid images are laid out by the page,
-# not by their channel, so their `sizes` says the cell width (the hero keeps 100vw).
-GRID_SIZES = (
-    "(min-width: 1200px) 368px, (min-width: 936px) calc((100vw - 96px) / 3), "
-    "(min-width: 632px) calc((100vw - 72px) / 2), calc(100vw - 48px)"
-)
+def _unique(texts: Sequence[str], shown_with: Sequence[str] | None = None) -> list[str]:
+    """``texts`` with every repeat numbered: ``a, a, b`` -> ``a, a (2), b``; a text is a
+    repeat only if what it is ``shown_with`` (e.g. product and size) repeats too."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for i, t in enumerate(texts):
+        key = (t, shown_with[i] if shown_with else "")
+        n = seen[key] = seen.get(key, 0) + 1
+        out.append(t if n == 1 else f"{t} ({n})")
+    return out
 
 
-def _item(img: PublishedImage, *, hero: bool) -> dict[str, Any]:
+def _share(img: PublishedImage, head: PageHead) -> dict[str, Any]:
+    """Open Graph / Twitter card image: the widest JPEG (every scraper decodes it)."""
+    r = img.fallback()
+    return {
+        "url": urljoin(head.canonical, r.url),
+        "type": MIME[r.format],
+        "width": r.width,
+        "height": r.height,
+        "alt": img.alt,
+    }
+
+
+def _item(img: PublishedImage, *, hero: bool, lang: str) -> dict[str, Any]:
     if not hero:
         img = dataclasses.replace(img, sizes=GRID_SIZES)
-    return {"picture": Markup(picture_html(img, hero=hero)), "title": img.title, "img": img}
+    foreign = img.lang is not None and _language(img.lang) != _language(lang)
+    return {
+        "picture": Markup(picture_html(img, hero=hero, alt_lang=img.lang if foreign else None)),
+        "caption": img.caption or img.title,
+        "caption_lang": img.lang if foreign else None,
+        "subject": img.subject,
+        "subject_lang": SOURCE_LANGUAGE if _language(lang) != SOURCE_LANGUAGE else None,
+        "size": f"{img.width} × {img.height}",
+        "img": img,
+    }
+
+
+def _language(tag: str) -> str:
+    return tag.replace("_", "-").split("-")[0].lower()
+
+
+#: The landing grid's ``sizes`` (its layout is described where the ladders use it).
+GRID_SIZES = LANDING_GRID_SIZES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -12,8 +13,16 @@ from urllib.parse import quote
 
 from bildwerk.atomicio import atomic_write_bytes
 from bildwerk.errors import UserError
-from bildwerk.publishers.base import TargetRejectedError, TargetUnavailableError, check_key
+from bildwerk.publishers.base import (
+    REVALIDATE,
+    TargetRejectedError,
+    TargetUnavailableError,
+    check_key,
+    content_type_for,
+)
 from bildwerk.tempfiles import PREFIX, is_stale
+
+_log = logging.getLogger("bildwerk.publishers.folder")
 
 # --------------------------------------------------------------------------- folder
 
@@ -28,10 +37,10 @@ class FolderTarget:
     """A CDN-origin folder (Netlify, Cloudflare Pages, any static host or rsync source).
 
     Headers live beside the files: ``_headers.json`` (the record, one entry per key) and
-    ``_headers`` in the Netlify / Cloudflare Pages format, generated from it. A folder
-    whose files all share the same headers gets one ``/dir/*`` rule instead of one rule
-    per file (Cloudflare Pages reads at most 100 rules; keep immutable renditions in their
-    own folder, e.g. ``img/``). One publisher per folder at a time (the publisher holds
+    ``_headers`` in the Netlify / Cloudflare Pages format, generated from it with only
+    what differs from the hosts' defaults, and one ``/dir/*`` rule for a folder whose
+    files all agree (Cloudflare Pages reads at most 100 rules; keep immutable renditions
+    in their own folder, e.g. ``img/``). One publisher per folder at a time (the publisher holds
     the target's lease).
 
     Inside :meth:`batch` the header files are written once, when the batch ends, not after
@@ -171,10 +180,31 @@ class FolderTarget:
         _write_atomic(self.root / self.HEADERS, ("\n".join(lines) + "\n").encode())
 
 
+MAX_RULES = 100
+"""Cloudflare Pages reads at most 100 ``_headers`` rules (Netlify has no stated limit)."""
+
+
+def _explicit(key: str, entry: Mapping[str, str]) -> dict[str, str]:
+    """The headers a host would not send by itself: Netlify and Cloudflare Pages derive
+    the content type from the extension and default to ``REVALIDATE``, so only other
+    values need a rule. robots.txt keeps its ``text/plain`` explicitly: crawlers ignore a
+    robots file served as anything else."""
+    out = dict(entry)
+    if out.get("Content-Type") == content_type_for(key) and not key.endswith(".txt"):
+        del out["Content-Type"]
+    if out.get("Cache-Control") == REVALIDATE:
+        del out["Cache-Control"]
+    return out
+
+
 def _header_rules(entries: Mapping[str, Mapping[str, str]]) -> list[tuple[str, Mapping[str, str]]]:
-    """One rule per file, except a folder whose files all agree gets one ``/dir/*`` rule.
-    Rules never overlap: hosts merge every matching rule's values into one header."""
+    """Pattern rules for the record: headers equal to the host's defaults are left out,
+    and a folder whose files all agree gets one ``/dir/*`` rule (content-hashed images
+    share one immutable ``/img/*`` rule, whatever the run size). Rules never overlap:
+    hosts merge every matching rule's values into one header."""
     rules: list[tuple[str, Mapping[str, str]]] = []
+    explicit = {k: _explicit(k, v) for k, v in entries.items()}
+    explicit = {k: v for k, v in explicit.items() if v}
 
     def walk(prefix: str, keys: list[str]) -> None:
         subdirs: dict[str, list[str]] = {}
@@ -183,13 +213,22 @@ def _header_rules(entries: Mapping[str, Mapping[str, str]]) -> list[tuple[str, M
             if sep:
                 subdirs.setdefault(head, []).append(k)
             else:
-                rules.append(("/" + quote(k), entries[k]))
+                rules.append(("/" + quote(k), explicit[k]))
         for d, under in sorted(subdirs.items()):
             sub = f"{prefix}{d}/"
-            if len(under) > 1 and len({tuple(sorted(entries[k].items())) for k in under}) == 1:
-                rules.append(("/" + quote(sub) + "*", entries[under[0]]))
+            inside = [k for k in entries if k.startswith(sub)]  # files without a rule too
+            if (
+                len(under) == len(inside)
+                and len({tuple(sorted(explicit[k].items())) for k in under}) == 1
+            ):
+                rules.append(("/" + quote(sub) + "*", explicit[under[0]]))
             else:
                 walk(sub, under)
 
-    walk("", sorted(entries))
+    walk("", sorted(explicit))
+    if len(rules) > MAX_RULES:
+        _log.warning(
+            "_headers: %d rules, more than the %d Cloudflare Pages reads; keep files with "
+            "their own headers in fewer folders", len(rules), MAX_RULES,
+        )  # fmt: skip
     return rules
