@@ -1,0 +1,324 @@
+"""Delivered and payload bytes of the public profile against the reference encoders at
+equal luma SSIM.
+
+For a hero (web_hero, 1920x1080) and a feed creative (instagram_feed, 1080x1350) made by
+the studio backend (the demo's generator) with the sample serum product, at 480 px and the
+largest width: ``render()`` with the ``public`` delivery profile, then each reference
+encoder swept over its quality scale on the very frame render() encoded (watermark
+included where the profile applies it) and interpolated to the SSIM render() reached:
+
+* ``cwebp -m 4 -q Q`` (Debian webp), ``cjpeg -quality Q -optimize -progressive``
+  (libjpeg-turbo, 4:2:0 unless our frame is marked, then ``-sample 1x1`` as ours),
+  ``avifenc -s 6 -j 1 -y 420 -a end-usage=q -a cq-level=Q -a tune=ssim`` (libavif-bin).
+* Payload = coded image data (:func:`bildwerk.stages.encode.payload_size`): AVIF mdat,
+  WebP VP8/VP8L/ALPH chunks, JPEG without APPn/COM segments; the same for both sides.
+* Delivered = the rendition after ``write_metadata`` with the public profile's lean
+  metadata (rights, DigitalSourceType, no generation record; Content Credentials remote,
+  so no manifest in the file). TODO(lead): switch to the publish stage's profile-aware
+  stamp (with the dcterms:provenance link) once it is merged.
+* Timing: render() of each creative with ``--repeat`` runs, medians, against render()
+  with no profile (the fixed qualities of before, the baseline) in the same run.
+
+Ratios are bildwerk / reference at the same SSIM (log-bytes interpolated between the two
+reference qualities around it). Targets: payload <= 1.10, delivered <= 1.25.
+
+    .venv/bin/python benchmarks/bench_delivery.py [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bildwerk import watermark as wm
+from bildwerk.backends.base import SceneRequest
+from bildwerk.backends.studio import StudioBackend
+from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.config.delivery import BUILTIN
+from bildwerk.geometry import plan_layout
+from bildwerk.imagefit import fit
+from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
+from bildwerk.samples import draw_serum
+from bildwerk.stages.quality import SsimReference
+from bildwerk.stages.render import (
+    DEFAULT_SETTINGS,
+    PAYLOAD_BITS,
+    Rendition,
+    encode,
+    payload_size,
+    render,
+)
+
+CASES = (("hero", "web_hero", 0), ("feed", "instagram_feed", 1))  # (name, preset, seed)
+WIDTHS = ("480", "max")
+ASSET_ID = "cr_3f9a0c1e5b7d"
+PALETTE = {
+    "primary": "#1f3a5f",
+    "secondary": "#9bb7d4",
+    "accent": "#e07a5f",
+    "text": "#1b1b1b",
+    "background": "#f4f1ec",
+}
+PAYLOAD_TARGET, DELIVERED_TARGET = 1.10, 1.25
+
+# --- reference encoders (shared with tests/stages/test_encoder_parity.py) ----------------
+
+QUALITY_RANGE = {"avif": (0, 63), "webp": (0, 100), "jpeg": (1, 100)}
+# avifenc's cq-level runs the other way: 0 is best.
+HIGHER_IS_BETTER = {"avif": False, "webp": True, "jpeg": True}
+
+
+def reference_encode(frame: Image.Image, fmt: str, q: int, *, full_chroma: bool = False) -> bytes:
+    """``frame`` through the format's reference command-line encoder at quality ``q``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.png", Path(tmp) / "out"
+        if fmt == "avif":
+            frame.save(src)
+            args = ["avifenc", "-s", "6", "-j", "1", "-y", "420", "--min", "0", "--max", "63"]
+            args += ["-a", "end-usage=q", "-a", f"cq-level={q}", "-a", "tune=ssim"]
+            args += [str(src), str(out)]
+        elif fmt == "webp":
+            frame.save(src)
+            args = ["cwebp", "-quiet", "-m", "4", "-q", str(q), str(src), "-o", str(out)]
+        elif fmt == "jpeg":
+            src = src.with_suffix(".ppm")
+            frame.save(src)
+            sample = "1x1" if full_chroma else "2x2"
+            args = ["cjpeg", "-quality", str(q), "-optimize", "-progressive", "-sample", sample]
+            args += ["-outfile", str(out), str(src)]
+        else:
+            raise ValueError(f"no reference encoder for {fmt!r}")
+        subprocess.run(args, check=True, capture_output=True, timeout=300)
+        return out.read_bytes()
+
+
+@dataclass(frozen=True)
+class Point:
+    quality: int
+    ssim: float
+    payload: int
+
+
+def reference_at(
+    frame: Image.Image,
+    fmt: str,
+    ssim: float,
+    *,
+    full_chroma: bool = False,
+    reference: SsimReference | None = None,
+) -> tuple[float, list[Point]]:
+    """Reference payload bytes at luma SSIM ``ssim``: a bisection over the encoder's
+    quality scale for the two neighbouring qualities whose SSIMs bracket ``ssim``, then
+    log-bytes interpolated linearly in SSIM between them. Returns bytes and the points."""
+    ref = reference or SsimReference(frame)
+    lo, hi = QUALITY_RANGE[fmt]
+    points: dict[int, Point] = {}
+
+    def at(q: int) -> Point:
+        if q not in points:
+            data = reference_encode(frame, fmt, q, full_chroma=full_chroma)
+            points[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt))
+        return points[q]
+
+    better: Callable[[int, int], bool] = (
+        (lambda a, b: a > b) if HIGHER_IS_BETTER[fmt] else (lambda a, b: a < b)
+    )
+    worst, best = (lo, hi) if HIGHER_IS_BETTER[fmt] else (hi, lo)
+    if at(best).ssim < ssim:
+        raise ValueError(f"{fmt}: the reference never reaches SSIM {ssim:.4f}")
+    miss, hit = worst, best  # invariant: ssim(miss) < ssim <= ssim(hit), or miss is the end
+    if at(worst).ssim >= ssim:
+        return float(at(worst).payload), sorted(points.values(), key=lambda p: p.quality)
+    while abs(hit - miss) > 1:
+        mid = (hit + miss) // 2
+        if at(mid).ssim >= ssim:
+            hit = mid
+        else:
+            miss = mid
+    a, b = at(miss), at(hit)
+    assert better(hit, miss)
+    t = (ssim - a.ssim) / (b.ssim - a.ssim) if b.ssim > a.ssim else 1.0
+    size = math.exp(math.log(a.payload) + t * (math.log(b.payload) - math.log(a.payload)))
+    return size, sorted(points.values(), key=lambda p: p.quality)
+
+
+# --- the benchmark -----------------------------------------------------------------------
+
+
+def studio_master(preset: str, seed: int, tmp: Path) -> Image.Image:
+    """A studio-backend scene at the channel's master size with the sample serum."""
+    channel = PRESETS[preset]
+    width, height = channel.master_size
+    product = tmp / "serum.png"
+    if not product.exists():
+        draw_serum().save(product)
+    request = SceneRequest(
+        key=f"bench-delivery-{preset}",
+        prompt="",
+        negative_prompt="",
+        slots={},
+        seed=seed,
+        width=width,
+        height=height,
+        palette=PALETTE,
+        layout=plan_layout(width, height, channel.unsafe, 0.06),
+        product=product,
+    )
+    (scene,) = StudioBackend().generate([request])
+    return scene.image.convert("RGB")
+
+
+def public_metadata(channel: Channel) -> AssetMetadata:
+    """Rights and source type only, as the public profile publishes (no generation)."""
+    return AssetMetadata(
+        title=f"Serum launch, {channel.name}",
+        description="A bottle of serum on a studio backdrop.",
+        creator="Acme Beauty",
+        credit_line="Acme Beauty / bildwerk",
+        copyright_notice="(c) 2026 Acme Beauty. All rights reserved.",
+        web_statement="https://acme.example/legal/image-licence",
+        licensor_url="https://acme.example/licensing",
+        digital_source_type=digital_source_type("studio", has_product_photo=True),
+        campaign_id="serum-launch-2026",
+        asset_id=ASSET_ID,
+        licence_expiry=date(2027, 3, 31),
+    )
+
+
+def _frame(master: Image.Image, channel: Channel, r: Rendition) -> Image.Image:
+    """The frame render() encoded for ``r`` (resized, marked as the profile says),
+    checked by re-encoding it to render()'s very bytes."""
+    frame = fit(master, r.width, r.height, mode=channel.fit)
+    if r.watermark is not None:
+        frame = wm.embed(frame, wm.payload_for(ASSET_ID, PAYLOAD_BITS))
+    again = encode(frame, r.format, r.quality, DEFAULT_SETTINGS, subsample_chroma=not r.watermark)
+    if again != r.data:
+        raise AssertionError(f"{channel.name} {r.format} {r.width}: frame differs from render()'s")
+    return frame
+
+
+def measure(repeat: int) -> dict[str, Any]:
+    profile = BUILTIN["public"]
+    rows: list[dict[str, Any]] = []
+    timing: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, preset, seed in CASES:
+            channel = PRESETS[preset]
+            master = studio_master(preset, seed, Path(tmp))
+            new_s, old_s = [], []
+            renditions: list[Rendition] = []
+            for i in range(repeat):
+                for which in ("new", "old") if i % 2 == 0 else ("old", "new"):
+                    started = time.perf_counter()
+                    if which == "new":
+                        renditions = render(master, channel, watermark=ASSET_ID, profile=profile)
+                        new_s.append(time.perf_counter() - started)
+                    else:
+                        render(master, channel, watermark=ASSET_ID)
+                        old_s.append(time.perf_counter() - started)
+            timing[name] = {
+                "profile_s": statistics.median(new_s),
+                "fixed_s": statistics.median(old_s),
+            }
+            widths = {480, max(r.width for r in renditions)}
+            meta = public_metadata(channel)
+            for r in renditions:
+                if r.width not in widths:
+                    continue
+                frame = _frame(master, channel, r)
+                ours = payload_size(r.data, r.format)
+                assert r.ssim is not None
+                full = r.format == "jpeg" and r.watermark is not None
+                theirs, _ = reference_at(frame, r.format, r.ssim, full_chroma=full)
+                delivered = len(write_metadata(r.data, r.format, meta))
+                rows.append(
+                    {
+                        "case": name,
+                        "format": r.format,
+                        "width": r.width,
+                        "marked": r.watermark is not None,
+                        "quality": r.quality,
+                        "ssim": r.ssim,
+                        "payload": ours,
+                        "file": len(r.data),
+                        "delivered": delivered,
+                        "reference_payload": theirs,
+                        "payload_ratio": ours / theirs,
+                        "delivered_ratio": delivered / theirs,
+                    }
+                )
+    return {"rows": rows, "timing": timing, "repeat": repeat}
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print("public profile vs reference encoders at equal luma SSIM (payload = coded data)")
+    head = f"{'case':<5}{'fmt':<5}{'width':>6} {'mark':<5}{'q':>4}{'ssim':>8}"
+    print(head + f"{'payload':>9}{'deliv.':>8}{'ref':>9}{'pay/ref':>8}{'del/ref':>8}")
+    for r in report["rows"]:
+        print(
+            f"{r['case']:<5}{r['format']:<5}{r['width']:>6} {'yes' if r['marked'] else 'no':<5}"
+            f"{r['quality']:>4}{r['ssim']:>8.4f}{r['payload']:>9}{r['delivered']:>8}"
+            f"{r['reference_payload']:>9.0f}{r['payload_ratio']:>8.3f}{r['delivered_ratio']:>8.3f}"
+        )
+    for name, t in report["timing"].items():
+        print(
+            f"render {name}: public profile {t['profile_s']:.1f} s vs fixed qualities "
+            f"{t['fixed_s']:.1f} s (medians of {report['repeat']}), "
+            f"x{t['profile_s'] / t['fixed_s']:.2f}"
+        )
+    worst_p = max(r["payload_ratio"] for r in report["rows"])
+    worst_d = max(r["delivered_ratio"] for r in report["rows"])
+    print(
+        f"worst payload ratio {worst_p:.3f} (target <= {PAYLOAD_TARGET}), "
+        f"worst delivered ratio {worst_d:.3f} (target <= {DELIVERED_TARGET})"
+    )
+
+
+def summary(report: dict[str, Any]) -> dict[str, float]:
+    rows: Sequence[dict[str, Any]] = report["rows"]
+    out = {
+        "delivery_payload_ratio_median": statistics.median(r["payload_ratio"] for r in rows),
+        "delivery_payload_ratio_max": max(r["payload_ratio"] for r in rows),
+        "delivery_delivered_ratio_max": max(r["delivered_ratio"] for r in rows),
+    }
+    for name, t in report["timing"].items():
+        out[f"delivery_render_{name}_s"] = t["profile_s"]
+        out[f"delivery_render_{name}_fixed_s"] = t["fixed_s"]
+    return out
+
+
+def run(repeat: int = 3) -> dict[str, float]:
+    report = measure(repeat)
+    print_report(report)
+    return summary(report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=3, help="timed renders per creative")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = measure(max(1, args.repeat))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+
+
+if __name__ == "__main__":
+    main()
