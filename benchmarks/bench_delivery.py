@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -119,31 +119,46 @@ def reference_at(
     fmt: str,
     ssim: float,
     *,
+    start: int | None = None,
     full_chroma: bool = False,
     reference: SsimReference | None = None,
-) -> tuple[float, list[Point]]:
-    """Reference payload bytes at luma SSIM ``ssim``: a bisection over the encoder's
-    quality scale for the two neighbouring qualities whose SSIMs bracket ``ssim``, then
-    log-bytes interpolated linearly in SSIM between them. Returns bytes and the points."""
+    points: dict[int, Point] | None = None,
+) -> float:
+    """Reference payload bytes at luma SSIM ``ssim``: the two neighbouring qualities whose
+    SSIMs bracket ``ssim`` (found by stepping out from ``start`` with doubling steps, then
+    bisecting), log-bytes interpolated linearly in SSIM between them. ``points`` caches
+    the reference's encodes of this frame across calls."""
     ref = reference or SsimReference(frame)
+    cache = {} if points is None else points
     lo, hi = QUALITY_RANGE[fmt]
-    points: dict[int, Point] = {}
+    up = 1 if HIGHER_IS_BETTER[fmt] else -1  # direction of better quality
+    best, worst = (hi, lo) if up == 1 else (lo, hi)
 
     def at(q: int) -> Point:
-        if q not in points:
+        if q not in cache:
             data = reference_encode(frame, fmt, q, full_chroma=full_chroma)
-            points[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt))
-        return points[q]
+            cache[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt))
+        return cache[q]
 
-    better: Callable[[int, int], bool] = (
-        (lambda a, b: a > b) if HIGHER_IS_BETTER[fmt] else (lambda a, b: a < b)
-    )
-    worst, best = (lo, hi) if HIGHER_IS_BETTER[fmt] else (hi, lo)
-    if at(best).ssim < ssim:
-        raise ValueError(f"{fmt}: the reference never reaches SSIM {ssim:.4f}")
-    miss, hit = worst, best  # invariant: ssim(miss) < ssim <= ssim(hit), or miss is the end
-    if at(worst).ssim >= ssim:
-        return float(at(worst).payload), sorted(points.values(), key=lambda p: p.quality)
+    def clamp(q: int) -> int:
+        return max(lo, min(hi, q))
+
+    q = clamp(start if start is not None else (lo + hi) // 2)
+    step = 1
+    if at(q).ssim >= ssim:  # walk towards worse quality until a miss (or the end)
+        hit = q
+        while hit != worst and at(clamp(hit - up * step)).ssim >= ssim:
+            hit, step = clamp(hit - up * step), step * 2
+        if hit == worst:
+            return float(at(worst).payload)
+        miss = clamp(hit - up * step)
+    else:  # walk towards better quality until a hit
+        miss = q
+        while at(clamp(miss + up * step)).ssim < ssim:
+            if miss == best:
+                raise ValueError(f"{fmt}: the reference never reaches SSIM {ssim:.4f}")
+            miss, step = clamp(miss + up * step), step * 2
+        hit = clamp(miss + up * step)
     while abs(hit - miss) > 1:
         mid = (hit + miss) // 2
         if at(mid).ssim >= ssim:
@@ -151,10 +166,14 @@ def reference_at(
         else:
             miss = mid
     a, b = at(miss), at(hit)
-    assert better(hit, miss)
     t = (ssim - a.ssim) / (b.ssim - a.ssim) if b.ssim > a.ssim else 1.0
-    size = math.exp(math.log(a.payload) + t * (math.log(b.payload) - math.log(a.payload)))
-    return size, sorted(points.values(), key=lambda p: p.quality)
+    return math.exp(math.log(a.payload) + t * (math.log(b.payload) - math.log(a.payload)))
+
+
+def reference_start(fmt: str, quality: int) -> int:
+    """The reference quality nearest ours: the same scale for cwebp and cjpeg (same
+    libraries), libavif's quality-to-quantizer mapping for avifenc's cq-level."""
+    return round((100 - quality) * 63 / 100) if fmt == "avif" else quality
 
 
 # --- the benchmark -----------------------------------------------------------------------
@@ -244,7 +263,8 @@ def measure(repeat: int) -> dict[str, Any]:
                 ours = payload_size(r.data, r.format)
                 assert r.ssim is not None
                 full = r.format == "jpeg" and r.watermark is not None
-                theirs, _ = reference_at(frame, r.format, r.ssim, full_chroma=full)
+                start = reference_start(r.format, r.quality)
+                theirs = reference_at(frame, r.format, r.ssim, start=start, full_chroma=full)
                 delivered = len(write_metadata(r.data, r.format, meta))
                 rows.append(
                     {

@@ -71,12 +71,18 @@ class RenderSettings:
     webp_quality: int = 80
     jpeg_quality: int = 82
     min_quality: int = 30
-    # The SSIM search stays in min_quality..target_max_quality: above ~95 bytes grow
-    # steeply for little SSIM, and the byte budget would cut it back anyway.
+    # The SSIM search stays in target_min_quality..target_max_quality: above ~95 bytes
+    # grow steeply for little SSIM (and the byte budget would cut it back); below ~20
+    # smooth gradients band, which luma SSIM barely sees (studio backdrops reach 0.97 at
+    # q20-30).
+    target_min_quality: int = 20
     target_max_quality: int = 95
     # Encodes per rendition for the SSIM search: the first at the larger width's result
-    # (or the default quality), then secants; 3 suffice for 9 renditions in 10.
-    ssim_max_encodes: int = 4
+    # (or the default quality), then secants (search.py); most renditions need 2-4.
+    # Frames under small_frame_pixels (~800x600) encode in milliseconds and get two more,
+    # which they need most: a small width's quality is furthest from the larger one's.
+    ssim_max_encodes: int = 5
+    small_frame_pixels: int = 500_000
     # libaom speed: 6 compresses ~3 % better than 8 at equal quality for ~3.5x the time
     # (5 saves another ~7 % for ~5x); the hero image drives LCP, so bytes win.
     avif_speed: int = 6
@@ -102,6 +108,8 @@ class RenderSettings:
         for name in ("avif_quality", "webp_quality", "jpeg_quality", "target_max_quality"):
             if not self.min_quality <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must lie in min_quality..100")
+        if not 1 <= self.target_min_quality <= self.target_max_quality:
+            raise ValueError("target_min_quality must lie in 1..target_max_quality")
         if not 1 <= self.min_quality <= 100:
             raise ValueError("min_quality must lie in 1..100")
         if not 0 <= self.avif_speed <= 10 or not 0 <= self.webp_method <= 6:
@@ -287,9 +295,10 @@ def _render_one(
             measure,
             target,
             start,
-            lowest=settings.min_quality,
+            lowest=settings.target_min_quality,
             highest=settings.target_max_quality,
-            max_encodes=settings.ssim_max_encodes,
+            max_encodes=settings.ssim_max_encodes
+            + (2 if pixels < settings.small_frame_pixels else 0),
             budget=budget,
         )
         quality, data, ssim, searched = chosen.quality, chosen.data, chosen.ssim, True

@@ -4,11 +4,12 @@ Two bounded, deterministic searches over the integer quality scale:
 
 * :func:`search_ssim` finds the lowest quality whose decoded luma SSIM reaches a delivery
   profile's target. ``ln(1 - SSIM)`` is close to linear in quality over a few steps for
-  all three codecs, so after the first encode (at a fixed slope) each guess is a secant
-  through the two measurements nearest the target, kept strictly inside the bracket of a
-  known miss and a known hit. It stops when the model puts the threshold at a hit
-  (without an encode one step below to confirm it) or the bracket closes: typically 2-3
-  encodes, never more than ``max_encodes``.
+  all three codecs, so after the first encode (at a fixed slope) each guess is a secant:
+  between the closest miss and hit once the target is bracketed, else through the two
+  measurements nearest it (at most :data:`_MAX_STEP` away), always strictly inside the
+  bracket and away from its ends while it is wide (codec curves bend: libwebp's above 80).
+  It stops when the model puts the threshold at a hit (no encode one step below to confirm
+  it) or the bracket closes: typically 2-4 encodes, never more than ``max_encodes``.
 * :func:`fit_budget` lowers the quality until the file fits a byte budget, guided by a
   per-format model of bytes against quality (at most ``max_encodes`` guided tries, then
   ``min_quality``). It runs only when the quality chosen first breaks the budget, so the
@@ -45,6 +46,11 @@ _LAST_GUESS_MARGIN = 0.95
 # 1920 px) to -0.04 (WebP, 480 px) on the benchmark creatives.
 _SSIM_SLOPE = -0.03
 _SLOPE_RANGE = (-0.3, -0.003)
+# Extrapolation beyond the measured side moves at most this many quality steps.
+_MAX_STEP = 20
+_OVERSTEP = 2
+# Inside a bracket wider than 4 steps, guesses keep this fraction of it from either end.
+_SAFEGUARD = 0.2
 
 
 @dataclass(frozen=True)
@@ -100,24 +106,43 @@ def _next_ssim_quality(
     ceiling = highest if hit is None else hit - 1
     if floor > ceiling:
         return None
-    guess = _secant(trials, target)
-    if hit is not None and guess >= hit:
-        return None  # the model puts the threshold at the hit: no encode to confirm it
+    if hit is not None and miss is not None:
+        guess = _crossing(trials[miss], trials[hit], target)  # inside the bracket
+        if guess >= hit:
+            return None  # the model puts the threshold at the hit: no encode to confirm it
+        if hit - miss > 4:
+            keep = _SAFEGUARD * (hit - miss)
+            guess = max(math.ceil(miss + keep), min(math.floor(hit - keep), guess))
+    else:
+        side = [t for t in trials.values() if (t.ssim >= target) == (hit is not None)]
+        guess = _extrapolate(side, target)
+        if hit is not None and guess >= hit:
+            return None
+        # two steps past the model's guess, to bracket the target sooner than creeping up
+        # to it from one side (the curves bend towards the far side)
+        guess += _OVERSTEP if hit is None else -_OVERSTEP
+        anchor = hit if hit is not None else miss
+        assert anchor is not None
+        guess = max(anchor - _MAX_STEP, min(anchor + _MAX_STEP, guess))
     return max(floor, min(ceiling, guess))
 
 
-def _secant(trials: dict[int, Trial], target: float) -> int:
-    """Quality where ln(1 - SSIM) crosses ln(1 - target), through the two trials nearest
-    the target (one trial: at the default slope); rounded up, better a hit than a miss."""
-    u_target = _u(target)
-    near = sorted(trials.values(), key=lambda t: (abs(_u(t.ssim) - u_target), t.quality))
-    a = near[0]
-    slope = _SSIM_SLOPE
-    if len(near) > 1 and near[1].quality != a.quality:
-        b = near[1]
+def _crossing(a: Trial, b: Trial, target: float, slope: float | None = None) -> int:
+    """Quality where ln(1 - SSIM) crosses ln(1 - target) on the line through ``a`` and
+    ``b`` (or through ``a`` at ``slope``); rounded up, better a hit than a miss."""
+    if slope is None:
         measured = (_u(b.ssim) - _u(a.ssim)) / (b.quality - a.quality)
         slope = max(_SLOPE_RANGE[0], min(_SLOPE_RANGE[1], measured))
-    return math.ceil(a.quality + (u_target - _u(a.ssim)) / slope - 1e-9)
+    return math.ceil(a.quality + (_u(target) - _u(a.ssim)) / slope - 1e-9)
+
+
+def _extrapolate(side: list[Trial], target: float) -> int:
+    """Guess from trials all on one side of the target: a secant through the two nearest
+    it, or the default slope through the nearest alone."""
+    near = sorted(side, key=lambda t: (abs(_u(t.ssim) - _u(target)), t.quality))
+    if len(near) > 1:
+        return _crossing(near[0], near[1], target)
+    return _crossing(near[0], near[0], target, _SSIM_SLOPE)
 
 
 def _u(ssim: float) -> float:
