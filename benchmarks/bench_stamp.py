@@ -22,7 +22,10 @@ per creative. A dev signing chain (``keys.dev_init``) signs; no network is used.
 thread, pinned to one CPU.
 
     .venv/bin/python benchmarks/bench_stamp.py [--repeats 5] [--channels web_hero,instagram_feed]
-        [--json]
+        [--json] [--profiles]
+
+``--profiles`` measures instead what each delivery profile stamps into a file (metadata
+bytes, sidecar bytes, stamp time) against full stamping; see ``stamp_profiles.py``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_
 from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.render import RenderSettings, _render_one, _sizes, encode
 from bildwerk.watermark import capacity, decode, embed, payload_for
+from stamp_profiles import measure_profiles, print_profiles
+from stamp_profiles import summary as profile_summary
 
 DEFAULT_CHANNELS = ("web_hero", "instagram_feed")
 WARMUP = 1
@@ -571,6 +576,9 @@ def run(repeats: int = 5, channels: Sequence[str] = DEFAULT_CHANNELS) -> dict[st
     report = measure(channels, repeats)
     print_report(report)
     summary: dict[str, float] = report["summary"]
+    rows = measure_profiles(asset_metadata(PRESETS["web_hero"], "cr_bench"), repeats)
+    print_profiles(rows)
+    summary.update(profile_summary(rows))
     return summary
 
 
@@ -597,7 +605,15 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated presets, or 'all' (default: web_hero,instagram_feed)",
     )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument(
+        "--profiles", action="store_true", help="metadata bytes and stamp time per delivery profile"
+    )
     args = parser.parse_args(argv)
+    if args.profiles:
+        meta = asset_metadata(PRESETS["web_hero"], "cr_bench")
+        rows = measure_profiles(meta, max(1, args.repeats))
+        print(json.dumps(rows, indent=2)) if args.json else print_profiles(rows)
+        return
     report = measure(args.channels, max(1, args.repeats))
     if args.json:
         print(json.dumps(report, indent=2))

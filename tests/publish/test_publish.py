@@ -104,7 +104,16 @@ def fresh(ran: tuple[Path, str], tmp_path: Path, *, approve: bool = True) -> tup
 
 
 def images(root: Path) -> list[Path]:
-    return sorted((root / "public" / "img").iterdir())
+    return sorted(f for f in (root / "public" / "img").iterdir() if f.suffix != ".c2pa")
+
+
+def sidecar(f: Path) -> bytes | None:
+    """The remote manifest store published next to ``f`` (public profile), if any."""
+    path = f.with_name(f.name + ".c2pa")
+    return path.read_bytes() if path.is_file() else None
+
+
+XMP_ASSET_ID = rb"bildwerk:assetId(?:>|=\")(cr_[0-9a-f]+)"
 
 
 # -- what the published files say, read by independent tools ----------------------------
@@ -116,16 +125,23 @@ def test_every_rendition_is_trusted_with_the_master_as_ingredient(published: Pat
     files = images(published)
     assert {f.suffix for f in files} == {".avif", ".webp", ".jpg"}
     assert len(files) == 42  # 2 locales x (display_mrec 2 widths + web_hero 5) x 3 formats
+    # web_hero is `public` (credentials in a sidecar), display_mrec `ads` (embedded)
+    remote = [f for f in files if sidecar(f) is not None]
+    assert len(remote) == 30 and all("-web-hero-" in f.name for f in remote)
+    assert len(list((published / "public" / "img").glob("*.c2pa"))) == 30
     anchors = published / "keys" / "dev-root.pem"
     for f in files:
         fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
-        result = verify(f.read_bytes(), fmt, trust_anchors=anchors, source=str(f))
+        store = sidecar(f)
+        result = verify(f.read_bytes(), fmt, trust_anchors=anchors, source=str(f), manifest=store)
         assert result.state == "Trusted", (f.name, result.failures)
         assert result.actions == ("c2pa.opened", "c2pa.resized", "c2pa.converted")
         assert [(i.relationship, i.format) for i in result.ingredients] == [
             ("parentOf", "image/png")
         ]
-        assert result.ingredients[0].manifest  # the signed master's own manifest
+        parent = result.ingredients[0]  # both profiles: the master by reference and hash
+        assert parent.manifest and parent.manifest.startswith("urn:c2pa:")
+        assert not parent.carried and parent.sha256 and len(parent.sha256) == 64
         assert result.digital_source_type == DST + "compositeSynthetic"
         assert result.authors == ("Acme",) and result.do_not_train
     # the SDK itself, without our wrapper: Valid without anchors
@@ -156,7 +172,8 @@ def test_exiftool_reads_the_rights_fields_from_every_format(published: Path) -> 
         assert tags["XMP-dc:Description"], where
         assert not re.search(r"\.(png|jpe?g|webp|avif)$", tags["XMP-dc:Description"])
         assert str(tags["XMP-bildwerk:AssetId"]).startswith("cr_"), where
-        assert tags["XMP-bildwerk:Seed"] is not None and tags["XMP-bildwerk:Backend"] == "studio"
+        # public and ads profiles: no generation record
+        assert not {"XMP-bildwerk:Seed", "XMP-bildwerk:Prompt", "XMP-bildwerk:JobKey"} & set(tags)
         assert "GPS" not in " ".join(tags)
         if where.endswith(".jpg"):
             assert tags["IPTC:By-line"] == "Acme Studio"
@@ -169,13 +186,13 @@ def test_reference_decoder_reads_the_asset_id_from_the_published_jpeg(published:
     assert jpgs
     for f in jpgs:
         with Image.open(f) as im:
-            asset_id = re.search(rb"<bildwerk:assetId>cr_([0-9a-f]+)<", im.info["xmp"])
+            asset_id = re.search(XMP_ASSET_ID, im.info["xmp"])
             rgb = np.asarray(im.convert("RGB"))
         assert asset_id is not None
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         bits = imwatermark.WatermarkDecoder("bits", 32).decode(bgr, "dwtDct")
         payload = f"{int(''.join(str(int(b)) for b in bits), 2):08x}"
-        assert payload == asset_id.group(1)[:8].decode(), f.name
+        assert payload == asset_id.group(1)[3:11].decode(), f.name
 
 
 def test_sitemap_uses_only_what_google_reads(published: Path) -> None:
@@ -275,7 +292,8 @@ def test_revoked_and_expired_creatives_come_down_everywhere(
         events = s.scalars(select(Event).where(Event.type == "asset.unpublished")).all()
         assert {(e.subject, e.actor) for e in events} == {(revoked, "legal"), (expired, "legal")}
         assert any("withdrawn" in e.payload["reason"] for e in events)
-    assert len(images(root)) == 42 - len(keys)
+    assert len(images(root)) == 42 - len([k for k in keys if not k.endswith(".c2pa")])
+    assert not any(k.endswith(".c2pa") and (root / "public" / k).exists() for k in keys)
     again = pub.publish("latest", ["site"])  # neither comes back
     assert set(again.skipped) == {revoked, expired}
     assert pub.sync().removed == {}
@@ -514,8 +532,13 @@ def test_publish_to_s3_and_sync(
         assert report.uploaded == 42
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
         keys = fs.find("assets/campaigns")
-        images = [k for k in keys if "/img/" in k]
+        images = [k for k in keys if "/img/" in k and not k.endswith(".c2pa")]
         assert len(images) == 42
+        sidecars = [k for k in keys if k.endswith(".c2pa")]  # no public base URL: relative
+        assert len(sidecars) == 30 and all(k[: -len(".c2pa")] in images for k in sidecars)
+        served = httpx.get(fs.url(sidecars[0]), timeout=10)
+        assert served.headers["Content-Type"] == "application/c2pa"
+        assert sidecars[0].rsplit("/", 1)[-1].encode() in fs.cat(sidecars[0][: -len(".c2pa")])
         assert "assets/campaigns/sitemap-images.xml" in keys
         served = httpx.get(fs.url(images[0]), timeout=10)
         assert served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
@@ -527,7 +550,7 @@ def test_publish_to_s3_and_sync(
         assert ws.publisher("legal").sync().removed == {"bucket": [victim]}
         fs.invalidate_cache()
         left = [k for k in fs.find("assets/campaigns") if "/img/" in k]
-        assert len(left) < 42
+        assert len(left) < 72  # the victim's files and sidecars are gone
         with ws.db.session() as s:
             gone = s.scalars(select(Publication).where(Publication.asset_id == victim)).all()
             assert gone and all(p.state == "removed" for p in gone)
@@ -570,7 +593,7 @@ def test_watermark_lookup_needs_a_real_match(published: Path, tmp_path: Path) ->
 
     jpg = next(f for f in images(published) if f.suffix == ".jpg" and "-web-hero-768w-" in f.name)
     with Image.open(jpg) as im:
-        owner = re.search(rb"<bildwerk:assetId>(cr_[0-9a-f]+)<", im.info["xmp"])
+        owner = re.search(XMP_ASSET_ID, im.info["xmp"])
         assert owner is not None
         im.convert("RGB").save(tmp_path / "copy.png")
     asset = owner.group(1).decode()
@@ -657,5 +680,7 @@ def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path)
     assert report.uploaded == 42 and not report.dev_keys
     f = images(ws.root)[0]
     fmt = {".jpg": "jpeg"}.get(f.suffix, f.suffix[1:])
-    result = verify(f.read_bytes(), fmt, trust_anchors=ws.root / "keys" / "dev-root.pem")
+    result = verify(
+        f.read_bytes(), fmt, trust_anchors=ws.root / "keys" / "dev-root.pem", manifest=sidecar(f)
+    )
     assert result.state == "Trusted", result.failures

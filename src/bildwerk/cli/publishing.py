@@ -227,9 +227,10 @@ def verify(
         f"  C2PA: {c2pa.get('state')}"
         + (
             f" — {c2pa.get('title')} by {', '.join(c2pa.get('authors') or [])}"
-            if c2pa.get("state") != "absent"
+            if "reason" not in c2pa
             else f" ({c2pa.get('reason')})"
         )
+        + (f"\n  manifest: {c2pa['manifest_from']}" if c2pa.get("manifest_from") else "")
     )
     mark = report["watermark"]
     if mark:

@@ -2,8 +2,15 @@
 
 A master gets ``c2pa.created`` with its digital source type (IPTC vocabulary, e.g.
 ``trainedAlgorithmicMedia`` for generated images). A rendition names its master as the
-``parentOf`` ingredient, which carries the master's own manifest, so a viewer can follow
-the history from any delivered file back to its creation. The brand is the author
+``parentOf`` ingredient, which carries the master's own manifest (``ingredient="manifest"``:
+a viewer can follow the history from any delivered file back to its creation) or only
+its reference (``"hash"``: the master's manifest label, instance id and SHA-256, about
+6 kB less per file; whoever holds the master can check it).
+
+A manifest is embedded in the file, or detached (``remote_url``): the file keeps only
+an XMP ``dcterms:provenance`` reference (written into the packet beforehand by
+:mod:`.xmp`, so the hard binding covers it) and the manifest store goes into a
+``.c2pa`` sidecar published next to it, as C2PA's remote manifests allow. The brand is the author
 (``stds.schema-org.CreativeWork``); ``do_not_train`` adds ``cawg.training-mining``.
 
 Built against c2pa-python 0.38 (c2pa-rs 0.91): JPEG, WebP, AVIF and PNG are embeddable.
@@ -15,9 +22,11 @@ manifests: a rendition's byte budget is for pixels.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
+from bildwerk.config.delivery import IngredientMode
 from bildwerk.errors import MissingExtraError, UserError
 from bildwerk.publish.keys import (
     TRUST_CONFIG_EKUS,
@@ -60,6 +70,11 @@ _SETTINGS: Final[dict[str, Any]] = {
 }
 
 
+_REF_SHA: Final = "bildwerk.master_sha256"  # ingredient metadata of a hash-only parent
+_REF_MANIFEST: Final = "bildwerk.master_manifest"
+SIDECAR_TYPE: Final = "application/c2pa"
+
+
 @dataclass(frozen=True)
 class Ingredient:
     """One ingredient of the active manifest, as the reader reports it."""
@@ -68,6 +83,24 @@ class Ingredient:
     relationship: str  # parentOf, componentOf, inputTo
     format: str
     manifest: str | None  # label of the ingredient's own manifest, if it had one
+    carried: bool = True  # its manifest travels in this store (False: only referenced)
+    sha256: str | None = None  # the ingredient file's SHA-256, for a reference
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signed file and, for a detached manifest, the manifest store for its sidecar."""
+
+    data: bytes
+    sidecar: bytes | None
+
+
+class RemoteManifestError(UserError):
+    """The file's manifest is remote (XMP ``dcterms:provenance``) and was not given."""
+
+    def __init__(self, message: str, url: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.url = url
 
 
 @dataclass(frozen=True)
@@ -106,13 +139,43 @@ def sign_rendition(
     actions: Sequence[str] | None = None,
     do_not_train: bool = False,
     claim_generator: str = "bildwerk/0.1",
+    ingredient: IngredientMode = "manifest",
 ) -> bytes:
     """Return ``data`` with a signed C2PA manifest embedded.
 
     Without ``master`` this is a master: ``c2pa.created`` then any ``actions``. With
     ``master`` it is a rendition of it: ``c2pa.opened`` on the master, then ``actions``
     (default ``c2pa.resized``). Every action carries the digital source type.
+    ``ingredient`` decides whether the master's manifest travels along or only its hash.
     """
+    return sign(
+        data, fmt, signer=signer, title=title, digital_source_type=digital_source_type,
+        author=author, master=master, master_title=master_title, actions=actions,
+        do_not_train=do_not_train, claim_generator=claim_generator, ingredient=ingredient,
+    ).data  # fmt: skip
+
+
+def sign(
+    data: bytes,
+    fmt: str,
+    *,
+    signer: SignerConfig | CallbackSigner,
+    title: str,
+    digital_source_type: str,
+    author: str,
+    master: bytes | None,
+    master_title: str | None,
+    actions: Sequence[str] | None = None,
+    do_not_train: bool = False,
+    claim_generator: str = "bildwerk/0.1",
+    ingredient: IngredientMode = "manifest",
+    remote_url: str | None = None,
+) -> Signed:
+    """:func:`sign_rendition`, or with ``remote_url`` a detached manifest: ``data``
+    comes back unchanged (its XMP must already name ``remote_url`` as
+    ``dcterms:provenance``) with the manifest store for the sidecar. AVIF also gets the
+    SDK's own XMP box naming it (when absolute), the only place c2pa readers look in ISO
+    BMFF files; a relative ``remote_url`` resolves against the file's own URL."""
     mime = _mime(fmt)
     _check_bytes(data, mime, f"the {fmt} to sign ({title!r})")
     source_type = _source_type_uri(digital_source_type)
@@ -157,11 +220,13 @@ def sign_rendition(
         entries = {key: {"use": "notAllowed"} for key in _NOT_ALLOWED}
         assertions.append({"label": TRAINING_MINING_LABEL, "data": {"entries": entries}})
     name, _, version = claim_generator.partition("/")
-    manifest = {
+    manifest: dict[str, Any] = {
         "claim_generator_info": [{"name": name, "version": version or "0"}],
         "title": title,
         "assertions": assertions,
     }
+    if master is not None and ingredient == "hash":
+        manifest["ingredients"] = [master_reference(master, master_title or "master")]
     c2pa = _c2pa()
     out = io.BytesIO()
     failures: list[BaseException] = []
@@ -171,25 +236,72 @@ def sign_rendition(
         c2pa.Context.from_dict(_SETTINGS) as context,
         c2pa.Builder(manifest, context=context) as builder,
     ):
-        if master is not None:
-            ingredient = {
+        if master is not None and ingredient == "manifest":
+            parent = {
                 "title": master_title or "master",
                 "relationship": "parentOf",
                 "label": _MASTER_ID,
             }
-            builder.add_ingredient(ingredient, _sniff(master), io.BytesIO(master))
-        builder.sign(native, mime, io.BytesIO(data), out)
-    return out.getvalue()
+            builder.add_ingredient(parent, _sniff(master), io.BytesIO(master))
+        if remote_url is not None:
+            builder.set_no_embed()
+            if mime == "image/avif" and remote_url.startswith(("https://", "http://")):
+                builder.set_remote_url(remote_url)  # the SDK takes absolute URLs only
+        store = builder.sign(native, mime, io.BytesIO(data), out)
+    if remote_url is None:
+        return Signed(out.getvalue(), None)
+    signed = out.getvalue() or data
+    if not store:
+        raise UserError(f"signing {title!r}: the c2pa SDK returned no manifest for the sidecar.")
+    return Signed(signed, bytes(store))
+
+
+def master_reference(master: bytes, title: str) -> dict[str, Any]:
+    """The ``parentOf`` ingredient naming a signed master by its manifest label,
+    instance id and SHA-256, without carrying its manifest store."""
+    c2pa = _c2pa()
+    mime = _sniff(master)
+    if mime is None:
+        raise UserError(f"the master of {title!r} is not a JPEG, WebP, AVIF or PNG image.")
+    try:
+        with (
+            c2pa.Context.from_dict(_SETTINGS) as context,
+            c2pa.Reader(mime, io.BytesIO(master), context=context) as reader,
+        ):
+            store = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        raise UserError(
+            f"the master of {title!r} has no readable Content Credentials: {_sdk_message(exc)}."
+        ) from None
+    label = store.get("active_manifest")
+    active = store.get("manifests", {}).get(label) or {}
+    ref: dict[str, Any] = {
+        "title": title,
+        "format": mime,
+        "relationship": "parentOf",
+        "label": _MASTER_ID,
+        "metadata": {_REF_SHA: hashlib.sha256(master).hexdigest(), _REF_MANIFEST: label},
+    }
+    if active.get("instance_id"):
+        ref["instance_id"] = active["instance_id"]
+    return ref
 
 
 def verify(
-    data: bytes, fmt: str, *, trust_anchors: Path | None, source: str | None = None
+    data: bytes,
+    fmt: str,
+    *,
+    trust_anchors: Path | None,
+    source: str | None = None,
+    manifest: bytes | None = None,
 ) -> VerifyResult:
-    """Validate the embedded manifest; Trusted needs ``trust_anchors``.
+    """Validate the embedded manifest, or ``manifest`` (a sidecar's manifest store)
+    against the file; Trusted needs ``trust_anchors``.
 
     ``trust_anchors`` is a PEM bundle of root certificates (``keys/dev-root.pem``) or a
     c2pa settings JSON (``keys/dev-trust.json``). ``source`` names the file in errors.
-    A file without a manifest, or one the SDK cannot parse, raises :class:`UserError`.
+    A file without a manifest, or one the SDK cannot parse, raises :class:`UserError`;
+    one whose manifest is remote and not given raises :class:`RemoteManifestError`.
     """
     where = source or f"the {fmt} data"
     mime = _mime(fmt)
@@ -200,22 +312,30 @@ def verify(
     try:
         with (
             c2pa.Context.from_dict(settings) as context,
-            c2pa.Reader(mime, io.BytesIO(data), context=context) as reader,
+            c2pa.Reader(mime, io.BytesIO(data), manifest, context=context) as reader,
         ):
             state = reader.get_validation_state()
             results = reader.get_validation_results() or {}
-            manifest = reader.get_active_manifest() or {}
+            active = reader.get_active_manifest() or {}
     except c2pa.C2paError.ManifestNotFound:
         raise UserError(
             f"{where}: no C2PA manifest (Content Credentials) found.",
             hint="sign it first, or check that nothing stripped the metadata",
         ) from None
     except c2pa.C2paError as exc:
+        message = _sdk_message(exc)
+        url = _remote_url(message) if manifest is None else None
+        if url is not None:
+            raise RemoteManifestError(
+                f"{where}: its Content Credentials are remote, at {url}.",
+                url,
+                hint="publish the .c2pa sidecar next to the file, or pass it",
+            ) from None
         raise UserError(
-            f"{where}: cannot read Content Credentials: {_sdk_message(exc)}.",
+            f"{where}: cannot read Content Credentials: {message}.",
             hint=f"the file is corrupt or not a {fmt} image",
         ) from None
-    return _result(str(state or "Invalid"), manifest, results)
+    return _result(str(state or "Invalid"), active, results)
 
 
 def supported_formats() -> tuple[str, ...]:
@@ -251,15 +371,7 @@ def _result(state: str, manifest: dict[str, Any], results: dict[str, Any]) -> Ve
         digital_source_type=next(
             (a["digitalSourceType"] for a in actions if a.get("digitalSourceType")), None
         ),
-        ingredients=tuple(
-            Ingredient(
-                title=str(i.get("title", "")),
-                relationship=str(i.get("relationship", "")),
-                format=str(i.get("format", "")),
-                manifest=i.get("active_manifest"),
-            )
-            for i in manifest.get("ingredients", [])
-        ),
+        ingredients=tuple(_ingredient(i) for i in manifest.get("ingredients", [])),
         issuer=signature.get("issuer"),
         signer=signature.get("common_name"),
         signed_at=signature.get("time"),
@@ -268,6 +380,25 @@ def _result(state: str, manifest: dict[str, Any], results: dict[str, Any]) -> Ve
         failures=tuple(f"{f.get('code')}: {f.get('explanation', '')}" for f in failures),
         assertions=tuple(str(a.get("label")) for a in manifest.get("assertions", [])),
     )
+
+
+def _ingredient(i: dict[str, Any]) -> Ingredient:
+    meta = i.get("metadata") or {}
+    carried = i.get("active_manifest")
+    return Ingredient(
+        title=str(i.get("title", "")),
+        relationship=str(i.get("relationship", "")),
+        format=str(i.get("format", "")),
+        manifest=carried or meta.get(_REF_MANIFEST),
+        carried=carried is not None,
+        sha256=meta.get(_REF_SHA),
+    )
+
+
+def _remote_url(message: str) -> str | None:
+    """The URL in the SDK's "must fetch remote manifests from url …" refusal."""
+    found = re.search(r"remote manifests? from url (\S+)", message)
+    return found.group(1) if found else None
 
 
 def _trust_settings(path: Path) -> dict[str, Any]:

@@ -1,20 +1,27 @@
 """Delivering to one target: taking back what a killed publish left, putting a run's
 files up behind recorded intents, taking superseded names down, and rebuilding the
 target's pages and sitemaps from its publication rows. Called by :class:`Publisher`
-(and ``--sync``) while it holds the target's lease."""
+(and ``--sync``) while it holds the target's lease.
+
+A rendition whose delivery profile keeps its Content Credentials remote has a second
+file, its ``.c2pa`` sidecar (``<file>.c2pa``): it goes up with the image behind the same
+intents, is rolled back, superseded and taken down with it, and never reaches the pages
+(its row carries ``meta.sidecar``)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from bildwerk.atomicio import sha256_bytes
 from bildwerk.catalog import repo
 from bildwerk.catalog.models import Publication
+from bildwerk.config.publishing import FolderTargetSettings, S3TargetSettings, TargetSettings
 from bildwerk.errors import UserError
 from bildwerk.events import EventStream
 from bildwerk.publish.describe import Creative
@@ -33,6 +40,37 @@ from bildwerk.publishers import (
 from bildwerk.records import PublicationRecord
 
 IMAGE_DIR = "img"
+SIDECAR_SUFFIX = ".c2pa"
+SIDECAR_TYPE = "application/c2pa"
+
+
+@dataclass(frozen=True)
+class StampedFile:
+    """A rendition as stamped for one target: the file's blob, the hash its name carries
+    (its own sha256, or for a remote manifest the stamp's, as the file names its
+    sidecar's URL and so cannot name its own bytes) and the sidecar's blob, if any."""
+
+    sha: str
+    name: str
+    sidecar: str | None = None
+
+
+def sidecar_url(conf: TargetSettings, key: str) -> str:
+    """Where ``key``'s sidecar will be served: under the target's public base URL, else
+    relative to the file itself (its name), which resolves wherever the pair is served."""
+    base = None
+    if isinstance(conf, FolderTargetSettings):
+        base = conf.base_url
+    elif isinstance(conf, S3TargetSettings):
+        base = conf.public_base_url
+    if base:
+        return f"{base.rstrip('/')}/{quote(key)}{SIDECAR_SUFFIX}"
+    return key.rsplit("/", 1)[-1] + SIDECAR_SUFFIX
+
+
+def is_sidecar(row: Publication) -> bool:
+    return bool((row.meta or {}).get("sidecar"))
+
 
 if TYPE_CHECKING:
     from bildwerk.publish.publisher import Publisher, PublishReport
@@ -65,7 +103,7 @@ def publish_target(
     name: str,
     target: PublishTarget,
     creatives: list[Creative],
-    stamped: dict[int, str],
+    stamped: dict[int, StampedFile],
     report: PublishReport,
     stream: EventStream,
     lease: TargetLease,
@@ -97,11 +135,19 @@ def publish_target(
             for c in creatives:
                 before = report.uploaded
                 for r in c.renditions:
-                    key = _image_key(c, r.width, r.format, stamped[r.id])
+                    file = stamped[r.id]
+                    key = image_key(c, r.width, r.format, file.name)
                     if key not in by_key:
                         continue
+                    if file.sidecar is not None:  # before the file that points at it
+                        side = key + SIDECAR_SUFFIX
+                        by_key[side]["url"] = target.put(
+                            side, pub.blobs.get(file.sidecar),
+                            content_type=SIDECAR_TYPE, cache_control=IMMUTABLE,
+                        )  # fmt: skip
+                        put.append(side)
                     by_key[key]["url"] = target.put(
-                        key, pub.blobs.get(stamped[r.id]),
+                        key, pub.blobs.get(file.sha),
                         content_type=content_type_for(key), cache_control=IMMUTABLE,
                     )  # fmt: skip
                     put.append(key)
@@ -163,21 +209,42 @@ def publish_target(
 def plan_files(
     pub: Publisher,
     creatives: list[Creative],
-    stamped: dict[int, str],
+    stamped: dict[int, StampedFile],
     current: dict[str, Publication],
     report: PublishReport,
 ) -> list[dict[str, Any]]:
     """The rows of the files to upload (keys checked before any byte leaves); what
-    is already live with the same bytes is counted as unchanged."""
+    is already live with the same bytes is counted as unchanged. A sidecar's row
+    comes with its file's, whenever the file goes up."""
     rows = []
     for c in creatives:
         for r in c.renditions:
-            sha = stamped[r.id]
-            key = _image_key(c, r.width, r.format, sha)
+            stamp = stamped[r.id]
+            sha = stamp.sha
+            key = image_key(c, r.width, r.format, stamp.name)
             row = current.get(key)
-            if row is not None and row.state == "published" and row.sha256 == sha:
+            side = current.get(key + SIDECAR_SUFFIX)
+            if (
+                row is not None
+                and row.state == "published"
+                and row.sha256 == sha
+                and (stamp.sidecar is None or (side is not None and side.sha256 == stamp.sidecar
+                                               and side.state == "published"))
+            ):  # fmt: skip
                 report.unchanged += 1
                 continue
+            if stamp.sidecar is not None:
+                rows.append(
+                    {
+                        "key": key + SIDECAR_SUFFIX,
+                        "asset_id": c.asset.id,
+                        "rendition_id": r.id,
+                        "url": "",
+                        "sha256": stamp.sidecar,
+                        "run_id": c.run_id,
+                        "meta": {"sidecar": "c2pa", "of": key},
+                    }
+                )
             rows.append(
                 {
                     "key": key,
@@ -264,7 +331,7 @@ def _site(
             for p in repo.publications(s, name)
             if (p.state == "published" and p.key not in minus) or p.key in plus
         ]
-    images = [p for p in live if p.rendition_id is not None]
+    images = [p for p in live if p.rendition_id is not None and not is_sidecar(p)]
     files = [
         replace(f, url=plus.get(p.key, f.url))
         for p, f in zip(images, published_files(images), strict=True)
@@ -275,7 +342,8 @@ def _site(
     return live, pages
 
 
-def _image_key(c: Creative, width: int, fmt: str, sha: str) -> str:
+def image_key(c: Creative, width: int, fmt: str, sha: str) -> str:
+    """The key of a rendition's file (its sidecar's is this plus ``.c2pa``)."""
     return f"{IMAGE_DIR}/" + origin_key(c.image.slug, c.channel.name, width, sha, fmt)
 
 
@@ -303,6 +371,7 @@ def _sweep(target: PublishTarget) -> int:
 
 
 def published_files(rows: Iterable[Publication]) -> list[PublishedFile]:
-    """Publication rows of renditions as the pages and webhook events need them."""
-    records = [(PublicationRecord.from_json(p.meta), p.url) for p in rows]
+    """Publication rows of renditions as the pages and webhook events need them
+    (sidecars left out: pages and events show images)."""
+    records = [(PublicationRecord.from_json(p.meta), p.url) for p in rows if not is_sidecar(p)]
     return [PublishedFile(r.image, r.format, r.width, r.height, url) for r, url in records]

@@ -15,14 +15,14 @@ if TYPE_CHECKING:
 
 def iim_record(meta: AssetMetadata) -> bytes:
     """IPTC IIM records (UTF-8, declared by 1:90) for the legacy fields readers still
-    show: title, by-line, credit, copyright and caption, cut to the IIM byte limits."""
+    show: title, by-line, credit and copyright, cut to the IIM byte limits. The caption
+    (the alt text, up to 2000 bytes) stays in XMP only: every JPEG would carry it twice."""
     records = [(1, 90, b"\x1b%G"), (2, 0, b"\x00\x04")]
     for dataset, value, limit in (
         (5, meta.title, 64),
         (80, meta.creator, 32),
         (110, meta.credit_line, 32),
         (116, meta.copyright_notice, 128),
-        (120, meta.description, 2000),
     ):
         if value:
             records.append((2, dataset, _clip_utf8(NOT_XML.sub("\ufffd", value), limit)))

@@ -61,6 +61,7 @@ class AssetMetadata:
     generation: Mapping[str, Any] = field(default_factory=dict)  # prompt, seed, model_hash…
     do_not_train: bool = True
     licensor_name: str = ""  # defaults to the creator
+    provenance: str = ""  # URL of a remote C2PA manifest (XMP dcterms:provenance)
 
     def __post_init__(self) -> None:
         if not DST_URI.match(self.digital_source_type):

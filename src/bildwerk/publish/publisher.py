@@ -38,6 +38,7 @@ from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import Campaign, Run
 from bildwerk.config.brand import BrandKit
+from bildwerk.config.delivery import DeliveryProfile
 from bildwerk.config.publishing import (
     WebhookTargetSettings,
 )
@@ -46,12 +47,19 @@ from bildwerk.errors import NotFoundError, UserError
 from bildwerk.events import EventSink, EventStream, ignore, operation_id
 from bildwerk.publish import delivery as _delivery
 from bildwerk.publish import sync as _sync_module
+from bildwerk.publish.delivery import StampedFile
 from bildwerk.publish.describe import Creative, describe
 from bildwerk.publish.lease import hold_all
 from bildwerk.publish.metadata import build_xmp
 from bildwerk.publish.rights import brief_rights, set_rights, why_withdrawn
 from bildwerk.publish.site import images_from, page_url
-from bildwerk.publish.stamp import SigningIdentity, load_identity, stamp, stamp_key
+from bildwerk.publish.stamp import (
+    SigningIdentity,
+    load_identity,
+    profile_fields,
+    stamp,
+    stamp_key,
+)
 from bildwerk.publish.target_config import resolve, site_url
 from bildwerk.publishers import (
     PublishError,
@@ -60,6 +68,13 @@ from bildwerk.publishers import (
     publish_event,
 )
 from bildwerk.records import JobSpec
+
+_Wanted = tuple[str, str | None]  # stamp key, and the file's name hash for a remote manifest
+
+
+def _sidecar_key(key: str) -> str:
+    """A sidecar's stamp row: the rendition's subject, its file's stamp key, marked."""
+    return stamp_key(key, "sidecar")
 
 
 @dataclass
@@ -168,12 +183,12 @@ class Publisher:
                 on_wait=lambda m: stream.emit("message", message=m),
             )  # fmt: skip
             # stamped under the lease: a publisher that waited reuses the first one's stamps
-            stamped = self._stamp_all(creatives, identity, report, stream)
+            stamped = self._stamp_all(creatives, identity, report, stream, storage)
             stream.emit("stage.started", stage="upload", total=len(creatives) * len(storage))
             stream.emit("stage.started", stage="pages", total=len(storage))
             for name, target in storage:
                 report.pages[name] = _delivery.publish_target(
-                    self, name, target, creatives, stamped, report, stream, leases[name]
+                    self, name, target, creatives, stamped[name], report, stream, leases[name]
                 )
                 stream.emit("job.finished", stage="pages", job=name,
                             data={"url": report.pages[name]})  # fmt: skip
@@ -264,18 +279,21 @@ class Publisher:
         identity: SigningIdentity,
         report: PublishReport,
         stream: EventStream,
-    ) -> dict[int, str]:
-        """Stamped blob sha per rendition id, stamping only what is not cached. New stamp
-        rows are written together at the end (or when stamping stops), each after its
-        blob; a crash in between only costs signing those files again."""
-        out: dict[int, str] = {}
+        storage: Sequence[tuple[str, Any]],
+    ) -> dict[str, dict[int, StampedFile]]:
+        """Per target, the stamped files of each rendition id, stamping only what is not
+        cached. A remote manifest's file names its sidecar's URL, so those are stamped per
+        target base URL (targets that share one share the stamp). New stamp rows are
+        written together at the end (or when stamping stops), each after its blob; a
+        crash in between only costs signing those files again."""
         cached = self._stamps(creatives)
         fresh: list[dict[str, Any]] = []
+        wanted: dict[str, dict[int, _Wanted]] = {name: {} for name, _ in storage}
         stream.emit("stage.started", stage="stamp", total=len(creatives))
         try:
             for c in creatives:
                 before = report.stamped
-                self._stamp_one(c, identity, report, cached, fresh, out)
+                self._stamp_one(c, identity, report, cached, fresh, wanted)
                 stream.emit("job.finished", stage="stamp", job=c.asset.id,
                             data={"stamped": report.stamped - before})  # fmt: skip
                 stream.tick()
@@ -283,16 +301,30 @@ class Publisher:
             if fresh:
                 with self.db.session() as s:
                     repo.add_stamps(s, fresh)
-        if fresh:  # another publisher (of another target) may have stamped first: its
-            # bytes are the ones every later publish uses, so use them here too
-            winners = self._stamps(creatives)
-            for row in fresh:
-                subject = str(row["subject"])
-                won = winners.get((subject, str(row["stamp_key"])))
-                if won is not None and subject.startswith("r:"):
-                    out[int(subject[2:])] = won
+        # another publisher (of another target) may have stamped first: its bytes are
+        # the ones every later publish uses, so use them here too
+        final = self._stamps(creatives) if fresh else cached
+        out: dict[str, dict[int, StampedFile]] = {}
+        for name, files in wanted.items():
+            out[name] = {}
+            for rid, (key, remote_name) in files.items():
+                sha = final[(f"r:{rid}", key)]
+                sidecar = final[(f"r:{rid}", _sidecar_key(key))] if remote_name else None
+                out[name][rid] = StampedFile(sha, remote_name or sha, sidecar)
         stream.emit("stage.finished", stage="stamp")
         return out
+
+    def profile_of(self, c: Creative) -> DeliveryProfile:
+        """The delivery profile of a creative's channel, from this workspace's settings."""
+        known = self.settings.delivery_profiles()
+        profile = known.get(c.channel.delivery)
+        if profile is None:
+            raise UserError(
+                f"channel {c.channel.name}: delivery profile {c.channel.delivery!r} is not "
+                f"defined (profiles: {', '.join(sorted(known))}).",
+                hint="define it under `delivery:` in bildwerk.yaml or name another one",
+            )
+        return profile
 
     def _stamp_one(
         self,
@@ -301,16 +333,20 @@ class Publisher:
         report: PublishReport,
         cached: dict[tuple[str, str], str],
         fresh: list[dict[str, Any]],
-        out: dict[int, str],
+        wanted: dict[str, dict[int, _Wanted]],
     ) -> None:
-        """Stamp one creative's master and renditions (what is not cached yet)."""
+        """Stamp one creative's master and renditions (what is not cached yet), per its
+        channel's delivery profile; the master always carries the full record."""
         author = self.brand.name
+        profile = self.profile_of(c)
+        fields = profile_fields(profile)
 
-        def store(subject: str, key: str, data: bytes) -> str:
+        def store(subject: str, key: str, data: bytes, count: bool = True) -> str:
             sha = self.blobs.put(data)  # durable before the row that names it
             fresh.append({"subject": subject, "stamp_key": key, "sha256": sha,
                           "bytes": len(data)})  # fmt: skip
-            report.stamped += 1
+            cached[(subject, key)] = sha
+            report.stamped += count
             return sha
 
         subject = f"m:{c.asset.id}"
@@ -320,25 +356,36 @@ class Publisher:
             signed = stamp(
                 self.blobs.get(c.asset.sha256), "png", c.meta, identity=identity, author=author
             )
-            master_sha = store(subject, master_key, signed)
+            master_sha = store(subject, master_key, signed.data)
         master: bytes | None = None
         for r in c.renditions:
             meta = replace(c.meta, generation={**c.meta.generation, "watermark": r.watermark})
-            key = stamp_key(identity.fingerprint, build_xmp(meta), r.sha256, master_sha)
-            sha = cached.get((f"r:{r.id}", key))
-            if sha is None:
-                master = master or self.blobs.get(master_sha)
-                signed = stamp(
-                    self.blobs.get(r.sha256),
-                    r.format,
-                    meta,
-                    identity=identity,
-                    author=author,
-                    master=master,
-                    master_title=f"{c.meta.title} (master)",
-                )
-                sha = store(f"r:{r.id}", key, signed)
-            out[r.id] = sha
+            base = stamp_key(identity.fingerprint, fields, build_xmp(meta), r.sha256, master_sha)
+            # a remote manifest's file names its sidecar, whose name derives from ``base``
+            # (the signed bytes cannot name themselves): one stamp per sidecar URL
+            urls = {
+                target: _delivery.sidecar_url(self.settings.targets[target],
+                                              _delivery.image_key(c, r.width, r.format, base))
+                if profile.c2pa == "remote" else ""
+                for target in wanted
+            }  # fmt: skip
+            for url in sorted(set(urls.values())):
+                key = stamp_key(base, url) if url else base
+                if (f"r:{r.id}", key) not in cached or (
+                    url and (f"r:{r.id}", _sidecar_key(key)) not in cached
+                ):
+                    master = master or self.blobs.get(master_sha)
+                    signed = stamp(
+                        self.blobs.get(r.sha256), r.format, meta, identity=identity,
+                        author=author, master=master, master_title=f"{c.meta.title} (master)",
+                        profile=profile, sidecar_url=url,
+                    )  # fmt: skip
+                    store(f"r:{r.id}", key, signed.data)
+                    if signed.sidecar is not None:
+                        store(f"r:{r.id}", _sidecar_key(key), signed.sidecar, count=False)
+                for target, target_url in urls.items():
+                    if target_url == url:
+                        wanted[target][r.id] = (key, base if url else None)
 
     def _stamps(self, creatives: list[Creative]) -> dict[tuple[str, str], str]:
         """Every cached stamp of these creatives whose blob is still there, in one query."""

@@ -4,25 +4,36 @@ The invisible watermark is already in the pixels (the render stage embeds it bef
 encoding, so it costs no second lossy encode); here only the container changes: XMP/IPTC
 first, then the C2PA manifest, which binds the final bytes. The master is signed once as
 ``c2pa.created`` and goes into every rendition's manifest as its ``parentOf`` ingredient.
+
+What a published file carries follows its channel's delivery profile
+(:mod:`bildwerk.config.delivery`): rights and the digital source type always, the
+generation record only where the profile keeps it, Content Credentials embedded, in a
+``.c2pa`` sidecar, or not at all, with the master's manifest or only its hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
+from bildwerk.config.delivery import DeliveryProfile
 from bildwerk.config.publishing import SigningSettings
 from bildwerk.errors import UserError
-from bildwerk.publish.c2pa_sign import sign_rendition
+from bildwerk.publish.c2pa_sign import Signed, sign
 from bildwerk.publish.keys import CallbackSigner, SignerConfig, load_signer_config
 from bildwerk.publish.metadata import AssetMetadata, write_metadata
 
 # Bump when what a stamp contains changes, so cached stamps are made again.
-STAMP_VERSION = 1
+STAMP_VERSION = 2
+SIDECAR_SUFFIX = ".c2pa"
+FULL = DeliveryProfile(generation_record=True, c2pa="embedded", ingredient="manifest")
+"""Everything in every file: what publishing did before delivery profiles (masters are
+always stamped this way; they are the record, never published)."""
 Signer = SignerConfig | CallbackSigner
 
 
@@ -85,6 +96,27 @@ def stamp_key(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+def profile_fields(profile: DeliveryProfile) -> str:
+    """The stamping half of a profile, for stamp keys (the rendering half is already in
+    the rendition's bytes)."""
+    fields = profile.model_dump(mode="json", include={"generation_record", "c2pa", "ingredient"})
+    return json.dumps(fields, sort_keys=True)
+
+
+def for_profile(
+    meta: AssetMetadata, profile: DeliveryProfile, sidecar_url: str = ""
+) -> AssetMetadata:
+    """What a file stamped under ``profile`` says: the generation record only where the
+    profile keeps it, and the sidecar's URL only when the manifest is remote."""
+    if profile.c2pa == "remote" and not sidecar_url:
+        raise ValueError("a remote manifest needs the URL of its sidecar")
+    return replace(
+        meta,
+        generation=dict(meta.generation) if profile.generation_record else {},
+        provenance=sidecar_url if profile.c2pa == "remote" else "",
+    )
+
+
 def stamp(
     data: bytes,
     fmt: str,
@@ -94,14 +126,23 @@ def stamp(
     author: str,
     master: bytes | None = None,
     master_title: str | None = None,
-) -> bytes:
-    """``data`` with metadata and a signed manifest. Without ``master`` it is the master
-    (``c2pa.created``); with it, a rendition naming the signed master as parent, resized
-    and converted from it. The invisible mark is not declared as ``c2pa.watermarked``:
-    C2PA requires a soft-binding assertion with a registered algorithm for that, and ours
-    is not registered; XMP carries its payload instead."""
-    return sign_rendition(
-        write_metadata(data, fmt, meta),
+    profile: DeliveryProfile = FULL,
+    sidecar_url: str = "",
+) -> Signed:
+    """``data`` with metadata and, unless the profile turns it off, a signed manifest
+    (embedded, or for ``c2pa: remote`` returned as the sidecar to publish at
+    ``sidecar_url``). Without ``master`` it is the master (``c2pa.created``); with it, a
+    rendition naming the signed master as parent, resized and converted from it.
+
+    The invisible mark is not declared as ``c2pa.watermarked``: C2PA requires a
+    soft-binding assertion with a registered algorithm for that, and ours is not
+    registered; the XMP generation record carries its payload instead, where kept."""
+    meta = for_profile(meta, profile, sidecar_url)
+    written = write_metadata(data, fmt, meta)
+    if profile.c2pa == "off":
+        return Signed(written, None)
+    return sign(
+        written,
         fmt,
         signer=identity.signer,
         title=meta.title,
@@ -111,6 +152,8 @@ def stamp(
         master_title=master_title,
         actions=None if master is None else ("c2pa.resized", "c2pa.converted"),
         do_not_train=meta.do_not_train,
+        ingredient=profile.ingredient,
+        remote_url=meta.provenance or None,
     )
 
 

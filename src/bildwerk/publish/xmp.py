@@ -29,10 +29,9 @@ images want."""
 BILDWERK_NS = "https://bildwerk.dev/ns/1.0/"
 _NAMESPACES = {
     "dc": "http://purl.org/dc/elements/1.1/",
-    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "dcterms": "http://purl.org/dc/terms/",
     "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
-    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
     "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
     "bildwerk": BILDWERK_NS,
@@ -46,12 +45,19 @@ DST_URI = re.compile("^" + re.escape(IPTC_DST) + "[A-Za-z]+$")
 
 def build_xmp(meta: AssetMetadata) -> bytes:
     """A complete XMP packet (UTF-8) for ``meta``; every value is XML-escaped, and
-    characters XML cannot carry become U+FFFD."""
+    characters XML cannot carry become U+FFFD.
+
+    Lean on purpose, because every published file carries it: simple values are
+    attributes of the one ``rdf:Description`` (RDF/XML's shorthand, read by every XMP
+    parser), only the namespaces in use are declared, and there is no whitespace or
+    padding (files are rewritten whole, never edited in place). The generation record
+    (``meta.generation``) is written only when the delivery profile kept it."""
+    attrs: list[str] = []
     props: list[str] = []
 
     def simple(name: str, value: str) -> None:
         if value:
-            props.append(f"<{name}>{_text(value)}</{name}>")
+            attrs.append(f'{name}="{_text(value, quote=True)}"')
 
     def alt(name: str, value: str) -> None:
         if value:
@@ -59,8 +65,9 @@ def build_xmp(meta: AssetMetadata) -> bytes:
             props.append(f"<{name}><rdf:Alt>{li}</rdf:Alt></{name}>")
 
     alt("dc:title", meta.title)
+    # the alt text once: dc:description is what viewers show (Iptc4xmpCore's
+    # AltTextAccessibility would repeat the same words in every file)
     alt("dc:description", meta.description)
-    alt("Iptc4xmpCore:AltTextAccessibility", meta.description)
     if meta.creator:
         props.append(
             f"<dc:creator><rdf:Seq><rdf:li>{_text(meta.creator)}</rdf:li></rdf:Seq></dc:creator>"
@@ -70,8 +77,8 @@ def build_xmp(meta: AssetMetadata) -> bytes:
     simple("xmpRights:WebStatement", meta.web_statement)
     if meta.copyright_notice:
         simple("xmpRights:Marked", "True")
-    simple("xmp:CreatorTool", "bildwerk")
     simple("Iptc4xmpExt:DigitalSourceType", meta.digital_source_type)
+    simple("dcterms:provenance", meta.provenance)
     licensor = meta.licensor_name or meta.creator
     if licensor or meta.licensor_url:
         parts = "".join(
@@ -90,21 +97,28 @@ def build_xmp(meta: AssetMetadata) -> bytes:
     for key, value in meta.generation.items():
         if value is not None:
             simple(f"bildwerk:{camel_case(key)}", _scalar(value))
-    xmlns = " ".join(f'xmlns:{p}="{uri}"' for p, uri in _NAMESPACES.items())
-    body = "\n   ".join(props)
+    used = {chunk.lstrip("<").split(":", 1)[0] for chunk in attrs + props}
+    xmlns = "".join(f' xmlns:{p}="{uri}"' for p, uri in _NAMESPACES.items() if p in used)
+    head = " ".join([f'rdf:about=""{xmlns}', *attrs])
     packet = (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="bildwerk">\n'
-        f' <rdf:RDF xmlns:rdf="{_RDF}">\n'
-        f'  <rdf:Description rdf:about="" {xmlns}>\n   {body}\n  </rdf:Description>\n'
-        " </rdf:RDF>\n</x:xmpmeta>\n"
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="bildwerk">'
+        f'<rdf:RDF xmlns:rdf="{_RDF}">'
+        f"<rdf:Description {head}>{''.join(props)}</rdf:Description>"
+        "</rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
     )
     return packet.encode("utf-8")
 
 
-def _text(value: str) -> str:
-    return escape(NOT_XML.sub("\ufffd", value))
+def _text(value: str, *, quote: bool = False) -> str:
+    text = escape(NOT_XML.sub("\ufffd", value))
+    # attribute values: quotes escaped, and line breaks kept as characters (an attribute
+    # value's raw newlines and tabs would be normalised to spaces by XML parsers)
+    if quote:
+        text = text.replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
+        text = text.replace("\t", "&#9;")
+    return text
 
 
 def _scalar(value: Any) -> str:
