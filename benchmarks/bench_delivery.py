@@ -1,21 +1,22 @@
 """Delivered and payload bytes of the public profile against the reference encoders at
 equal luma SSIM.
 
-For a hero (web_hero, 1920x1080) and a feed creative (instagram_feed, 1080x1350) made by
-the studio backend (the demo's generator) with the sample serum product, at 480 px and the
-largest width: ``render()`` with the ``public`` delivery profile, then each reference
-encoder swept over its quality scale on the very frame render() encoded (watermark
-included where the profile applies it) and interpolated to the SSIM render() reached:
+For the demo's hero (web_hero, 1920x1080) and a feed creative (instagram_feed, 1080x1350),
+made as ``make demo`` makes them (scaffold brief and brand kit, studio backend, compose),
+at 480 px and the largest width: ``render()`` with the ``public`` delivery profile, then
+each reference encoder searched over its quality scale on the very frame render()
+encoded (watermark included where the profile applies it) and interpolated to the SSIM
+render() reached:
 
 * ``cwebp -m 4 -q Q`` (Debian webp), ``cjpeg -quality Q -optimize -progressive``
   (libjpeg-turbo, 4:2:0 unless our frame is marked, then ``-sample 1x1`` as ours),
   ``avifenc -s 6 -j 1 -y 420 -a end-usage=q -a cq-level=Q -a tune=ssim`` (libavif-bin).
 * Payload = coded image data (:func:`bildwerk.stages.encode.payload_size`): AVIF mdat,
   WebP VP8/VP8L/ALPH chunks, JPEG without APPn/COM segments; the same for both sides.
-* Delivered = the rendition after ``write_metadata`` with the public profile's lean
-  metadata (rights, DigitalSourceType, no generation record; Content Credentials remote,
-  so no manifest in the file). TODO(lead): switch to the publish stage's profile-aware
-  stamp (with the dcterms:provenance link) once it is merged.
+* Delivered = the rendition as publishing stamps it under the public profile
+  (``bildwerk.publish.stamp.stamp``: lean XMP with rights, DigitalSourceType and the
+  ``dcterms:provenance`` link; Content Credentials in a ``.c2pa`` sidecar, not counted,
+  as browsers never fetch it), signed with a dev chain against the signed master.
 * Timing: render() of each creative with ``--repeat`` runs, medians, against render()
   with no profile (the fixed qualities of before, the baseline) in the same run.
 
@@ -28,6 +29,7 @@ reference qualities around it). Targets: payload <= 1.10, delivered <= 1.25.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import statistics
@@ -46,14 +48,19 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bildwerk import watermark as wm
-from bildwerk.backends.base import SceneRequest
 from bildwerk.backends.studio import StudioBackend
-from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.config.channels import Channel
 from bildwerk.config.delivery import BUILTIN
-from bildwerk.geometry import plan_layout
+from bildwerk.fonts import FontSet
 from bildwerk.imagefit import fit
-from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
-from bildwerk.samples import draw_serum
+from bildwerk.inputs import read_inputs
+from bildwerk.publish.keys import dev_init
+from bildwerk.publish.metadata import AssetMetadata, digital_source_type
+from bildwerk.publish.stamp import load_identity, stamp
+from bildwerk.runner import plan_inputs
+from bildwerk.scaffold import init_workspace
+from bildwerk.stages.compose import compose
+from bildwerk.stages.generate import png_bytes
 from bildwerk.stages.quality import SsimReference
 from bildwerk.stages.render import (
     DEFAULT_SETTINGS,
@@ -64,16 +71,9 @@ from bildwerk.stages.render import (
     render,
 )
 
-CASES = (("hero", "web_hero", 0), ("feed", "instagram_feed", 1))  # (name, preset, seed)
+CASES = (("hero", "web_hero"), ("feed", "instagram_feed"))
 WIDTHS = ("480", "max")
 ASSET_ID = "cr_3f9a0c1e5b7d"
-PALETTE = {
-    "primary": "#1f3a5f",
-    "secondary": "#9bb7d4",
-    "accent": "#e07a5f",
-    "text": "#1b1b1b",
-    "background": "#f4f1ec",
-}
 PAYLOAD_TARGET, DELIVERED_TARGET = 1.10, 1.25
 
 # --- reference encoders (shared with tests/stages/test_encoder_parity.py) ----------------
@@ -179,27 +179,36 @@ def reference_start(fmt: str, quality: int) -> int:
 # --- the benchmark -----------------------------------------------------------------------
 
 
-def studio_master(preset: str, seed: int, tmp: Path) -> Image.Image:
-    """A studio-backend scene at the channel's master size with the sample serum."""
-    channel = PRESETS[preset]
-    width, height = channel.master_size
-    product = tmp / "serum.png"
-    if not product.exists():
-        draw_serum().save(product)
-    request = SceneRequest(
-        key=f"bench-delivery-{preset}",
-        prompt="",
-        negative_prompt="",
-        slots={},
-        seed=seed,
-        width=width,
-        height=height,
-        palette=PALETTE,
-        layout=plan_layout(width, height, channel.unsafe, 0.06),
-        product=product,
-    )
-    (scene,) = StudioBackend().generate([request])
-    return scene.image.convert("RGB")
+def demo_masters(tmp: Path) -> dict[str, tuple[Channel, Image.Image]]:
+    """The demo's first en-US web_hero and instagram_feed creatives, made as ``make demo``
+    makes them: the ``bildwerk init`` scaffold's brief and brand kit, its plan, the studio
+    backend's scene and the compose stage's brand overlay (logo, headline, subline, CTA)."""
+    root = init_workspace(tmp / "demo")
+    brief = next((root / "campaigns").glob("*.yaml"))
+    inputs = read_inputs(brief, default_brand=root / "brand" / "brand.yaml", max_megapixels=40.0)
+    plan = plan_inputs(inputs, lambda clean: clean.source)
+    logo = None
+    if inputs.logo is not None:
+        with Image.open(io.BytesIO(inputs.logo.png)) as im:
+            logo = im.convert("RGBA")
+    fonts = FontSet.from_brand(inputs.brand, brand_path=inputs.brand_path)
+    out: dict[str, tuple[Channel, Image.Image]] = {}
+    for name, preset in CASES:
+        job = next(j for j in plan.jobs if j.channel.name == preset and j.locale == "en-US")
+        (scene,) = StudioBackend().generate([job.scene])
+        made = compose(
+            scene.image.convert("RGB"),
+            job.scene.layout,
+            job.copy,
+            brand=inputs.brand,
+            locale=job.locale,
+            direction="rtl" if job.direction == "rtl" else "ltr",
+            logo=logo,
+            fonts=fonts,
+            density=job.channel.density,
+        )
+        out[name] = (job.channel, made.image.convert("RGB"))
+    return out
 
 
 def public_metadata(channel: Channel) -> AssetMetadata:
@@ -236,9 +245,13 @@ def measure(repeat: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     timing: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, preset, seed in CASES:
-            channel = PRESETS[preset]
-            master = studio_master(preset, seed, Path(tmp))
+        dev_init(Path(tmp), org="Acme Beauty")
+        identity = load_identity(Path(tmp), None)
+        for name, (channel, master) in demo_masters(Path(tmp)).items():
+            meta = public_metadata(channel)
+            signed_master = stamp(
+                png_bytes(master), "png", meta, identity=identity, author=meta.creator
+            ).data
             new_s, old_s = [], []
             renditions: list[Rendition] = []
             for i in range(repeat):
@@ -255,7 +268,6 @@ def measure(repeat: int) -> dict[str, Any]:
                 "fixed_s": statistics.median(old_s),
             }
             widths = {480, max(r.width for r in renditions)}
-            meta = public_metadata(channel)
             for r in renditions:
                 if r.width not in widths:
                     continue
@@ -265,7 +277,20 @@ def measure(repeat: int) -> dict[str, Any]:
                 full = r.format == "jpeg" and r.watermark is not None
                 start = reference_start(r.format, r.quality)
                 theirs = reference_at(frame, r.format, r.ssim, start=start, full_chroma=full)
-                delivered = len(write_metadata(r.data, r.format, meta))
+                url = f"https://cdn.acme.example/img/{name}-{r.width}w.{r.format}.c2pa"
+                delivered = len(
+                    stamp(
+                        r.data,
+                        r.format,
+                        meta,
+                        identity=identity,
+                        author=meta.creator,
+                        master=signed_master,
+                        master_title=f"{name} (master)",
+                        profile=profile,
+                        sidecar_url=url,
+                    ).data
+                )
                 rows.append(
                     {
                         "case": name,
