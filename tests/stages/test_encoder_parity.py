@@ -12,7 +12,10 @@ itself, so a search that overshoots fails too.
 Payload = coded image data only (``payload_size``: AVIF ``mdat``, WebP ``VP8`` chunk,
 JPEG without APPn/COM segments), because our files carry an sRGB ICC profile and the
 references none. Decoding for SSIM is Pillow's. Tolerance: 10 % (issue 11), i.e.
-bildwerk / reference <= 1.10. The tools are required: a missing one fails the test.
+bildwerk / reference <= 1.10 at the target. At exactly equal SSIM the encoders themselves
+must agree within 3 % (measured: AVIF 0.996-1.004, WebP and JPEG 1.000, as they are the
+same libraries); that guards the encoder settings: Pillow's AVIF without ``tune=ssim`` is
+1.035-1.05 here. The tools are required: a missing one fails the test.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bildwerk.stages.render import Rendition, payload_size, render
 
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1.10
+ENCODER_TOLERANCE = 1.03
 TARGET = 0.97
 TOOLS = ("avifenc", "cwebp", "cjpeg")
 
@@ -81,5 +85,5 @@ def test_payload_within_tolerance_of_reference_at_equal_ssim(
     seen: dict[int, Any] = {}  # the reference's encodes, shared by both look-ups
     at_ours = bench_delivery.reference_at(frame, fmt, r.ssim, start=start, points=seen)
     at_target = bench_delivery.reference_at(frame, fmt, TARGET, start=start, points=seen)
-    assert ours / at_ours <= TOLERANCE, (fmt, width, r.quality, r.ssim, ours, at_ours)
+    assert ours / at_ours <= ENCODER_TOLERANCE, (fmt, width, r.quality, r.ssim, ours, at_ours)
     assert ours / at_target <= TOLERANCE, (fmt, width, r.quality, r.ssim, ours, at_target)
