@@ -2,10 +2,13 @@
 
 For realistic masters, times ``render()`` (resize, budget search, encode) and, in the same
 run, encoding exactly its final renditions once at the qualities it chose, from frames
-resized beforehand. The ratio render/bare is the stage's overhead; target <= 1.15.
-Everything is single-threaded, so a busy machine adds noise: use more repeats there.
+resized beforehand. The ratio render/bare is the stage's overhead; target <= 1.15 with
+fixed qualities (no profile). With ``--profile public`` render() searches each rendition's
+quality to the profile's SSIM target (several encodes and SSIMs per rendition), so the
+ratio is the cost of that search. Everything is single-threaded, so a busy machine adds
+noise: use more repeats there.
 
-    .venv/bin/python benchmarks/bench_render.py [--repeat 5]
+    .venv/bin/python benchmarks/bench_render.py [--repeat 5] [--profile public]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.config.delivery import BUILTIN, DeliveryProfile
 from bildwerk.imagefit import fit
 from bildwerk.stages.render import RenderSettings, Rendition, encode, render
 
@@ -140,26 +144,30 @@ class Case:
     master: Image.Image
     renditions: list[Rendition]
     frames: dict[int, Image.Image]
+    profile: DeliveryProfile | None = None
     render_s: list[float] = field(default_factory=list)
     bare_s: list[float] = field(default_factory=list)
 
 
-def prepare(preset: str, seed: int, settings: RenderSettings) -> Case:
+def prepare(
+    preset: str, seed: int, settings: RenderSettings, profile: DeliveryProfile | None = None
+) -> Case:
     """Build the case; the first render() also warms the codecs and the ICC cache."""
     channel = PRESETS[preset]
     master = make_master(*channel.master_size, seed=seed)
-    renditions = render(master, channel, settings=settings)
+    renditions = render(master, channel, settings=settings, profile=profile)
     sizes = {(r.width, r.height) for r in renditions}
     frames = {w: fit(master, w, h, mode=channel.fit) for w, h in sizes}
     for r in renditions:  # the bare path must reproduce render()'s bytes exactly
-        if encode(frames[r.width], r.format, r.quality, settings) != r.data:
+        again = encode(frames[r.width], r.format, r.quality, settings, subsample_chroma=True)
+        if again != r.data:  # no watermark here, so JPEG is 4:2:0
             raise AssertionError(f"bare encode differs for {preset} {r.format} {r.width}")
-    return Case(preset, channel, master, renditions, frames)
+    return Case(preset, channel, master, renditions, frames, profile)
 
 
 def time_render(case: Case, settings: RenderSettings) -> None:
     started = time.perf_counter()
-    render(case.master, case.channel, settings=settings)
+    render(case.master, case.channel, settings=settings, profile=case.profile)
     case.render_s.append(time.perf_counter() - started)
 
 
@@ -168,11 +176,11 @@ def time_bare(case: Case, settings: RenderSettings) -> None:
     search."""
     started = time.perf_counter()
     for r in case.renditions:
-        encode(case.frames[r.width], r.format, r.quality, settings)
+        encode(case.frames[r.width], r.format, r.quality, settings, subsample_chroma=True)
     case.bare_s.append(time.perf_counter() - started)
 
 
-def run(repeat: int) -> dict[str, float]:
+def run(repeat: int, profile: str | None = None) -> dict[str, float]:
     """Median milliseconds per preset and render/bare ratios, per preset and in total.
 
     Each repeat times render() and the bare encodes back to back (alternating which goes
@@ -180,7 +188,8 @@ def run(repeat: int) -> dict[str, float]:
     speed between repeats cancel out.
     """
     settings = RenderSettings()
-    cases = [prepare(preset, seed, settings) for preset, seed in CASES]
+    chosen = BUILTIN[profile] if profile else None
+    cases = [prepare(preset, seed, settings, chosen) for preset, seed in CASES]
     for i in range(repeat):
         for case in cases:
             steps = (time_render, time_bare) if i % 2 == 0 else (time_bare, time_render)
@@ -215,17 +224,19 @@ def _print_case(case: Case, results: dict[str, float]) -> None:
     for r in case.renditions:
         budget = f"{r.budget:>7}" if r.budget is not None else "   none"
         flag = "" if r.within_budget else "  OVER BUDGET"
+        ssim = f"  ssim {r.ssim:.4f}" if r.ssim is not None else ""
         print(
             f"  {r.format:<4} {r.width:>4}x{r.height:<4} q{r.quality:<3} "
-            f"{len(r.data):>7} B / {budget} B{flag}"
+            f"{len(r.data):>7} B / {budget} B{flag}{ssim}"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per case (median)")
+    parser.add_argument("--profile", choices=sorted(BUILTIN), help="delivery profile")
     args = parser.parse_args()
-    run(max(1, args.repeat))
+    run(max(1, args.repeat), args.profile)
 
 
 if __name__ == "__main__":

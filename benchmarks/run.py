@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_dedup
+import bench_delivery
 import bench_e2e
 import bench_qa
 import bench_render
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     results.update(bench_studio.run(10 if args.quick else 30))
     results.update(bench_render.run(2 if args.quick else 5))
     results.update(bench_stamp.run(2 if args.quick else 5))
+    results.update(bench_delivery.run(1 if args.quick else 3))
     results.update(bench_qa.run(5 if args.quick else 20))
     results.update(bench_dedup.run())
     results.update(bench_e2e.run(1))

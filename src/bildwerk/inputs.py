@@ -161,7 +161,11 @@ def read_inputs(
         "logo": logo.sha256 if logo else None,
         "fonts": fonts.fingerprint(),
         "render": settings.fingerprint(),
-        "delivery": {name: p.rendering() for name, p in sorted(profiles.items())},
+        # the stamp reserve follows the profile's credentials and changes budgeted bytes
+        "delivery": {
+            name: {**p.rendering(), "stamp_reserve": settings.reserve(p)}
+            for name, p in sorted(profiles.items())
+        },
         "encoders": encoder_versions(),
     }
     return RunInputs(

@@ -178,6 +178,7 @@ class Pipeline:
             self.inputs.render_settings,
             job.id,
             self.store,
+            self.inputs.delivery.get(job.channel.name),
         )
         render = Task(f"render:{job.key}", "render", render_creative, args, subject=job)
         self.queue.push(render, job.position)

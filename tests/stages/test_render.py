@@ -26,6 +26,7 @@ from PIL import Image, ImageCms, ImageDraw, JpegImagePlugin
 
 import bildwerk.stages.render as render_module
 from bildwerk.config.channels import PRESETS, Channel
+from bildwerk.config.delivery import BUILTIN
 from bildwerk.imagefit import crop_box, fit
 from bildwerk.stages.render import (
     DEFAULT_SETTINGS,
@@ -96,9 +97,11 @@ def count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]
     calls: list[tuple[str, int, int]] = []
     real = render_module.encode
 
-    def counting(frame: Image.Image, fmt: str, quality: int, settings: RenderSettings) -> bytes:
+    def counting(
+        frame: Image.Image, fmt: str, quality: int, settings: RenderSettings, **kw: Any
+    ) -> bytes:
         calls.append((fmt, frame.width, quality))
-        return real(frame, fmt, quality, settings)
+        return real(frame, fmt, quality, settings, **kw)
 
     monkeypatch.setattr(render_module, "encode", counting)
     return calls
@@ -167,7 +170,15 @@ def test_avif_signals_srgb_in_container_and_bitstream(hero: list[Rendition]) -> 
     frame = make_master(256, 144, seed=5)
     ours = render_module.encode(frame, "avif", 60, DEFAULT_SETTINGS)
     plain = io.BytesIO()
-    frame.save(plain, "AVIF", quality=60, speed=DEFAULT_SETTINGS.avif_speed, max_threads=1)
+    frame.save(
+        plain,
+        "AVIF",
+        quality=60,
+        speed=DEFAULT_SETTINGS.avif_speed,
+        max_threads=1,
+        autotiling=False,
+        advanced={"tune": "ssim"},
+    )
     assert _nclx(plain.getvalue())[:2] == (1, 13)
     assert _mdat(ours) == _mdat(plain.getvalue())
 
@@ -178,14 +189,15 @@ def _mdat(data: bytes) -> bytes:
     return data[at + 8 : at + size]
 
 
-def test_jpeg_is_progressive_with_full_chroma(hero: list[Rendition]) -> None:
-    """4:4:4 keeps the invisible watermark (4:2:0 at q82 erases it) and crisp brand type."""
+def test_unmarked_jpeg_is_progressive_with_subsampled_chroma(hero: list[Rendition]) -> None:
+    """Without the watermark nothing needs full chroma: 4:2:0, as every reference encoder."""
     for r in hero:
         if r.format == "jpeg":
+            assert r.watermark is None
             with Image.open(io.BytesIO(r.data)) as im:
                 assert isinstance(im, JpegImagePlugin.JpegImageFile)
                 assert im.info.get("progressive") or im.info.get("progression")
-                assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+                assert JpegImagePlugin.get_sampling(im) == 2  # 4:2:0
 
 
 # --- independent decoders ----------------------------------------------------------------
@@ -407,11 +419,14 @@ spec = importlib.util.spec_from_file_location("b", sys.argv[1])
 mod = importlib.util.module_from_spec(spec); sys.modules["b"] = mod
 spec.loader.exec_module(mod)
 from bildwerk.config.channels import Channel
+from bildwerk.config.delivery import BUILTIN
 from bildwerk.stages.render import render
 channel = Channel(name="det", width=640, height=360, widths=(320, 640),
                   byte_budget={"avif": 12000, "webp": 15000, "jpeg": 25000})
-for r in render(mod.make_master(640, 360, seed=3), channel, focal=(0.3, 0.6)):
-    print(r.format, r.width, r.quality, hashlib.sha256(r.data).hexdigest())
+master = mod.make_master(640, 360, seed=3)
+for profile in (None, BUILTIN["internal"]):
+    for r in render(master, channel, focal=(0.3, 0.6), watermark="cr_3f9a", profile=profile):
+        print(r.format, r.width, r.quality, hashlib.sha256(r.data).hexdigest())
 """
 
 
@@ -437,10 +452,14 @@ def test_bytes_identical_across_processes(small_master: Image.Image) -> None:
     outputs = [child.communicate(timeout=120)[0].splitlines() for child in children]
     assert all(child.returncode == 0 for child in children)
     channel = small_channel("det", byte_budget={"avif": 12000, "webp": 15000, "jpeg": 25000})
-    rendered = render(small_master, channel, focal=(0.3, 0.6))
-    assert outputs[0] == outputs[1] == _digests(rendered)
-    searched = [r for r in rendered if r.quality < DEFAULT_SETTINGS.quality(r.format)]
+    fixed = render(small_master, channel, focal=(0.3, 0.6), watermark="cr_3f9a")
+    targeted = render(
+        small_master, channel, focal=(0.3, 0.6), watermark="cr_3f9a", profile=BUILTIN["internal"]
+    )
+    assert outputs[0] == outputs[1] == _digests(fixed) + _digests(targeted)
+    searched = [r for r in fixed if r.quality < DEFAULT_SETTINGS.quality(r.format)]
     assert searched, "the budgets should force a search"
+    assert all(r.ssim is not None for r in targeted)
 
 
 def test_settings_fingerprint_is_stable_and_sensitive() -> None:

@@ -23,6 +23,7 @@ from bildwerk.checks.base import CheckResult
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.brief import Copy
 from bildwerk.config.channels import Channel
+from bildwerk.config.delivery import DeliveryProfile
 from bildwerk.fonts import FontSet
 from bildwerk.geometry import Layout
 from bildwerk.records import JobSpec, RenditionRecord, TextBlock
@@ -199,14 +200,18 @@ def render_creative(
     settings: RenderSettings,
     asset_id: str | None,
     store: BlobStoreSpec,
+    profile: DeliveryProfile | None = None,
 ) -> RenderOutput:
     """Every rendition of one creative, stored; ``asset_id`` becomes the invisible
-    watermark."""
+    watermark where the channel's delivery ``profile`` applies it, and the profile's SSIM
+    target sets the encoder qualities."""
     started = time.perf_counter()
     blobs = _store(store)
     with Image.open(blobs.local_path(master_sha256)) as im:
         master = im.convert("RGB")
-    renditions = render(master, channel, focal=focal, settings=settings, watermark=asset_id)
+    renditions = render(
+        master, channel, focal=focal, settings=settings, watermark=asset_id, profile=profile
+    )
     over = [r for r in renditions if not r.within_budget]
     check = CheckResult(
         "byte_budget",
