@@ -147,7 +147,7 @@ def baseline_module(rev: str = BASELINE_REV) -> ModuleType:
 def reference_decode(image: Image.Image, n_bits: int) -> list[int] | None:
     """The invisible-watermark package's dwtDct decoder; None where it isn't installed."""
     try:
-        from imwatermark import WatermarkDecoder
+        from imwatermark import WatermarkDecoder  # type: ignore[import-untyped]
     except ImportError:
         return None
     bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
@@ -180,7 +180,9 @@ def run(
                 for name, frame in marked.items():
                     data = encode(frame)
                     decoded = Image.open(io.BytesIO(data)).convert("RGB")
-                    row = rows.setdefault(f"{width}|{fmt}|{name}", {"added": [], "ref": [], "ours": []})
+                    row = rows.setdefault(
+                        f"{width}|{fmt}|{name}", {"added": [], "ref": [], "ours": []}
+                    )
                     row["added"].append(len(data) / plain - 1)
                     reference = reference_decode(decoded, len(bits))
                     row["ref"].append(None if reference is None else reference == bits)
