@@ -66,8 +66,12 @@ _KG = 0.114 / 0.587
 _BLOCK_PX = 8  # a 4×4 LL block covers 8×8 pixels
 _HAAR = math.sqrt(0.5)
 _MAX_MARGIN_GROWTH = 1.5  # beyond this the two margins would close up the half-period
-_SWEEPS = 60  # smoothing sweeps; the shifts change by < 0.1 LL after ~40 on our creatives
-_PULL_TO_ZERO = 0.5  # against 4 neighbours: keeps smooth regions from drifting into a tint
+_SWEEPS = 40  # smoothing sweeps; the shifts change by < 0.1 LL after ~30 on our creatives
+_PULL_TO_ZERO = 0.5  # against 4 neighbours: keeps free blocks near 0
+_TINT_BLOCKS = 9  # the window (blocks) whose mean shift is held near 0: ~ a 64 px tile
+_TINT_WEIGHT = 128.0  # against 4 neighbours: the window mean dominates, smoothness next
+_SPARE_EVERY = 5  # in crowded windows, one block in this many is left free
+_CROWDED = 0.75  # share of a window's blocks kept above which it is crowded
 _ASSET_HEX = re.compile(r"^(?:[a-z]{2}_)?([0-9a-f]+)$")
 
 
@@ -361,36 +365,98 @@ class _Allowed:
 def _cheapest(needed: F64, n_bits: int, share: float) -> npt.NDArray[np.bool_]:
     """Per payload bit, the ``share`` of its blocks that need the smallest shift to read
     right (0 for those that already do): the majority vote only needs a safe majority,
-    and every block left alone is a block the encoder doesn't pay for."""
-    cost = np.where(np.isnan(needed), np.inf, np.abs(needed)).ravel()
-    owner = np.arange(cost.size) % n_bits
-    order = np.lexsort((np.arange(cost.size), cost, owner))  # by bit, then cost; stable
+    and every block left alone is a block the encoder doesn't pay for.
+
+    Where nearly every block of a window would be kept (flat areas: all of them cheap),
+    one in :data:`_SPARE_EVERY` is left free, as the kept blocks' shifts rarely average
+    out and something has to pay their mean back (see :func:`_smooth`)."""
+    cost = np.where(np.isnan(needed), np.inf, np.abs(needed))
+    keep = _cheapest_of(cost, n_bits, share)
+    rows, cols = needed.shape
+    pattern = np.add.outer(np.arange(rows), 2 * np.arange(cols)) % _SPARE_EVERY == 0
+    spare = pattern & (_box(keep.astype(F32)) > _CROWDED)
+    return _cheapest_of(np.where(spare, np.inf, cost), n_bits, share) if spare.any() else keep
+
+
+def _cheapest_of(cost: F64, n_bits: int, share: float) -> npt.NDArray[np.bool_]:
+    """The ``share`` of each bit's blocks with the lowest finite ``cost`` (ties in
+    raster order, so the choice is deterministic)."""
+    flat = cost.ravel()
+    owner = np.arange(flat.size) % n_bits
+    order = np.lexsort((np.arange(flat.size), flat, owner))  # by bit, then cost; stable
     counts = np.bincount(owner, minlength=n_bits)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(cost.size) - starts[owner[order]]
-    keep = np.zeros(cost.size, dtype=bool)
-    keep[order] = (rank < np.ceil(share * counts[owner[order]])) & np.isfinite(cost[order])
-    return keep.reshape(needed.shape)
+    rank = np.arange(flat.size) - starts[owner[order]]
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[order] = (rank < np.ceil(share * counts[owner[order]])) & np.isfinite(flat[order])
+    return keep.reshape(cost.shape)
 
 
 def _smooth(allowed: _Allowed, keep: npt.NDArray[np.bool_], start: F64) -> F64:
-    """Shifts as smooth as the constraints allow: red-black Gauss–Seidel sweeps towards
-    each block's neighbour mean (pulled slightly to 0), kept blocks projected back onto
-    their allowed shifts, free blocks only onto the gamut.
+    """Shifts as smooth as the constraints allow and with no local mean: red-black
+    Gauss–Seidel sweeps, each block towards its neighbours' mean less the mean of the
+    :data:`_TINT_BLOCKS`-square window around it; kept blocks projected onto their
+    allowed shifts, free blocks only onto the gamut.
 
     Encoders pay for contrast between neighbouring blocks, not for the shift itself, so
     a kept block takes the allowed value nearest its neighbours and a free block bridges
-    between them instead of jumping back to 0.
+    between them. A window's mean shift, though, is a visible colour cast: the mean term
+    (semi-implicit, so any weight is stable) makes free blocks, and the kept blocks'
+    place within their allowed range, pay it back, which costs little as it is smooth.
+    Updates run on the blocks of one colour and kind at a time, in float32.
     """
     rows, cols = start.shape
-    colour = np.add.outer(np.arange(rows), np.arange(cols)) % 2
-    shift = start.copy()
+    shift = start.astype(F32).ravel()
+    index = np.arange(shift.size).reshape(rows, cols)
+    pad = np.pad(index, 1, mode="edge")
+    around = np.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]])
+    around = around.reshape(4, -1)
+    colour = (np.add.outer(np.arange(rows), np.arange(cols)) % 2).ravel()
+    kept_all, lo_all, hi_all = keep.ravel(), allowed.lo.reshape(-1, 3), allowed.hi.reshape(-1, 3)
+    denominator = F32(4 + _PULL_TO_ZERO + _TINT_WEIGHT)
+    groups = []
+    for c in (0, 1):
+        kept = np.flatnonzero((colour == c) & kept_all)
+        free = np.flatnonzero((colour == c) & ~kept_all)
+        groups.append(
+            (
+                kept,
+                around[:, kept],
+                lo_all[kept].astype(F32),
+                hi_all[kept].astype(F32),
+                np.where(allowed.ok.reshape(-1, 3)[kept], F32(0), F32(np.inf)),
+                free,
+                around[:, free],
+                allowed.lo_gamut.ravel()[free].astype(F32),
+                allowed.hi_gamut.ravel()[free].astype(F32),
+            )
+        )
     for _ in range(_SWEEPS):
-        for c in (0, 1):
-            pad = np.pad(shift, 1, mode="edge")
-            around = pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]
-            want = around / (4 + _PULL_TO_ZERO)
-            kept = np.nan_to_num(allowed.nearest(want))
-            free = np.clip(want, allowed.lo_gamut, allowed.hi_gamut)  # gamut always holds 0
-            shift = np.where(colour == c, np.where(keep, kept, free), shift)
-    return shift
+        for kept, k_near, k_lo, k_hi, k_bad, free, f_near, f_lo, f_hi in groups:
+            tint = _box(_box(shift.reshape(rows, cols))).ravel() * F32(_TINT_WEIGHT)
+            if kept.size:
+                want = (shift[k_near].sum(axis=0) - tint[kept]) / denominator
+                want += shift[kept] * F32(_TINT_WEIGHT / denominator)
+                pick = np.clip(want[:, None], k_lo, k_hi)
+                gap = np.abs(pick - want[:, None]) + k_bad
+                shift[kept] = np.take_along_axis(pick, gap.argmin(axis=1)[:, None], 1)[:, 0]
+            if free.size:
+                want = (shift[f_near].sum(axis=0) - tint[free]) / denominator
+                want += shift[free] * F32(_TINT_WEIGHT / denominator)
+                shift[free] = np.clip(want, f_lo, f_hi)  # the gamut always holds 0
+    out: F64 = shift.reshape(rows, cols).astype(np.float64)
+    return out
+
+
+def _box(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Mean over the :data:`_TINT_BLOCKS`-square window around each block (edges
+    replicated), from running sums."""
+    n = _TINT_BLOCKS
+    out = np.pad(values, n // 2, mode="edge")
+    for axis in (0, 1):
+        total = np.cumsum(out, axis=axis, dtype=F32)
+        total = np.concatenate([np.zeros_like(total.take([0], axis=axis)), total], axis=axis)
+        size = total.shape[axis]
+        out = total.take(range(n, size), axis=axis) - total.take(range(size - n), axis=axis)
+    result: npt.NDArray[np.float32] = out / F32(n * n)
+    return result
