@@ -66,7 +66,7 @@ _KG = 0.114 / 0.587
 _BLOCK_PX = 8  # a 4×4 LL block covers 8×8 pixels
 _HAAR = math.sqrt(0.5)
 _MAX_MARGIN_GROWTH = 1.5  # beyond this the two margins would close up the half-period
-_SWEEPS = 40  # smoothing sweeps; the shifts change by < 0.1 LL after ~30 on our creatives
+_SWEEPS = 30  # smoothing sweeps; the shifts change by < 0.1 LL after ~30 on our creatives
 _PULL_TO_ZERO = 0.5  # against 4 neighbours: keeps free blocks near 0
 _TINT_BLOCKS = 9  # the window (blocks) whose mean shift is held near 0: ~ a 64 px tile
 _TINT_WEIGHT = 128.0  # against 4 neighbours: the window mean dominates, smoothness next
@@ -128,8 +128,9 @@ def embed(
     _check_size(width, height, len(bits))
     pixels = np.asarray(image.convert("RGB"))
     nby, nbx = height // _BLOCK_PX, width // _BLOCK_PX
-    tiles = pixels[: nby * _BLOCK_PX, : nbx * _BLOCK_PX].reshape(nby, 8, nbx, 8, 3)
-    low_rgb, high_rgb = tiles.min(axis=(1, 3)).astype(F32), tiles.max(axis=(1, 3)).astype(F32)
+    rows = pixels[: nby * _BLOCK_PX, : nbx * _BLOCK_PX].reshape(nby, _BLOCK_PX, -1)
+    low_rgb = rows.min(axis=1).reshape(nby, nbx, _BLOCK_PX, 3).min(axis=2).astype(F32)
+    high_rgb = rows.max(axis=1).reshape(nby, nbx, _BLOCK_PX, 3).max(axis=2).astype(F32)
     rgb = pixels.astype(F32)
     region = rgb[: nby * _BLOCK_PX, : nbx * _BLOCK_PX]
 

@@ -291,17 +291,15 @@ def test_watermark_is_quiet_and_leaves_luma_alone(
 
 
 def test_no_tint_where_the_gamut_blocks_one_direction() -> None:
-    """A flat saturated panel can only be shifted one way; the diffusion must not carry
-    that debt on and pay it back as a colour cast in the scene below."""
-    original = creative(2)  # yellow panel over the top 40 %
-    watermarked = embed(original, payload_for(ASSET))
-    diff = np.asarray(watermarked, np.float64) - np.asarray(original, np.float64)
-    tiles = diff[640:1344, :1024].reshape(11, 64, 16, 64, 3).mean(axis=(1, 3))
-    # Measured 5.2 (blue, in the tile under the panel's edge) since only the cheapest 60 %
-    # of blocks are marked and nothing diffuses their mean away; the error-diffused
-    # embedding kept it under 2. A cast carried down the whole scene would exceed this.
-    assert np.abs(tiles).max() < 6.0
-    assert np.abs(tiles[4:]).mean() < 1.5
+    """A flat saturated panel can only be shifted one way, and the kept blocks of a flat
+    area rarely average out: neither may leave a colour cast in the scene below."""
+    for index in (2, 7):  # yellow and blue panels over the top 40 %
+        original = creative(index)
+        watermarked = embed(original, payload_for(ASSET))
+        diff = np.asarray(watermarked, np.float64) - np.asarray(original, np.float64)
+        tiles = diff[640:1344, :1024].reshape(11, 64, 16, 64, 3).mean(axis=(1, 3))
+        assert np.abs(tiles).max() < 2.0, index  # as the error-diffused embedding met
+        assert np.abs(tiles[4:]).mean() < 0.5, index
 
 
 def test_embedding_is_deterministic(
