@@ -15,14 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+from PIL import Image, ImageEnhance
 
 from bildwerk.errors import UserError
-from bildwerk.stages.render import DEFAULT_SETTINGS, encode
 from bildwerk.watermark import (
     capacity,
     decode,
@@ -40,43 +40,23 @@ ASSET = "cr_3f9a0c7e5b2d41a8c9e07f13"
 Attack = Callable[[Image.Image], Image.Image]
 
 
-def _load_make_master() -> Callable[..., Image.Image]:
-    """The benchmark's synthetic creative (backdrop, product, copy, CTA, grain)."""
+def _load_bench() -> ModuleType:
+    """benchmarks/bench_watermark.py: the creatives, studio scenes and encoder settings
+    the measurements in docs/watermark.md use."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location(
-        "bench_render", REPO / "benchmarks" / "bench_render.py"
+        "bench_watermark", REPO / "benchmarks" / "bench_watermark.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    make: Callable[..., Image.Image] = module.make_master
-    return make
+    return module
 
 
-make_master = _load_make_master()
-
-
-def creative(index: int, size: tuple[int, int] = (1080, 1350)) -> Image.Image:
-    """Varied creatives: as drawn, hue-rotated, a flat saturated brand panel, low-key and
-    high-key, with less grain on every other one (smooth areas are the hard case)."""
-    width, height = size
-    base = make_master(width, height, seed=index, grain=3.0 if index % 2 else 1.0)
-    kind = index % 5
-    if kind == 1:
-        r, g, b = base.split()
-        return Image.merge("RGB", (g, b, r))
-    if kind == 2:
-        brand = [(255, 212, 0), (0, 71, 255), (228, 0, 43), (0, 166, 81)][index // 5 % 4]
-        draw = ImageDraw.Draw(base)
-        draw.rectangle((0, 0, width, int(height * 0.4)), fill=brand)
-        font = ImageFont.load_default(size=height // 14)
-        draw.text((width // 12, height // 8), "SALE -30 %", fill=(255, 255, 255), font=font)
-        return base
-    if kind == 3:
-        return ImageEnhance.Brightness(base).enhance(0.35)
-    if kind == 4:
-        return Image.blend(base, Image.new("RGB", base.size, (255, 255, 255)), 0.55)
-    return base
+bench = _load_bench()
+creative: Callable[..., Image.Image] = bench.creative
+ENCODERS: dict[str, Callable[[Image.Image], bytes]] = bench.ENCODERS
 
 
 def _roundtrip(fmt: str, **options: Any) -> Attack:
@@ -88,12 +68,11 @@ def _roundtrip(fmt: str, **options: Any) -> Attack:
     return attack
 
 
-def _rendition(fmt: str) -> Attack:
-    """Encoded exactly as render() publishes it, at the format's default quality."""
+def _rendition(name: str) -> Attack:
+    """Encoded with the rendition settings the benchmark uses (``bench.ENCODERS``)."""
 
     def attack(image: Image.Image) -> Image.Image:
-        data = encode(image, fmt, DEFAULT_SETTINGS.quality(fmt), DEFAULT_SETTINGS)
-        return Image.open(io.BytesIO(data)).convert("RGB")
+        return Image.open(io.BytesIO(ENCODERS[name](image))).convert("RGB")
 
     return attack
 
@@ -120,9 +99,10 @@ ATTACKS: dict[str, Attack] = {
     "resize to 90 %": _resize(0.9),
     "brightness +10 %": _brightness(1.1),
     "brightness -10 %": _brightness(0.9),
-    "rendition AVIF q60": _rendition("avif"),
-    "rendition WebP q80": _rendition("webp"),
-    "rendition JPEG q82": _rendition("jpeg"),
+    "rendition AVIF q60": _rendition("AVIF q60"),
+    "rendition WebP q80": _rendition("WebP q80"),
+    "rendition JPEG q82 4:4:4": _rendition("JPEG q82 4:4:4"),
+    "rendition JPEG q82 4:2:0": _rendition("JPEG q82 4:2:0"),
 }
 
 
@@ -228,15 +208,48 @@ def test_our_decoder_reads_exactly_what_the_reference_reads(
     assert decode(unmarked, 24) == reference_decode(unmarked, 24)
 
 
-def test_payload_survives_every_rendition_format_bildwerk_publishes_but_webp(
+@pytest.fixture(scope="module", params=[1080, 1920])
+def studio_marked(request: pytest.FixtureRequest) -> tuple[Image.Image, list[int]]:
+    """A studio scene (smooth backdrop: the hard case for the mark) at a width the public
+    profile marks, carrying a payload at the default strength."""
+    (scene,) = bench.studio_scenes([request.param], bench.SIZES[request.param])
+    bits = payload_for(f"cr_{request.param:04x}9a0c7e5b2d")
+    return scene, bits
+
+
+@pytest.mark.parametrize(
+    ("fmt", "strength"), [("AVIF q60", 1.5), ("JPEG q82 4:4:4", None), ("JPEG q82 4:2:0", 1.5)]
+)
+def test_reference_decoder_reads_the_renditions_where_profiles_mark_them(
+    studio_marked: tuple[Image.Image, list[int]], fmt: str, strength: float | None
+) -> None:
+    """JPEG 4:4:4 at the default strength, AVIF and JPEG 4:2:0 at 1.5 (measured in
+    benchmarks/bench_watermark.py; WebP q80 keeps too little, see docs/watermark.md)."""
+    scene, bits = studio_marked
+    rendition = _rendition(fmt)(embed(scene, bits, strength=strength))
+    assert reference_decode(rendition, 32) == bits, (fmt, scene.size)
+    assert decode(rendition, 32) == bits
+
+
+def test_webp_q80_keeps_most_bits_and_a_clear_match(
     marked: tuple[Image.Image, Image.Image, list[int]],
 ) -> None:
     _, watermarked, bits = marked
-    for fmt in ("avif", "jpeg"):
-        assert decode(_rendition(fmt)(watermarked), 32) == bits, fmt
-    # WebP q80 keeps only ~a quarter of the chroma shift: measured, see docs/watermark.md.
-    webp = _rendition("webp")(watermarked)
+    webp = _rendition("WebP q80")(watermarked)
     assert np.mean(np.array(decode(webp, 32)) == np.array(bits)) >= 0.75
+    assert match(webp, bits) > 0.1
+
+
+def test_strength_trades_quiet_for_robust() -> None:
+    image, bits = creative(3, (640, 800)), payload_for(ASSET)  # low-key
+    quiet, default, strong = (embed(image, bits, strength=s) for s in (0.5, None, 3.0))
+    assert default.tobytes() == embed(image, bits, strength=1.0).tobytes()
+    assert psnr(image, quiet) > psnr(image, default) > psnr(image, strong)
+    assert decode(quiet, 32) == decode(strong, 32) == bits
+    assert match(quiet, bits) < match(default, bits) < match(strong, bits)
+    for bad in (0.0, -1.0, 4.5):
+        with pytest.raises(ValueError, match=r"strength must lie in \(0, 4\]"):
+            embed(image, bits, strength=bad)
 
 
 def test_reference_decoder_reads_bytes_payloads() -> None:
@@ -256,14 +269,17 @@ def test_resized_copies_decode_when_the_original_size_is_known(
 
 def test_match_separates_marked_from_unmarked_even_where_decoding_fails() -> None:
     original = creative(4)  # high-key: flat areas push every bit's vote the same way
-    bits, other = payload_for(ASSET), payload_for("cr_5a17e3c09b2d46f1")
+    bits = payload_for(ASSET)
+    other = bits[:16] + [1 - b for b in bits[16:]]  # uncorrelated with ``bits``
     watermarked = embed(original, bits)
-    assert min(abs(s) for s in decode_scores(watermarked, 32)) > 0.9
+    # 60 % of each bit's blocks are marked by default: every vote has that majority.
+    assert decode(watermarked, 32) == bits
+    assert min(abs(s) for s in decode_scores(watermarked, 32)) > 0.15
     assert min(abs(s) for s in decode_scores(original, 32)) > 0.5  # biased, not marked
-    assert abs(match(original, bits)) < 0.05 and match(watermarked, bits) > 0.95
+    assert abs(match(original, bits)) < 0.02 and match(watermarked, bits) > 0.15
     webp = ATTACKS["WebP q80 (libwebp default)"](watermarked)
     assert decode(webp, 32) != bits
-    assert match(webp, bits) > 0.2 > abs(match(webp, other))
+    assert match(webp, bits) > 0.1 > abs(match(webp, other))
 
 
 def test_watermark_is_quiet_and_leaves_luma_alone(
@@ -276,13 +292,15 @@ def test_watermark_is_quiet_and_leaves_luma_alone(
 
 
 def test_no_tint_where_the_gamut_blocks_one_direction() -> None:
-    """A flat saturated panel can only be shifted one way; the diffusion must not carry
-    that debt on and pay it back as a colour cast in the scene below."""
-    original = creative(2)  # yellow panel over the top 40 %
-    watermarked = embed(original, payload_for(ASSET))
-    diff = np.asarray(watermarked, np.float64) - np.asarray(original, np.float64)
-    tiles = diff[640:1344, :1024].reshape(11, 64, 16, 64, 3).mean(axis=(1, 3))
-    assert np.abs(tiles).max() < 2.0
+    """A flat saturated panel can only be shifted one way, and the kept blocks of a flat
+    area rarely average out: neither may leave a colour cast in the scene below."""
+    for index in (2, 7):  # yellow and blue panels over the top 40 %
+        original = creative(index)
+        watermarked = embed(original, payload_for(ASSET))
+        diff = np.asarray(watermarked, np.float64) - np.asarray(original, np.float64)
+        tiles = diff[640:1344, :1024].reshape(11, 64, 16, 64, 3).mean(axis=(1, 3))
+        assert np.abs(tiles).max() < 2.0, index  # as the error-diffused embedding met
+        assert np.abs(tiles[4:]).mean() < 0.5, index
 
 
 def test_embedding_is_deterministic(
