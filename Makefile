@@ -39,6 +39,11 @@ demo: $(VENV)/.core
 	@echo "Open the contact sheet: $$(ls -td $(DEMO)/runs/*/ | head -1)report.html"
 	@echo "Published site: $(DEMO)/public/ - serve it with: $(BIN)/python -m http.server -d $(DEMO)/public 8000"
 	@echo "  then open http://localhost:8000/ ; check a file with: $(BIN)/bildwerk verify FILE -w $(DEMO)"
+	@echo "Delivery profiles (README: Delivery profiles): web_hero and the Instagram channels are"
+	@echo "  'public' - lean files (rights + AI source type, Content Credentials in a .c2pa sidecar,"
+	@echo "  the invisible mark on full-size JPEGs); display_mrec is 'ads' (credentials embedded);"
+	@echo "  review previews are 'internal' (the whole generation record). Change them under"
+	@echo "  delivery: in $(DEMO)/bildwerk.yaml."
 
 ## test: install test dependencies (system packages too) and run lint, types and tests
 test: $(VENV)/.test

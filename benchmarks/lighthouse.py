@@ -155,6 +155,16 @@ def run(url: str, form: str, out: Path) -> dict[str, Any]:
     return data
 
 
+def lcp_image(data: dict[str, Any]) -> tuple[str, int] | None:
+    """The LCP hero's file and transferred bytes: the page preloads it with
+    ``fetchpriority=high``, so it is the first image request at high priority."""
+    requests = data["audits"].get("network-requests", {}).get("details", {}).get("items", [])
+    for r in requests:
+        if r.get("resourceType") == "Image" and r.get("priority") in ("High", "VeryHigh"):
+            return urlsplit(r["url"]).path.rsplit("/", 1)[-1], int(r.get("transferSize", 0))
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="the published folder (a workspace's public/)")
@@ -184,9 +194,11 @@ def main() -> int:
                 )
                 wasted = audit.get("details", {}).get("overallSavingsBytes", 0)
                 lcp = audits["largest-contentful-paint"].get("displayValue", "")
+                hero = lcp_image(data)
                 print(
                     f"{page:28} {form:8} " + " ".join(f"{s:>13}" for s in scores)
                     + f"  {'pass' if passed else 'FAIL'} ({wasted} B to save), LCP {lcp}"
+                    + (f", LCP image {hero[0]} {hero[1]} B" if hero else "")
                 )  # fmt: skip
                 for name in CATEGORIES:
                     for ref in data["categories"][name]["auditRefs"]:

@@ -162,7 +162,8 @@ def test_budget_is_a_ceiling_on_the_target(master: Image.Image) -> None:
 
 def test_mark_only_from_min_width_and_jpeg_chroma_follows(targeted: list[Rendition]) -> None:
     for r in targeted:
-        assert (r.watermark is not None) == (r.width >= 400), (r.format, r.width)
+        marks = r.width >= 400 and r.format != "webp"  # WebP is not a default mark format
+        assert (r.watermark is not None) == marks, (r.format, r.width)
         if r.format == "jpeg":
             with Image.open(io.BytesIO(r.data)) as im:
                 assert isinstance(im, JpegImagePlugin.JpegImageFile)
@@ -170,9 +171,17 @@ def test_mark_only_from_min_width_and_jpeg_chroma_follows(targeted: list[Renditi
 
 
 def test_marked_rendition_carries_the_payload(targeted: list[Rendition]) -> None:
-    r = next(r for r in targeted if r.format == "webp" and r.watermark)
+    r = next(r for r in targeted if r.format == "jpeg" and r.watermark)
     bits = wm.decode(_decoded(r), 32)
     assert wm.bits_hex(bits) == r.watermark == wm.bits_hex(wm.payload_for(ASSET, 32))
+
+
+def test_only_the_profiles_formats_carry_the_mark(master: Image.Image) -> None:
+    out = render(master, channel(), watermark=ASSET, profile=profile(None, formats=("jpeg",)))
+    assert {r.format for r in out if r.watermark} == {"jpeg"}
+    assert all(r.watermark for r in out if r.format == "jpeg" and r.width == 640)
+    unmarked = [r for r in out if r.format == "avif" and r.width == 640]
+    assert unmarked and wm.match(_decoded(unmarked[0]), wm.payload_for(ASSET, 32)) < 0.05
 
 
 def test_disabled_watermark_marks_nothing(master: Image.Image) -> None:
@@ -181,7 +190,7 @@ def test_disabled_watermark_marks_nothing(master: Image.Image) -> None:
 
 
 @pytest.mark.parametrize("strength", [None, 1.5])
-def test_strength_is_passed_only_when_the_profile_sets_it(
+def test_strength_follows_the_profile(
     master: Image.Image, monkeypatch: pytest.MonkeyPatch, strength: float | None
 ) -> None:
     seen: list[dict[str, Any]] = []
@@ -193,7 +202,7 @@ def test_strength_is_passed_only_when_the_profile_sets_it(
     monkeypatch.setattr(render_module.wm, "embed", recording)
     wide = channel(widths=(640,), formats=("jpeg",))
     render(master, wide, watermark=ASSET, profile=profile(None, strength=strength))
-    assert seen == ([{}] if strength is None else [{"strength": strength}])
+    assert seen == [{"strength": strength}]
 
 
 # --- stamp reserve -------------------------------------------------------------------------

@@ -94,7 +94,8 @@ class Rights(BaseModel):
     do_not_train: bool = True
     watermark: Literal["required", "when_possible"] = Field(
         "required",
-        description="required: refuse to publish renditions too small for the invisible mark",
+        description="required: refuse to publish renditions that their delivery profile marks "
+        "but that are too small to carry the invisible mark",
     )
 
 

@@ -257,17 +257,23 @@ class Publisher:
         return out
 
     def _check_watermarks(self, creatives: list[Creative], report: PublishReport) -> None:
+        """Renditions the channel's delivery profile marks must carry the mark: a brand
+        that requires it refuses them, otherwise a warning. Renditions the profile leaves
+        unmarked (other formats, narrower files) are what the profile asked for."""
         for c in creatives:
-            bare = [r for r in c.renditions if not r.watermark]
+            mark = self.profile_of(c).watermark
+            bare = [r for r in c.renditions if not r.watermark and mark.applies(r.format, r.width)]
             if not bare:
                 continue
             sizes = ", ".join(f"{r.format} {r.width}×{r.height}" for r in bare)
             if self.brand.rights.watermark == "required":
                 raise UserError(
                     f"creative {c.asset.id} ({c.channel.name}): no invisible watermark in "
-                    f"{sizes}; a 32-bit mark needs at least 256×256 px.",
-                    hint="raise the channel's smallest width, re-run the brief, or set "
-                    "rights.watermark: when_possible in brand.yaml",
+                    f"{sizes}, which delivery profile '{c.channel.delivery}' marks; a 32-bit "
+                    "mark needs at least 256×256 px.",
+                    hint="raise the channel's smallest width or the profile's "
+                    "watermark.min_width and re-run the brief, or set rights.watermark: "
+                    "when_possible in brand.yaml",
                 )
             report.warnings.append(f"{c.asset.id}: published without watermark: {sizes}")
 

@@ -3,8 +3,9 @@
 Every width is resampled once from the master and shared by all formats. What happens to
 a frame follows the channel's delivery profile (:mod:`bildwerk.config.delivery`):
 
-* the invisible watermark goes only into frames the profile marks (enabled, at least
-  ``min_width`` wide) and that can carry the payload;
+* the invisible watermark goes only into the renditions the profile marks (enabled, one
+  of its formats, at least ``min_width`` wide) and that can carry the payload; a width's
+  marked frame is made once and shared by the formats that carry it;
 * each rendition is encoded at the lowest quality whose decoded luma SSIM reaches the
   profile's ``ssim_target`` (:func:`bildwerk.stages.search.search_ssim`, 2-4 encodes), a
   smaller width starting from where the larger one settled; without a target, at the
@@ -51,7 +52,7 @@ PAYLOAD_BITS = 32  # asset id prefix: enough to look an asset up, within small r
 # Bump when the search, the encoder options or the stamping of frames change output bytes.
 # 2: invisible watermark in every frame large enough; visible mark on preview channels;
 #    JPEG in 4:4:4 at every quality.
-# 3: delivery profiles: SSIM-targeted qualities, watermark per profile, JPEG 4:2:0 on
+# 3: delivery profiles: SSIM-targeted qualities, watermark per profile and format, JPEG 4:2:0 on
 #    unmarked frames, AVIF tune=ssim without autotiling, stamp reserve per profile.
 _ALGORITHM_VERSION = 3
 
@@ -189,8 +190,8 @@ def render(
     ``min_quality`` is returned with ``within_budget=False`` instead of raising. The list
     is ordered by ``channel.formats``, then by width ascending.
 
-    ``watermark`` (an asset id) is embedded invisibly, before encoding, into every frame
-    the profile marks and that can carry its 32-bit payload, so the quality searches see
+    ``watermark`` (an asset id) is embedded invisibly, before encoding, into every
+    rendition the profile marks and that can carry its 32-bit payload, so the quality searches see
     the final pixels and the mark goes through one lossy encode only. ``profile=None``
     keeps the behaviour from before profiles: fixed qualities, a mark wherever it fits,
     the largest stamp reserve. Preview channels get a visible mark.
@@ -199,52 +200,54 @@ def render(
     bits = wm.payload_for(watermark, PAYLOAD_BITS) if watermark else None
     target = profile.ssim_target if profile is not None else None
     reserve = settings.reserve(profile)
-    hints: dict[Format, _Trial] = {}
+    hints: dict[tuple[Format, bool], _Trial] = {}
     out: list[Rendition] = []
     for width, height in _sizes(channel, base.size):
         frame = fit(base, width, height, mode=channel.fit, focal=focal)
         frame.info.clear()  # no EXIF, XMP or comments from the master
         if channel.preview:
             frame = wm.preview_mark(frame)
-        mark = None
-        if bits is not None and _marks(profile, width) and wm.capacity(width, height) >= len(bits):
-            frame = _embed(frame, bits, profile)
-            mark = wm.bits_hex(bits)
-        reference = SsimReference(frame) if target is not None else None
+        marked: Image.Image | None = None  # made once, for the formats the profile marks
+        references: dict[bool, SsimReference] = {}
         for fmt in channel.formats:
+            mark, source = False, frame
+            if bits is not None and _marks(profile, fmt, width, height, len(bits)):
+                if marked is None:
+                    marked = _embed(frame, bits, profile)
+                mark, source = True, marked
+            reference = None
+            if target is not None:
+                reference = references.setdefault(mark, SsimReference(source))
             budget = channel.byte_budget.get(fmt)
             pixels_budget = max(1, budget - reserve) if budget else None
             rendition, hint = _render_one(
-                frame,
+                source,
                 fmt,
                 pixels_budget,
                 settings,
-                hints.get(fmt),
+                hints.get((fmt, mark)),
                 target=target,
                 reference=reference,
-                subsample_chroma=mark is None,
+                subsample_chroma=not mark,
             )
-            out.append(replace(rendition, budget=budget, watermark=mark))
+            payload = wm.bits_hex(bits) if mark and bits is not None else None
+            out.append(replace(rendition, budget=budget, watermark=payload))
             if hint is not None:
-                hints[fmt] = hint
+                hints[(fmt, mark)] = hint
     order: dict[str, int] = {fmt: i for i, fmt in enumerate(channel.formats)}
     return sorted(out, key=lambda r: (order[r.format], r.width))
 
 
-def _marks(profile: DeliveryProfile | None, width: int) -> bool:
-    if profile is None:
-        return True
-    return profile.watermark.enabled and width >= profile.watermark.min_width
+def _marks(profile: DeliveryProfile | None, fmt: str, width: int, height: int, bits: int) -> bool:
+    """Whether this rendition carries the mark: the profile puts it there (no profile:
+    every format) and the frame can hold the payload."""
+    wanted = profile is None or profile.watermark.applies(fmt, width)
+    return wanted and wm.capacity(width, height) >= bits
 
 
 def _embed(frame: Image.Image, bits: list[int], profile: DeliveryProfile | None) -> Image.Image:
-    """The frame with the mark; the profile's strength is passed only when it sets one,
-    so an unset strength keeps the watermark module's own default."""
-    strength = profile.watermark.strength if profile is not None else None
-    if strength is None:
-        return wm.embed(frame, bits)
-    options = {"strength": strength}
-    return wm.embed(frame, bits, **options)
+    """The frame with the mark at the profile's strength (unset: the module's default)."""
+    return wm.embed(frame, bits, strength=profile.watermark.strength if profile else None)
 
 
 def _sizes(channel: Channel, master_size: tuple[int, int]) -> list[tuple[int, int]]:
