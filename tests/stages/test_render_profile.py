@@ -233,7 +233,16 @@ def test_public_budget_keeps_only_the_lean_reserve(master: Image.Image) -> None:
 def test_settings_validate_the_new_fields() -> None:
     with pytest.raises(ValueError, match="stamp_reserve"):
         RenderSettings(stamp_reserve_lean=-1)
-    with pytest.raises(ValueError, match="target_min_quality"):
-        RenderSettings(target_min_quality=0)
+    with pytest.raises(ValueError, match="avif_floor"):
+        RenderSettings(avif_floor=0)
     with pytest.raises(ValueError, match="ssim_max_encodes"):
         RenderSettings(ssim_max_encodes=0)
+
+
+def test_no_format_goes_below_its_floor_however_low_the_target() -> None:
+    """Luma SSIM misses chroma shifts and smeared small marks on flat backdrops, so an
+    easy target must stop at each format's floor, not at the search's lowest try."""
+    flat = Image.new("RGB", (640, 360), "#f4d6cc")
+    out = render(flat, channel(), profile=profile(0.80, enabled=False))
+    for r in out:
+        assert r.quality == DEFAULT_SETTINGS.floor(r.format), (r.format, r.width, r.quality)

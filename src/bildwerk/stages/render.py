@@ -72,11 +72,14 @@ class RenderSettings:
     webp_quality: int = 80
     jpeg_quality: int = 82
     min_quality: int = 30
-    # The SSIM search stays in target_min_quality..target_max_quality: above ~95 bytes
-    # grow steeply for little SSIM (and the byte budget would cut it back); below ~20
-    # smooth gradients band, which luma SSIM barely sees (studio backdrops reach 0.97 at
-    # q20-30).
-    target_min_quality: int = 20
+    # The SSIM search stays between a per-format floor and target_max_quality: above ~95
+    # bytes grow steeply for little SSIM (and the byte budget would cut it back). The
+    # floors guard what luma SSIM does not see: studio backdrops reach 0.97 at q20, where
+    # AVIF and JPEG shift flat colours (chroma) and AVIF smears small logos; at these
+    # floors the demo's heroes show neither (side by side at 100 %, 2026-12-07).
+    avif_floor: int = 35
+    webp_floor: int = 30
+    jpeg_floor: int = 40
     target_max_quality: int = 95
     # Encodes per rendition for the SSIM search: the first at the larger width's result
     # (or the default quality), then secants (search.py); most renditions need 2-4.
@@ -109,8 +112,9 @@ class RenderSettings:
         for name in ("avif_quality", "webp_quality", "jpeg_quality", "target_max_quality"):
             if not self.min_quality <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must lie in min_quality..100")
-        if not 1 <= self.target_min_quality <= self.target_max_quality:
-            raise ValueError("target_min_quality must lie in 1..target_max_quality")
+        for name in ("avif_floor", "webp_floor", "jpeg_floor"):
+            if not 1 <= getattr(self, name) <= self.target_max_quality:
+                raise ValueError(f"{name} must lie in 1..target_max_quality")
         if not 1 <= self.min_quality <= 100:
             raise ValueError("min_quality must lie in 1..100")
         if not 0 <= self.avif_speed <= 10 or not 0 <= self.webp_method <= 6:
@@ -140,6 +144,10 @@ class RenderSettings:
         if profile.c2pa == "embedded":
             return self.stamp_reserve_hash
         return self.stamp_reserve_lean
+
+    def floor(self, fmt: str) -> int:
+        """Lowest quality the SSIM search may choose for ``fmt`` (PNG: lossless)."""
+        return 100 if fmt == "png" else int(getattr(self, f"{fmt}_floor"))
 
     def fingerprint(self) -> str:
         """Stable identifier of these settings and the render algorithm, for cache keys."""
@@ -298,7 +306,7 @@ def _render_one(
             measure,
             target,
             start,
-            lowest=settings.target_min_quality,
+            lowest=settings.floor(fmt),
             highest=settings.target_max_quality,
             max_encodes=settings.ssim_max_encodes
             + (2 if pixels < settings.small_frame_pixels else 0),
