@@ -109,6 +109,13 @@ def fresh(ran: tuple[Path, str], tmp_path: Path, *, approve: bool = True) -> tup
     return ws, run_id
 
 
+def width_of(f: Path) -> int:
+    """A published file's width, from its name (``…-<width>w-<hash>.<ext>``)."""
+    found = re.search(r"-(\d+)w-", f.name)
+    assert found is not None, f.name
+    return int(found.group(1))
+
+
 def images(root: Path) -> list[Path]:
     return sorted(f for f in (root / "public" / "img").iterdir() if f.suffix != ".c2pa")
 
@@ -188,9 +195,12 @@ def test_exiftool_reads_the_rights_fields_from_every_format(published: Path) -> 
 def test_reference_decoder_reads_the_asset_id_from_the_published_jpeg(published: Path) -> None:
     imwatermark = pytest.importorskip("imwatermark")
     cv2 = pytest.importorskip("cv2")
+    # the profiles' choice: ads (display_mrec) marks every JPEG, public (web_hero) those
+    # from 1080 px; the narrower public JPEGs stay unmarked
     jpgs = [f for f in images(published) if f.suffix == ".jpg"]
-    assert jpgs
-    for f in jpgs:
+    marked = [f for f in jpgs if "-display-mrec-" in f.name or width_of(f) >= 1080]
+    assert marked and len(marked) < len(jpgs)
+    for f in marked:
         with Image.open(f) as im:
             asset_id = re.search(XMP_ASSET_ID, im.info["xmp"])
             rgb = np.asarray(im.convert("RGB"))
@@ -574,7 +584,8 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = images(published)
-    jpg = next(f for f in files if f.suffix == ".jpg" and "-web-hero-1026w-" in f.name)
+    # public marks JPEGs from 1080 px: the widest web-hero JPEG carries it
+    jpg = max((f for f in files if f.suffix == ".jpg" and "-web-hero-" in f.name), key=width_of)
     code, out, err = cli(["verify", str(jpg), "-w", str(published), "--json"], capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(out)
@@ -583,7 +594,9 @@ def test_verify_names_the_asset_its_watermark_belongs_to(
     assert report["watermark"]["match"] > 0.3
     # the same pixels without the mark: bits decode to something, but nothing matches
     rng = np.random.default_rng(5)
-    noise = rng.integers(0, 255, (577, 1026, 3), dtype=np.uint8)
+    with Image.open(jpg) as im:
+        w, h = im.size
+    noise = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
     plain = tmp_path / "plain.jpg"
     Image.fromarray(noise).save(plain, quality=90)
     code, out, err = cli(
@@ -599,14 +612,17 @@ def test_watermark_lookup_needs_a_real_match(published: Path, tmp_path: Path) ->
     decides (unmarked pixels stay near 0, marked ones well above the threshold)."""
     from bildwerk.publish.inspect import verify_file
 
-    jpg = next(f for f in images(published) if f.suffix == ".jpg" and "-web-hero-768w-" in f.name)
+    heroes = [f for f in images(published) if f.suffix == ".jpg" and "-web-hero-" in f.name]
+    jpg = max(heroes, key=width_of)  # marked: public marks JPEGs from 1080 px
     with Image.open(jpg) as im:
         owner = re.search(XMP_ASSET_ID, im.info["xmp"])
         assert owner is not None
         im.convert("RGB").save(tmp_path / "copy.png")
     asset = owner.group(1).decode()
     rng = np.random.default_rng(9)
-    unmarked = rng.integers(0, 255, (432, 768, 3), dtype=np.uint8)
+    with Image.open(jpg) as im:
+        size = im.size
+    unmarked = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(unmarked).save(tmp_path / "other.png")
     always = lambda _hex: [asset]  # noqa: E731 - a lookup that claims every payload
     marked = verify_file(tmp_path / "copy.png", lookup=always)["watermark"]
@@ -623,7 +639,7 @@ backend: studio
 locales:
   en-US: {{headline: "Hi", cta: "Go"}}
 channels:
-  - {{name: leaderboard, width: 728, height: 90, overrides: {{widths: [728]}}}}
+  - {{name: leaderboard, width: 728, height: 90, overrides: {{widths: [728], delivery: ads}}}}
 prompt:
   template: "packshot of the {{product}}"
   slots:

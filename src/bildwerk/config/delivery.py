@@ -110,7 +110,10 @@ BUILTIN: dict[str, DeliveryProfile] = {
         "get lost on the way), no generation record, a mark on every JPEG and PNG",
         ssim_target=0.97,
         generation_record=False,
-        watermark=WatermarkProfile(enabled=True, min_width=0, formats=("jpeg", "png")),
+        # strength 1.5: ad files are small (300 px), where strength 1 can lose a bit
+        watermark=WatermarkProfile(
+            enabled=True, min_width=0, strength=1.5, formats=("jpeg", "png")
+        ),
         c2pa="embedded",
         ingredient="hash",
     ),
