@@ -60,7 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import make_master
 from bildwerk.config.channels import PRESETS, Channel
 from bildwerk.imagefit import fit
-from bildwerk.publish.c2pa_sign import sign_rendition, verify
+from bildwerk.publish.c2pa_read import verify
+from bildwerk.publish.c2pa_sign import sign_rendition
 from bildwerk.publish.keys import SignerConfig, dev_init, load_signer_config
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
 from bildwerk.stages.generate import png_bytes

@@ -14,12 +14,11 @@ import pytest
 from PIL import Image
 
 from bildwerk.errors import UserError
+from bildwerk.publish.c2pa_read import VerifyResult, verify
 from bildwerk.publish.c2pa_sign import (
     TRAINING_MINING_LABEL,
-    VerifyResult,
     sign_rendition,
     supported_formats,
-    verify,
 )
 from bildwerk.publish.keys import (
     EKU_DOCUMENT_SIGNING,

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bildwerk.config.channels import PRESETS
-from bildwerk.publish import seo
+from bildwerk.publish import alttext, seo
 from bildwerk.stages.render import render
 from tests.publish import browser
 
@@ -64,7 +64,7 @@ def publish(folder: Path, slug: str, channel: str, *, lcp: bool, seed: int) -> s
     return seo.PublishedImage(
         asset_id=f"v-{slug}",
         slug=slug,
-        alt=seo.alt_text("Fresh drop", {"surface": "pastel podium"}, label, "en-US"),
+        alt=alttext.alt_text("Fresh drop", {"surface": "pastel podium"}, label, "en-US"),
         title=f"{label} on a pastel podium",
         width=width,
         height=height,

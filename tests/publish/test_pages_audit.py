@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from bildwerk.config.channels import Channel
-from bildwerk.publish import seo
+from bildwerk.publish import alttext, seo
 from bildwerk.publish.site import PublishedFile, favicon_png, image_fields, site_files
 from bildwerk.stages.render import render
 from bildwerk.stages.report import write_report
@@ -59,9 +59,9 @@ def _published(folder: Path, base: str) -> list[PublishedFile]:
             img = seo.PublishedImage(
                 asset_id=f"a{seed:02d}",
                 slug=f"summer-{product}-{locale.lower()}",
-                alt=seo.localized_alt(headline, subline, slots, product, locale),
+                alt=alttext.localized_alt(headline, subline, slots, product, locale),
                 title=f"Summer Sale — {headline}",
-                caption=seo.caption_text(headline, subline),
+                caption=alttext.caption_text(headline, subline),
                 lang=locale,
                 width=channel.width,
                 height=channel.height,

@@ -133,7 +133,7 @@ XMP_ASSET_ID = rb"bildwerk:assetId(?:>|=\")(cr_[0-9a-f]+)"
 
 
 def test_every_rendition_is_trusted_with_the_master_as_ingredient(published: Path) -> None:
-    from bildwerk.publish.c2pa_sign import verify
+    from bildwerk.publish.c2pa_read import verify
 
     files = images(published)
     assert {f.suffix for f in files} == {".avif", ".webp", ".jpg"}
@@ -689,7 +689,7 @@ def kms_sign(data: bytes) -> bytes:
 
 
 def test_publish_signs_through_a_callback(ran: tuple[Path, str], tmp_path: Path) -> None:
-    from bildwerk.publish.c2pa_sign import verify
+    from bildwerk.publish.c2pa_read import verify
 
     ws, run_id = fresh(ran, tmp_path)
     kms_dir = tmp_path / "kms"

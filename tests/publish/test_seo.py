@@ -10,19 +10,16 @@ from html.parser import HTMLParser
 import pytest
 
 from bildwerk.errors import UserError
+from bildwerk.publish.alttext import alt_text, caption_text, localized_alt, looks_like_filename
 from bildwerk.publish.seo import (
     IMAGE_NS,
     SITEMAP_NS,
     PageHead,
     PublishedImage,
     Rendition,
-    alt_text,
-    caption_text,
     json_ld,
     json_ld_script,
     landing_page,
-    localized_alt,
-    looks_like_filename,
     picture_html,
     preload_link,
     schema_digital_source,

@@ -11,7 +11,7 @@ from bildwerk.catalog.models import Rendition as RenditionRow
 from bildwerk.config.brand import BrandKit
 from bildwerk.config.brief import Rights as BriefRights
 from bildwerk.config.channels import Channel
-from bildwerk.publish import seo
+from bildwerk.publish import alttext, seo
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type
 from bildwerk.publish.site import image_fields
 from bildwerk.publishers import slugify
@@ -48,7 +48,7 @@ def describe(
     scene_record = SceneRecord.from_json(scene.meta)
     slots = dict(spec.slots)
     product = slots.pop("product", None)
-    alt = seo.localized_alt(spec.copy.headline, spec.copy.subline, slots, product, spec.locale)
+    alt = alttext.localized_alt(spec.copy.headline, spec.copy.subline, slots, product, spec.locale)
     title = f"{campaign} — {spec.copy.headline or channel.name}"
     backend = spec.backend
     source_type = digital_source_type(backend, scene_record.product_box is not None)
@@ -98,8 +98,8 @@ def describe(
         acquire_license_page=brand.rights.licence_page,
         digital_source_type=source_type,
         lang=spec.locale or None,
-        caption=seo.caption_text(spec.copy.headline, spec.copy.subline),
-        subject=seo.subject_name(product),
+        caption=alttext.caption_text(spec.copy.headline, spec.copy.subline),
+        subject=alttext.subject_name(product),
     )
     fields = {
         **image_fields(image),

@@ -88,7 +88,7 @@ def _fetch(url: str) -> tuple[bytes | None, str]:
 def _credentials(
     path: Path, data: bytes, fmt: str, remote: str | None, trust_anchors: Path | None
 ) -> dict[str, Any]:
-    from bildwerk.publish.c2pa_sign import RemoteManifestError, verify
+    from bildwerk.publish.c2pa_read import RemoteManifestError, verify
 
     manifest, origin = remote_manifest(path, remote) if remote else (None, "")
     try:
