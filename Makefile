@@ -40,8 +40,9 @@ demo: $(VENV)/.core
 	@echo "Published site: $(DEMO)/public/ - serve it with: $(BIN)/python -m http.server -d $(DEMO)/public 8000"
 	@echo "  then open http://localhost:8000/ ; check a file with: $(BIN)/bildwerk verify FILE -w $(DEMO)"
 	@echo "Delivery profiles (README: Delivery profiles): web_hero and the Instagram channels are"
-	@echo "  'public' - lean files (rights + AI source type, Content Credentials in a .c2pa sidecar,"
-	@echo "  the invisible mark on full-size JPEGs); display_mrec is 'ads' (credentials embedded);"
+	@echo "  'public' - lean files (rights + AI source type, under 640 px just the licence URL and"
+	@echo "  source type; Content Credentials in a .c2pa sidecar; the invisible mark on full-size"
+	@echo "  JPEGs); display_mrec is 'ads' (credentials embedded);"
 	@echo "  review previews are 'internal' (the whole generation record). Change them under"
 	@echo "  delivery: in $(DEMO)/bildwerk.yaml."
 

@@ -29,6 +29,7 @@ reference qualities around it). Targets: payload <= 1.10, delivered <= 1.25.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import math
@@ -57,6 +58,7 @@ from bildwerk.inputs import read_inputs
 from bildwerk.publish.keys import dev_init
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type
 from bildwerk.publish.stamp import load_identity, stamp
+from bildwerk.publishers.base import origin_key
 from bildwerk.runner import plan_inputs
 from bildwerk.scaffold import init_workspace
 from bildwerk.stages.compose import compose
@@ -112,6 +114,7 @@ class Point:
     quality: int
     ssim: float
     payload: int
+    file: int  # the whole file the encoder wrote: what an image CDN would send
 
 
 def reference_at(
@@ -123,11 +126,13 @@ def reference_at(
     full_chroma: bool = False,
     reference: SsimReference | None = None,
     points: dict[int, Point] | None = None,
+    whole_file: bool = False,
 ) -> float:
-    """Reference payload bytes at luma SSIM ``ssim``: the two neighbouring qualities whose
-    SSIMs bracket ``ssim`` (found by stepping out from ``start`` with doubling steps, then
-    bisecting), log-bytes interpolated linearly in SSIM between them. ``points`` caches
-    the reference's encodes of this frame across calls."""
+    """Reference payload bytes (``whole_file``: file bytes) at luma SSIM ``ssim``: the two
+    neighbouring qualities whose SSIMs bracket ``ssim`` (found by stepping out from
+    ``start`` with doubling steps, then bisecting), log-bytes interpolated linearly in
+    SSIM between them. ``points`` caches the reference's encodes of this frame across
+    calls."""
     ref = reference or SsimReference(frame)
     cache = {} if points is None else points
     lo, hi = QUALITY_RANGE[fmt]
@@ -137,8 +142,11 @@ def reference_at(
     def at(q: int) -> Point:
         if q not in cache:
             data = reference_encode(frame, fmt, q, full_chroma=full_chroma)
-            cache[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt))
+            cache[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt), len(data))
         return cache[q]
+
+    def size(point: Point) -> float:
+        return float(point.file if whole_file else point.payload)
 
     def clamp(q: int) -> int:
         return max(lo, min(hi, q))
@@ -150,7 +158,7 @@ def reference_at(
         while hit != worst and at(clamp(hit - up * step)).ssim >= ssim:
             hit, step = clamp(hit - up * step), step * 2
         if hit == worst:
-            return float(at(worst).payload)
+            return size(at(worst))
         miss = clamp(hit - up * step)
     else:  # walk towards better quality until a hit
         miss = q
@@ -167,7 +175,7 @@ def reference_at(
             miss = mid
     a, b = at(miss), at(hit)
     t = (ssim - a.ssim) / (b.ssim - a.ssim) if b.ssim > a.ssim else 1.0
-    return math.exp(math.log(a.payload) + t * (math.log(b.payload) - math.log(a.payload)))
+    return math.exp(math.log(size(a)) + t * (math.log(size(b)) - math.log(size(a))))
 
 
 def reference_start(fmt: str, quality: int) -> int:
@@ -228,13 +236,15 @@ def public_metadata(channel: Channel) -> AssetMetadata:
     )
 
 
-def _frame(master: Image.Image, channel: Channel, r: Rendition) -> Image.Image:
+def _frame(master: Image.Image, channel: Channel, r: Rendition, icc: bool) -> Image.Image:
     """The frame render() encoded for ``r`` (resized, marked as the profile says),
     checked by re-encoding it to render()'s very bytes."""
     frame = fit(master, r.width, r.height, mode=channel.fit)
     if r.watermark is not None:
         frame = wm.embed(frame, wm.payload_for(ASSET_ID, PAYLOAD_BITS))
-    again = encode(frame, r.format, r.quality, DEFAULT_SETTINGS, subsample_chroma=not r.watermark)
+    again = encode(
+        frame, r.format, r.quality, DEFAULT_SETTINGS, subsample_chroma=not r.watermark, icc=icc
+    )
     if again != r.data:
         raise AssertionError(f"{channel.name} {r.format} {r.width}: frame differs from render()'s")
     return frame
@@ -270,13 +280,23 @@ def measure(repeat: int) -> dict[str, Any]:
                 "fixed_s": statistics.median(old_s),
             }
             for r in renditions:
-                frame = _frame(master, channel, r)
+                frame = _frame(master, channel, r, profile.icc)
                 ours = payload_size(r.data, r.format)
                 assert r.ssim is not None
                 full = r.format == "jpeg" and r.watermark is not None
+                seen: dict[int, Point] = {}
                 start = reference_start(r.format, r.quality)
-                theirs = reference_at(frame, r.format, r.ssim, start=start, full_chroma=full)
-                url = f"https://cdn.acme.example/img/{name}-{r.width}w.{r.format}.c2pa"
+                theirs, theirs_file = (
+                    reference_at(
+                        frame, r.format, r.ssim, start=start, full_chroma=full, points=seen,
+                        whole_file=whole,
+                    )
+                    for whole in (False, True)
+                )  # fmt: skip
+                # the sidecar's name as `make demo` publishes it (a folder target without
+                # base_url: relative to the file, which names itself by content)
+                sha = hashlib.sha256(r.data).hexdigest()
+                url = origin_key(f"summer-sale-{name}", channel.name, r.width, sha, r.format)
                 delivered = len(
                     stamp(
                         r.data,
@@ -287,7 +307,8 @@ def measure(repeat: int) -> dict[str, Any]:
                         master=signed_master,
                         master_title=f"{name} (master)",
                         profile=profile,
-                        sidecar_url=url,
+                        sidecar_url=url + ".c2pa",
+                        width=r.width,
                     ).data
                 )
                 rows.append(
@@ -296,14 +317,16 @@ def measure(repeat: int) -> dict[str, Any]:
                         "format": r.format,
                         "width": r.width,
                         "marked": r.watermark is not None,
+                        "metadata": profile.metadata_for(r.width),
                         "quality": r.quality,
                         "ssim": r.ssim,
                         "payload": ours,
                         "file": len(r.data),
                         "delivered": delivered,
                         "reference_payload": theirs,
+                        "reference_file": theirs_file,
                         "payload_ratio": ours / theirs,
-                        "delivered_ratio": delivered / theirs,
+                        "delivered_ratio": delivered / theirs_file,
                     }
                 )
     return {"rows": rows, "timing": timing, "repeat": repeat}
@@ -312,12 +335,16 @@ def measure(repeat: int) -> dict[str, Any]:
 def print_report(report: dict[str, Any]) -> None:
     print("public profile vs reference encoders at equal luma SSIM (payload = coded data)")
     head = f"{'case':<5}{'fmt':<5}{'width':>6} {'mark':<5}{'q':>4}{'ssim':>8}"
-    print(head + f"{'payload':>9}{'deliv.':>8}{'ref':>9}{'pay/ref':>8}{'del/ref':>8}")
+    print(
+        head + f" {'xmp':<8}{'payload':>8}{'ref':>7}{'pay/ref':>8}"
+        f"{'deliv.':>8}{'ref file':>9}{'del/ref':>8}"
+    )
     for r in report["rows"]:
         print(
             f"{r['case']:<5}{r['format']:<5}{r['width']:>6} {'yes' if r['marked'] else 'no':<5}"
-            f"{r['quality']:>4}{r['ssim']:>8.4f}{r['payload']:>9}{r['delivered']:>8}"
-            f"{r['reference_payload']:>9.0f}{r['payload_ratio']:>8.3f}{r['delivered_ratio']:>8.3f}"
+            f"{r['quality']:>4}{r['ssim']:>8.4f} {r['metadata']:<8}{r['payload']:>8}"
+            f"{r['reference_payload']:>7.0f}{r['payload_ratio']:>8.3f}{r['delivered']:>8}"
+            f"{r['reference_file']:>9.0f}{r['delivered_ratio']:>8.3f}"
         )
     for name, t in report["timing"].items():
         print(

@@ -134,8 +134,11 @@ def test_search_is_bounded(master: Image.Image, monkeypatch: pytest.MonkeyPatch)
     out = render(master, channel(), profile=profile(0.95))
     limit = DEFAULT_SETTINGS.ssim_max_encodes + 2  # small frames get two more
     per = {key: calls.count(key) for key in set(calls)}
-    assert max(per.values()) <= limit and len(out) == 6
-    assert sum(per.values()) <= 4 * len(out)  # typically 2-4
+    # small AVIF frames: the search's, then the chosen quality once more at speed 5
+    assert all(n <= limit + (fmt == "avif") for (fmt, _), n in per.items()), per
+    assert len(out) == 6
+    avif = sum(r.format == "avif" for r in out)
+    assert sum(per.values()) <= 4 * len(out) + avif  # typically 2-4, small AVIF one more
 
 
 def test_no_target_keeps_the_fixed_qualities(master: Image.Image) -> None:

@@ -125,9 +125,9 @@ def sign(
 ) -> Signed:
     """:func:`sign_rendition`, or with ``remote_url`` a detached manifest: ``data``
     comes back unchanged (its XMP must already name ``remote_url`` as
-    ``dcterms:provenance``) with the manifest store for the sidecar. AVIF also gets the
-    SDK's own XMP box naming it (when absolute), the only place c2pa readers look in ISO
-    BMFF files; a relative ``remote_url`` resolves against the file's own URL."""
+    ``dcterms:provenance``; AVIF's XMP box as well, see :func:`.metadata.write_metadata`)
+    with the manifest store for the sidecar. A relative ``remote_url`` resolves against
+    the file's own URL."""
     mime = _mime(fmt)
     _check_bytes(data, mime, f"the {fmt} to sign ({title!r})")
     source_type = _source_type_uri(digital_source_type)
@@ -196,9 +196,7 @@ def sign(
             }
             builder.add_ingredient(parent, _sniff(master), io.BytesIO(master))
         if remote_url is not None:
-            builder.set_no_embed()
-            if mime == "image/avif" and remote_url.startswith(("https://", "http://")):
-                builder.set_remote_url(remote_url)  # the SDK takes absolute URLs only
+            builder.set_no_embed()  # the file names remote_url already (metadata.py)
         store = builder.sign(native, mime, io.BytesIO(data), out)
     if remote_url is None:
         return Signed(out.getvalue(), None)

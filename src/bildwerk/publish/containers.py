@@ -36,7 +36,9 @@ _XMP_SIG = b"http://ns.adobe.com/xap/1.0/\x00"
 _JPEG_KEEP = ((0xE0, b"JFIF\x00"), (0xE2, b"ICC_PROFILE\x00"), (0xEE, b"Adobe"))
 
 
-def embed_jpeg(data: bytes, xmp: bytes, irb: bytes) -> bytes:
+def embed_jpeg(data: bytes, xmp: bytes, irb: bytes | None) -> bytes:
+    """``data`` with ``xmp`` (APP1) and, unless None, the Photoshop IRB holding IPTC IIM
+    (APP13); other metadata segments go, JFIF and the ICC profile stay."""
     if data[:2] != b"\xff\xd8":
         raise ValueError("not a JPEG file")
     head: list[bytes] = []  # JFIF must stay first
@@ -55,7 +57,9 @@ def embed_jpeg(data: bytes, xmp: bytes, irb: bytes) -> bytes:
             kept.append(segment)
         pos = end
     new = [_app(0xE1, _orientation_exif(orientation))] if orientation != 1 else []
-    new += [_app(0xE1, _XMP_SIG + xmp), _app(0xED, b"Photoshop 3.0\x00" + irb)]
+    new += [_app(0xE1, _XMP_SIG + xmp)]
+    if irb is not None:
+        new.append(_app(0xED, b"Photoshop 3.0\x00" + irb))
     return b"\xff\xd8" + b"".join(head + new + kept)
 
 

@@ -1,51 +1,49 @@
 """Embedding XMP in AVIF: an XMP ``mime`` item in the HEIF meta box, described by the
-primary item (``cdsc``), with item locations rewritten."""
+primary item (``cdsc``), with item locations rewritten; and, for a remote C2PA manifest
+at an absolute URL, the top-level XMP ``uuid`` box naming it, the one place C2PA readers
+look for ``dcterms:provenance`` in ISO BMFF files."""
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+from bildwerk.bmff import Item, box, boxes, item_infos, item_locations
 
 # --- AVIF: an XMP "mime" item in the HEIF meta box, described by the primary item (cdsc).
 # The file is rebuilt as ftyp + meta + one mdat holding the kept items' data (copied byte
 # for byte) and the XMP; Exif and old XMP items go, so no orphaned bytes remain.
 
 _XMP_MIME = b"application/rdf+xml"
+# The uuid of XMP boxes in ISO BMFF (Adobe's XMP specification, part 3).
+XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 
 
-@dataclass
-class _Item:
-    """One iloc entry: where an item's bytes are (absolute offsets for method 0)."""
-
-    item_id: int
-    method: int
-    extents: list[tuple[int, int]]
-
-
-def embed_avif(data: bytes, xmp: bytes) -> bytes:
-    top = {kind: (start, body, end) for kind, start, body, end in _bmff(data, 0, len(data))}
+def embed_avif(data: bytes, xmp: bytes, provenance: bytes = b"") -> bytes:
+    """``data`` rebuilt as ftyp, [uuid XMP ``provenance``], meta, mdat: the XMP item
+    replaces any Exif or XMP items, other top-level boxes (old uuid boxes) go."""
+    top = {kind: (start, body, end) for kind, start, body, end in boxes(data, 0, len(data))}
     if b"moov" in top or b"meta" not in top or b"ftyp" not in top:
         raise ValueError("not a still AVIF image (image sequences are not supported)")
     ftyp = data[top[b"ftyp"][0] : top[b"ftyp"][2]]
     _, meta, meta_end = top[b"meta"]
-    children = _bmff(data, meta + 4, meta_end)  # meta is a full box
+    children = boxes(data, meta + 4, meta_end)  # meta is a full box
     body = {kind: data[b:e] for kind, _, b, e in children}
-    infos = _iinf(body[b"iinf"])
+    infos = item_infos(body[b"iinf"])
     drop = {i for i, (kind, mime, _) in infos.items() if kind == b"Exif" or mime == _XMP_MIME}
     primary = int.from_bytes(body[b"pitm"][4:], "big")
-    items = [item for item in _iloc(body[b"iloc"]) if item.item_id not in drop]
+    items = [item for item in item_locations(body[b"iloc"]) if item.item_id not in drop]
     xmp_id = max([*infos, *(item.item_id for item in items), primary]) + 1
     wide = xmp_id > 0xFFFF
     infe = struct.pack(">I" if wide else ">H", xmp_id) + b"\0\0mime" + b"XMP\0" + _XMP_MIME + b"\0"
     entries = [raw for i, (_, _, raw) in infos.items() if i not in drop]
-    entries.append(_box(b"infe", bytes([3 if wide else 2, 0, 0, 0]) + infe))
+    entries.append(box(b"infe", bytes([3 if wide else 2, 0, 0, 0]) + infe))
     count = struct.pack(">I", len(entries)) if wide else struct.pack(">H", len(entries))
-    iinf = _box(b"iinf", bytes([1 if wide else 0, 0, 0, 0]) + count + b"".join(entries))
+    iinf = box(b"iinf", bytes([1 if wide else 0, 0, 0, 0]) + count + b"".join(entries))
     refs = [*_iref(body.get(b"iref", bytes(4)), drop), (b"cdsc", xmp_id, [primary])]
-    iref = _iref_box(refs)
+    iref = _irefbox(refs)
 
     payload: list[bytes] = []
-    placed: list[tuple[_Item, list[tuple[int, int]]]] = []  # extents relative to mdat data
+    placed: list[tuple[Item, list[tuple[int, int]]]] = []  # extents relative to mdat data
     cursor = 0
     for item in items:
         if item.method != 0:
@@ -59,14 +57,14 @@ def embed_avif(data: bytes, xmp: bytes) -> bytes:
             extents.append((cursor, length))
             cursor += length
         placed.append((item, extents))
-    placed.append((_Item(xmp_id, 0, []), [(cursor, len(xmp))]))
+    placed.append((Item(xmp_id, 0, []), [(cursor, len(xmp))]))
     payload.append(xmp)
 
     def build(base: int) -> bytes:
         parts = []
         for kind, start, _, end in children:
             if kind == b"iloc":
-                parts.append(_iloc_box(placed, base))
+                parts.append(_ilocbox(placed, base))
             elif kind == b"iinf":
                 parts.append(iinf + (b"" if b"iref" in body else iref))
             elif kind == b"iref":
@@ -75,82 +73,15 @@ def embed_avif(data: bytes, xmp: bytes) -> bytes:
                 parts.append(_iprp(data, body[b"iprp"], drop))
             else:
                 parts.append(data[start:end])
-        return _box(b"meta", data[meta : meta + 4] + b"".join(parts))
+        return box(b"meta", data[meta : meta + 4] + b"".join(parts))
 
+    head = ftyp + (box(b"uuid", XMP_UUID + provenance) if provenance else b"")
     size = len(build(0))
     mdat = b"".join(payload)
-    return ftyp + build(len(ftyp) + size + 8) + _box(b"mdat", mdat)
+    return head + build(len(head) + size + 8) + box(b"mdat", mdat)
 
 
-def _bmff(data: bytes, pos: int, end: int) -> list[tuple[bytes, int, int, int]]:
-    """Boxes between ``pos`` and ``end`` as (type, start, payload start, end)."""
-    out = []
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise ValueError(f"damaged {kind!r} box at byte {pos}")
-        out.append((kind, pos, pos + header, pos + size))
-        pos += size
-    return out
-
-
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(payload), kind) + payload
-
-
-def _iinf(body: bytes) -> dict[int, tuple[bytes, bytes, bytes]]:
-    """Item id → (item type, MIME content type, raw infe box)."""
-    pos = 6 if body[0] == 0 else 8
-    out = {}
-    for kind, start, b, end in _bmff(body, pos, len(body)):
-        version = body[b]
-        if kind != b"infe" or version < 2:
-            raise ValueError("legacy item info entries are not supported")
-        wide = version == 3
-        item_id = int.from_bytes(body[b + 4 : b + (8 if wide else 6)], "big")
-        p = b + (10 if wide else 8)
-        item_type = body[p : p + 4]
-        name_end = body.index(b"\0", p + 4)
-        mime = body[name_end + 1 : body.find(b"\0", name_end + 1)] if item_type == b"mime" else b""
-        out[item_id] = (item_type, mime, body[start:end])
-    return out
-
-
-def _iloc(body: bytes) -> list[_Item]:
-    version = body[0]
-    offset_size, length_size = body[4] >> 4, body[4] & 15
-    base_size, index_size = body[5] >> 4, (body[5] & 15 if version else 0)
-    pos = 6
-
-    def read(n: int) -> int:
-        nonlocal pos
-        pos += n
-        return int.from_bytes(body[pos - n : pos], "big")
-
-    items = []
-    for _ in range(read(4 if version == 2 else 2)):
-        item_id = read(4 if version == 2 else 2)
-        method = read(2) & 15 if version else 0
-        if read(2) != 0:
-            raise ValueError("items stored in other files are not supported")
-        base = read(base_size)
-        extents = []
-        for _ in range(read(2)):
-            read(index_size)
-            offset, length = base + read(offset_size), read(length_size)
-            if length == 0 and method == 0:
-                raise ValueError("open-ended item extents are not supported")
-            extents.append((offset, length))
-        items.append(_Item(item_id, method, extents))
-    return items
-
-
-def _iloc_box(placed: list[tuple[_Item, list[tuple[int, int]]]], base: int) -> bytes:
+def _ilocbox(placed: list[tuple[Item, list[tuple[int, int]]]], base: int) -> bytes:
     """iloc with 4-byte offsets and lengths; method-0 extents are moved to ``base``."""
     wide = any(item.item_id > 0xFFFF for item, _ in placed)
     version = 2 if wide else (1 if any(item.method for item, _ in placed) else 0)
@@ -163,14 +94,14 @@ def _iloc_box(placed: list[tuple[_Item, list[tuple[int, int]]]], base: int) -> b
         out.append(struct.pack(">HH", 0, len(extents)))
         shift = base if item.method == 0 else 0
         out += [struct.pack(">II", offset + shift, length) for offset, length in extents]
-    return _box(b"iloc", b"".join(out))
+    return box(b"iloc", b"".join(out))
 
 
 def _iref(body: bytes, drop: set[int]) -> list[tuple[bytes, int, list[int]]]:
     """References not touching dropped items, as (type, from, [to])."""
     fmt, size = (">I", 4) if body[0] else (">H", 2)
     refs = []
-    for kind, _, b, _end in _bmff(body, 4, len(body)):
+    for kind, _, b, _end in boxes(body, 4, len(body)):
         source = struct.unpack_from(fmt, body, b)[0]
         count = struct.unpack_from(">H", body, b + size)[0]
         targets = [struct.unpack_from(fmt, body, b + size + 2 + k * size)[0] for k in range(count)]
@@ -180,11 +111,11 @@ def _iref(body: bytes, drop: set[int]) -> list[tuple[bytes, int, list[int]]]:
     return refs
 
 
-def _iref_box(refs: list[tuple[bytes, int, list[int]]]) -> bytes:
+def _irefbox(refs: list[tuple[bytes, int, list[int]]]) -> bytes:
     wide = any(max(source, *targets) > 0xFFFF for _, source, targets in refs)
     fmt = ">I" if wide else ">H"
     parts = [
-        _box(
+        box(
             kind,
             struct.pack(fmt, source)
             + struct.pack(">H", len(targets))
@@ -192,13 +123,13 @@ def _iref_box(refs: list[tuple[bytes, int, list[int]]]) -> bytes:
         )
         for kind, source, targets in refs
     ]
-    return _box(b"iref", bytes([1 if wide else 0, 0, 0, 0]) + b"".join(parts))
+    return box(b"iref", bytes([1 if wide else 0, 0, 0, 0]) + b"".join(parts))
 
 
 def _iprp(data: bytes, body: bytes, drop: set[int]) -> bytes:
     """iprp with property associations of dropped items removed (properties kept)."""
     parts = []
-    for kind, start, b, end in _bmff(body, 0, len(body)):
+    for kind, start, b, end in boxes(body, 0, len(body)):
         if kind != b"ipma":
             parts.append(body[start:end])
             continue
@@ -212,5 +143,5 @@ def _iprp(data: bytes, body: bytes, drop: set[int]) -> bytes:
                 kept.append(body[pos:stop])
             pos = stop
         head = body[b : b + 4] + struct.pack(">I", len(kept))
-        parts.append(_box(b"ipma", head + b"".join(kept)))
-    return _box(b"iprp", b"".join(parts))
+        parts.append(box(b"ipma", head + b"".join(kept)))
+    return box(b"iprp", b"".join(parts))

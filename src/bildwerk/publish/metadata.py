@@ -39,6 +39,7 @@ from bildwerk.publish.xmp import (
     TRAINED_ALGORITHMIC_MEDIA,
     build_xmp,
     camel_case,
+    provenance_packet,
 )
 
 
@@ -92,20 +93,26 @@ def digital_source_type(backend: str, has_product_photo: bool) -> str:
     )
 
 
-def write_metadata(data: bytes, fmt: str, meta: AssetMetadata) -> bytes:
+def write_metadata(data: bytes, fmt: str, meta: AssetMetadata, *, lean: bool = False) -> bytes:
     """``data`` (an encoded ``fmt`` file) with its old metadata dropped and ``meta`` embedded.
 
+    ``lean`` writes the XMP packet alone: no ``xpacket`` wrapper and, in JPEG, no IPTC
+    IIM copy of it (every current reader takes IPTC from XMP; IIM is for older DAMs).
     The coded image and the ICC profile are copied byte for byte. Raises
     :class:`UserError` for files that cannot be parsed or metadata too large to embed.
     """
-    xmp = build_xmp(meta)
+    xmp = build_xmp(meta, wrapper=not lean)
     try:
         if fmt == "jpeg":
-            return embed_jpeg(data, xmp, photoshop_irb(iim_record(meta)))
+            return embed_jpeg(data, xmp, None if lean else photoshop_irb(iim_record(meta)))
         if fmt == "webp":
             return embed_webp(data, xmp)
         if fmt == "avif":
-            return embed_avif(data, xmp)
+            # an absolute sidecar URL also goes where C2PA readers look in ISO BMFF (they
+            # fetch only absolute ones); a minimal packet, as it repeats one property
+            absolute = meta.provenance.startswith(("https://", "http://"))
+            link = provenance_packet(meta.provenance) if absolute else b""
+            return embed_avif(data, xmp, link)
         if fmt == "png":
             return embed_png(data, xmp)
     except (ValueError, KeyError, IndexError, struct.error) as exc:

@@ -384,7 +384,7 @@ class Publisher:
                     signed = stamp(
                         self.blobs.get(r.sha256), r.format, meta, identity=identity,
                         author=author, master=master, master_title=f"{c.meta.title} (master)",
-                        profile=profile, sidecar_url=url,
+                        profile=profile, sidecar_url=url, width=r.width,
                     )  # fmt: skip
                     store(f"r:{r.id}", key, signed.data)
                     if signed.sidecar is not None:

@@ -29,9 +29,11 @@ from bildwerk.publish.keys import CallbackSigner, SignerConfig, load_signer_conf
 from bildwerk.publish.metadata import AssetMetadata, write_metadata
 
 # Bump when what a stamp contains changes, so cached stamps are made again.
-STAMP_VERSION = 2
+STAMP_VERSION = 3
 SIDECAR_SUFFIX = ".c2pa"
-FULL = DeliveryProfile(generation_record=True, c2pa="embedded", ingredient="manifest")
+FULL = DeliveryProfile(
+    generation_record=True, metadata="full", icc=True, c2pa="embedded", ingredient="manifest"
+)
 """Everything in every file: what publishing did before delivery profiles (masters are
 always stamped this way; they are the record, never published)."""
 Signer = SignerConfig | CallbackSigner
@@ -99,21 +101,43 @@ def stamp_key(*parts: str | bytes) -> str:
 def profile_fields(profile: DeliveryProfile) -> str:
     """The stamping half of a profile, for stamp keys (the rendering half is already in
     the rendition's bytes)."""
-    fields = profile.model_dump(mode="json", include={"generation_record", "c2pa", "ingredient"})
+    fields = profile.model_dump(
+        mode="json",
+        include={"generation_record", "metadata", "minimal_below", "c2pa", "ingredient"},
+    )
     return json.dumps(fields, sort_keys=True)
 
 
 def for_profile(
-    meta: AssetMetadata, profile: DeliveryProfile, sidecar_url: str = ""
+    meta: AssetMetadata, profile: DeliveryProfile, sidecar_url: str = "", width: int = 0
 ) -> AssetMetadata:
-    """What a file stamped under ``profile`` says: the generation record only where the
-    profile keeps it, and the sidecar's URL only when the manifest is remote."""
+    """What a file ``width`` px wide says under ``profile``: the fields of its metadata
+    level (:data:`~bildwerk.config.delivery.MetadataLevel`), the generation record only
+    where the profile keeps it, and the sidecar's URL only when the manifest is remote.
+    ``width`` 0 (masters, unknown) takes the profile's own level."""
     if profile.c2pa == "remote" and not sidecar_url:
         raise ValueError("a remote manifest needs the URL of its sidecar")
-    return replace(
+    meta = replace(
         meta,
         generation=dict(meta.generation) if profile.generation_record else {},
         provenance=sidecar_url if profile.c2pa == "remote" else "",
+    )
+    level = profile.metadata_for(width)
+    if level == "full":
+        return meta
+    # rights: no description of the picture (the page's alt text and caption say it)
+    meta = replace(meta, title="", description="", licensor_name="", campaign_id="")
+    if level == "rights":
+        return meta
+    return replace(
+        meta,
+        creator="",
+        credit_line="",
+        copyright_notice="" if meta.web_statement else meta.copyright_notice,
+        licensor_url="",
+        asset_id="",
+        licence_expiry=None,
+        do_not_train=False,
     )
 
 
@@ -128,6 +152,7 @@ def stamp(
     master_title: str | None = None,
     profile: DeliveryProfile = FULL,
     sidecar_url: str = "",
+    width: int = 0,
 ) -> Signed:
     """``data`` with metadata and, unless the profile turns it off, a signed manifest
     (embedded, or for ``c2pa: remote`` returned as the sidecar to publish at
@@ -136,9 +161,11 @@ def stamp(
 
     The invisible mark is not declared as ``c2pa.watermarked``: C2PA requires a
     soft-binding assertion with a registered algorithm for that, and ours is not
-    registered; the XMP generation record carries its payload instead, where kept."""
-    meta = for_profile(meta, profile, sidecar_url)
-    written = write_metadata(data, fmt, meta)
+    registered; the XMP generation record carries its payload instead, where kept.
+    The credentials keep the title and the do-not-train assertion whatever the file's
+    metadata level (``width``: see :func:`for_profile`) leaves out of its XMP."""
+    said = for_profile(meta, profile, sidecar_url, width)
+    written = write_metadata(data, fmt, said, lean=profile.metadata_for(width) != "full")
     if profile.c2pa == "off":
         return Signed(written, None)
     return sign(
@@ -153,7 +180,7 @@ def stamp(
         actions=None if master is None else ("c2pa.resized", "c2pa.converted"),
         do_not_train=meta.do_not_train,
         ingredient=profile.ingredient,
-        remote_url=meta.provenance or None,
+        remote_url=said.provenance or None,
     )
 
 

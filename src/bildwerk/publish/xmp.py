@@ -43,15 +43,17 @@ PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 DST_URI = re.compile("^" + re.escape(IPTC_DST) + "[A-Za-z]+$")
 
 
-def build_xmp(meta: AssetMetadata) -> bytes:
+def build_xmp(meta: AssetMetadata, *, wrapper: bool = True) -> bytes:
     """A complete XMP packet (UTF-8) for ``meta``; every value is XML-escaped, and
     characters XML cannot carry become U+FFFD.
 
     Lean on purpose, because every published file carries it: simple values are
     attributes of the one ``rdf:Description`` (RDF/XML's shorthand, read by every XMP
     parser), only the namespaces in use are declared, and there is no whitespace or
-    padding (files are rewritten whole, never edited in place). The generation record
-    (``meta.generation``) is written only when the delivery profile kept it."""
+    padding (files are rewritten whole, never edited in place). ``wrapper=False`` leaves
+    out the ``<?xpacket?>`` processing instructions (~90 bytes), which only help tools
+    that scan raw bytes for XMP; every container here says where its packet is. The
+    generation record (``meta.generation``) is written only when the profile kept it."""
     attrs: list[str] = []
     props: list[str] = []
 
@@ -100,14 +102,28 @@ def build_xmp(meta: AssetMetadata) -> bytes:
     used = {chunk.lstrip("<").split(":", 1)[0] for chunk in attrs + props}
     xmlns = "".join(f' xmlns:{p}="{uri}"' for p, uri in _NAMESPACES.items() if p in used)
     head = " ".join([f'rdf:about=""{xmlns}', *attrs])
+    return _packet(head, "".join(props), wrapper=wrapper)
+
+
+def provenance_packet(url: str) -> bytes:
+    """An XMP packet holding ``dcterms:provenance`` alone (a remote manifest's URL)."""
+    return _packet(f'rdf:about="" xmlns:dcterms="{_NAMESPACES["dcterms"]}" '
+                   f'dcterms:provenance="{_text(url, quote=True)}"', "", wrapper=False)  # fmt: skip
+
+
+def _packet(head: str, body: str, *, wrapper: bool) -> bytes:
+    description = (
+        f"<rdf:Description {head}>{body}</rdf:Description>" if body
+        else f"<rdf:Description {head}/>"
+    )  # fmt: skip
     packet = (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="bildwerk">'
-        f'<rdf:RDF xmlns:rdf="{_RDF}">'
-        f"<rdf:Description {head}>{''.join(props)}</rdf:Description>"
-        "</rdf:RDF></x:xmpmeta>"
-        '<?xpacket end="w"?>'
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{_RDF}">'
+        f"{description}</rdf:RDF></x:xmpmeta>"
     )
+    if wrapper:
+        packet = (
+            f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>{packet}<?xpacket end="w"?>'
+        )
     return packet.encode("utf-8")
 
 

@@ -5,7 +5,8 @@ SSIM (tests/stages/test_encoder_parity.py, benchmarks/bench_delivery.py):
 
 * AVIF: libaom through Pillow with ``tune=ssim`` (libaom's default tunes for PSNR: +4 % at
   480 px, +13 % at 1920 px against ``avifenc -s 6 -a tune=ssim``), one thread and one tile
-  (autotiling only pays with threads and costs ~0.5 % at 1920 px), speed 6, 4:2:0.
+  (autotiling only pays with threads and costs ~0.5 % at 1920 px), 4:2:0; speed 6, and 5
+  for the delivered encode of frames under ~0.5 MP.
 * WebP: libwebp at ``method`` 4, as ``cwebp``'s default.
 * JPEG: progressive with optimised Huffman tables; 4:2:0 chroma unless the frame carries
   the invisible watermark, which lives in chroma and does not survive 4:2:0 (see
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING
 import PIL
 from PIL import AvifImagePlugin, Image, ImageCms, features
 
+from bildwerk.bmff import coded_extents, find
+
 if TYPE_CHECKING:
     from bildwerk.stages.render import RenderSettings
 
@@ -46,33 +49,37 @@ def encode(
     settings: RenderSettings,
     *,
     subsample_chroma: bool = False,
+    icc: bool = True,
+    draft: bool = False,
 ) -> bytes:
-    """Encode ``frame`` once at ``quality``, exactly as :func:`render` does (sRGB ICC
-    profile, no other metadata; AVIF single-threaded with sRGB colour signalling).
+    """Encode ``frame`` once at ``quality``, exactly as :func:`render` does (an sRGB ICC
+    profile unless ``icc`` is false, no other metadata; AVIF single-threaded with sRGB
+    colour signalling in its nclx box either way).
 
     ``subsample_chroma`` makes JPEG 4:2:0 (about a quarter smaller at equal luma SSIM);
     the default 4:4:4 keeps the invisible watermark, which 4:2:0 at q82 erases (7-11 of 32
-    bits wrong on demo creatives). AVIF and WebP are always 4:2:0.
+    bits wrong on demo creatives). AVIF and WebP are always 4:2:0. ``draft`` encodes AVIF
+    at the search speed (see ``RenderSettings.avif_speed_for``).
     """
     buf = io.BytesIO()
-    icc = srgb_profile()
+    profile = srgb_profile() if icc else None
     if fmt == "avif":
         frame.save(
             buf,
             "AVIF",
             quality=quality,
-            speed=settings.avif_speed,
+            speed=settings.avif_speed_for(frame.width * frame.height, draft=draft),
             max_threads=1,
             codec="aom",
             subsampling="4:2:0",
             range="full",
             autotiling=False,
-            icc_profile=icc,
+            icc_profile=profile,
             advanced=AOM_OPTIONS,
         )
         return _signal_srgb(buf.getvalue())
     if fmt == "webp":
-        frame.save(buf, "WEBP", quality=quality, method=settings.webp_method, icc_profile=icc)
+        frame.save(buf, "WEBP", quality=quality, method=settings.webp_method, icc_profile=profile)
     elif fmt == "jpeg":
         frame.save(
             buf,
@@ -81,10 +88,10 @@ def encode(
             optimize=True,
             progressive=True,
             subsampling="4:2:0" if subsample_chroma else "4:4:4",
-            icc_profile=icc,
+            icc_profile=profile,
         )
     elif fmt == "png":
-        frame.save(buf, "PNG", compress_level=settings.png_compress_level, icc_profile=icc)
+        frame.save(buf, "PNG", compress_level=settings.png_compress_level, icc_profile=profile)
     else:
         raise ValueError(f"unsupported format {fmt!r}")
     return buf.getvalue()
@@ -115,11 +122,12 @@ def encoder_versions() -> dict[str, str]:
 
 def payload_size(data: bytes, fmt: str) -> int:
     """Bytes of coded image data in a file, without its metadata: what encoders are
-    compared by. AVIF: the ``mdat`` payloads; WebP: the ``VP8``/``VP8L``/``ALPH`` chunk
-    payloads; JPEG: the file without its APPn (JFIF, ICC, EXIF, XMP) and COM segments.
-    Container structure (boxes, RIFF and segment headers) stays out of it as well."""
+    compared by. AVIF: the ``av01`` items' data (not XMP or Exif items); WebP: the
+    ``VP8``/``VP8L``/``ALPH`` chunk payloads; JPEG: the file without its APPn (JFIF, ICC,
+    EXIF, XMP) and COM segments. Container structure (boxes, RIFF and segment headers)
+    stays out of it as well."""
     if fmt == "avif":
-        return sum(end - start for start, end in _boxes(data, 0, len(data), b"mdat"))
+        return sum(length for _, length in coded_extents(data))
     if fmt == "webp":
         return sum(size for kind, size in _riff_chunks(data) if kind in _WEBP_IMAGE)
     if fmt == "jpeg":
@@ -161,7 +169,8 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int]]:
 def _signal_srgb(avif: bytes) -> bytes:
     """Set the container's nclx colour box to BT.709 primaries and sRGB transfer.
 
-    libavif writes "unspecified" there as soon as an ICC profile is attached, while the
+    Without an ICC profile libavif writes exactly that; it writes "unspecified" there as
+    soon as one is attached, while the
     AV1 sequence header already says sRGB (see :data:`AOM_OPTIONS`); decoders that ignore
     ICC would otherwise guess. The box has a fixed layout, so it is patched in place.
     """
@@ -175,24 +184,7 @@ def _signal_srgb(avif: bytes) -> bytes:
 
 def _colr_payloads(data: bytes) -> Iterator[int]:
     """Payload offset of every ``colr`` box in meta/iprp/ipco."""
-    for meta, meta_end in _boxes(data, 0, len(data), b"meta"):
-        for iprp, iprp_end in _boxes(data, meta + 4, meta_end, b"iprp"):  # meta: full box
-            for ipco, ipco_end in _boxes(data, iprp, iprp_end, b"ipco"):
-                for colr, _ in _boxes(data, ipco, ipco_end, b"colr"):
-                    yield colr
-
-
-def _boxes(data: bytes, pos: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
-    """ISO-BMFF boxes of type ``kind`` between ``pos`` and ``end``: (payload, box end)."""
-    while pos + 8 <= end:
-        size, box = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            return
-        if box == kind:
-            yield pos + header, pos + size
-        pos += size
+    for meta, meta_end in find(data, 0, len(data), b"meta"):
+        for iprp, iprp_end in find(data, meta + 4, meta_end, b"iprp"):  # meta: full box
+            for ipco, ipco_end in find(data, iprp, iprp_end, b"ipco"):
+                yield from (colr for colr, _ in find(data, ipco, ipco_end, b"colr"))

@@ -54,7 +54,9 @@ PAYLOAD_BITS = 32  # asset id prefix: enough to look an asset up, within small r
 #    JPEG in 4:4:4 at every quality.
 # 3: delivery profiles: SSIM-targeted qualities, watermark per profile and format, JPEG 4:2:0 on
 #    unmarked frames, AVIF tune=ssim without autotiling, stamp reserve per profile.
-_ALGORITHM_VERSION = 3
+# 4: small AVIF frames delivered at speed 5 after a speed-6 search; the ICC profile follows
+#    the delivery profile.
+_ALGORITHM_VERSION = 4
 
 # Bytes grow a little slower than pixel count (smaller images carry more detail per pixel).
 _AREA_EXPONENT = 0.8
@@ -87,9 +89,18 @@ class RenderSettings:
     # which they need most: a small width's quality is furthest from the larger one's.
     ssim_max_encodes: int = 5
     small_frame_pixels: int = 500_000
-    # libaom speed: 6 compresses ~3 % better than 8 at equal quality for ~3.5x the time
-    # (5 saves another ~7 % for ~5x); the hero image drives LCP, so bytes win.
+    # libaom speed: 6 compresses ~25 % better than 8 at equal SSIM for ~3x the time; 5
+    # another 4-13 % on small frames for ~3x again. Frames under avif_small_pixels
+    # (phone-sized rungs, up to ~600x340) search at 6 and encode the chosen quality once
+    # more at 5 (+0.07-0.15 s): their metadata is a fixed cost, so payload bytes count
+    # double there, and speed 5 reaches a higher SSIM than 6 at every quality measured,
+    # so the target still holds. Larger frames gain ~5 % at 768-860 px and ~20 % at 1920
+    # px for +0.2-1 s each, which the test suite's and demo's render time cannot afford.
+    # Searching on faster drafts (speed 8) and encoding only the result at 6 does not
+    # pay: speed 8's SSIM trails by up to 0.005 and its pick costs up to 20 % more bytes.
     avif_speed: int = 6
+    avif_speed_small: int = 5
+    avif_small_pixels: int = 250_000
     # libwebp method: 4 is ~4 % larger than 6 at ~70 % of the time.
     webp_method: int = 4
     png_compress_level: int = 6
@@ -117,8 +128,9 @@ class RenderSettings:
                 raise ValueError(f"{name} must lie in 1..target_max_quality")
         if not 1 <= self.min_quality <= 100:
             raise ValueError("min_quality must lie in 1..100")
-        if not 0 <= self.avif_speed <= 10 or not 0 <= self.webp_method <= 6:
-            raise ValueError("avif_speed must lie in 0..10 and webp_method in 0..6")
+        speeds = (self.avif_speed, self.avif_speed_small)
+        if not all(0 <= speed <= 10 for speed in speeds) or not 0 <= self.webp_method <= 6:
+            raise ValueError("AVIF speeds must lie in 0..10 and webp_method in 0..6")
         if min(self.stamp_reserve, self.stamp_reserve_hash, self.stamp_reserve_lean) < 0:
             raise ValueError(
                 "stamp_reserve, stamp_reserve_hash and stamp_reserve_lean must be >= 0"
@@ -144,6 +156,12 @@ class RenderSettings:
         if profile.c2pa == "embedded":
             return self.stamp_reserve_hash
         return self.stamp_reserve_lean
+
+    def avif_speed_for(self, pixels: int, *, draft: bool = False) -> int:
+        """libaom speed of an AVIF encode of a ``pixels`` frame (``draft``: a search's)."""
+        if draft or pixels >= self.avif_small_pixels:
+            return self.avif_speed
+        return self.avif_speed_small
 
     def floor(self, fmt: str) -> int:
         """Lowest quality the SSIM search may choose for ``fmt`` (PNG: lossless)."""
@@ -207,6 +225,7 @@ def render(
     base = master if master.mode == "RGB" else master.convert("RGB")
     bits = wm.payload_for(watermark, PAYLOAD_BITS) if watermark else None
     target = profile.ssim_target if profile is not None else None
+    icc = profile is None or profile.icc
     reserve = settings.reserve(profile)
     hints: dict[tuple[Format, bool], _Trial] = {}
     out: list[Rendition] = []
@@ -237,6 +256,7 @@ def render(
                 target=target,
                 reference=reference,
                 subsample_chroma=not mark,
+                icc=icc,
             )
             payload = wm.bits_hex(bits) if mark and bits is not None else None
             out.append(replace(rendition, budget=budget, watermark=payload))
@@ -279,6 +299,7 @@ def _render_one(
     target: float | None = None,
     reference: SsimReference | None = None,
     subsample_chroma: bool = False,
+    icc: bool = True,
 ) -> tuple[Rendition, _Trial | None]:
     """Encode one rendition: to the SSIM ``target`` if given (else the default quality),
     then lowered to fit ``budget`` if it must. Returns it and, where a search ran, where
@@ -286,8 +307,10 @@ def _render_one(
     width, height = frame.size
     pixels = width * height
 
-    def run(quality: int) -> bytes:
-        return encode(frame, fmt, quality, settings, subsample_chroma=subsample_chroma)
+    def run(quality: int, draft: bool = False) -> bytes:
+        return encode(
+            frame, fmt, quality, settings, subsample_chroma=subsample_chroma, icc=icc, draft=draft
+        )
 
     if fmt == "png":
         data = run(100)
@@ -296,9 +319,14 @@ def _render_one(
     ssim: float | None = None
     ref = reference if reference is not None or target is None else SsimReference(frame)
     if target is not None and ref is not None:
+        # small AVIF frames search at the usual speed, then encode the chosen quality once
+        # more as delivered; everything else's search results are final
+        drafts = fmt == "avif" and settings.avif_speed_for(pixels, draft=True) != (
+            settings.avif_speed_for(pixels)
+        )
 
         def measure(quality: int) -> Trial:
-            data = run(quality)
+            data = run(quality, draft=drafts)
             return Trial(quality, data, ref.ssim_of(data))
 
         start = hint.target_quality if hint and hint.target_quality else settings.quality(fmt)
@@ -314,6 +342,9 @@ def _render_one(
         )
         quality, data, ssim, searched = chosen.quality, chosen.data, chosen.ssim, True
         below = {q: t.data for q, t in trials.items() if q <= quality}
+        if drafts:
+            data = run(quality)
+            ssim, below = ref.ssim_of(data), {quality: data}
     else:
         default = settings.quality(fmt)
         quality = _start_quality(fmt, default, budget, pixels, settings, hint)
