@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo
 WORKERS ?=
+# test processes: one per core; a module's tests share a worker (and its module fixtures)
+TEST_WORKERS ?= auto
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -51,7 +53,7 @@ test: $(VENV)/.test
 	@scripts/system-deps.sh --test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

@@ -8,7 +8,7 @@ costs, each step timed on its own and all of them in the same run:
   quality (the frame encoded is the watermarked one, as in production);
 * stamping: ``watermark.embed`` on the resized frame (production embeds it just before the
   encode, so there it is render time; here it counts as stamping), ``write_metadata``
-  (container-only XMP rewrite, plus IPTC IIM in JPEG) and ``sign_rendition`` (a C2PA
+  (container-only XMP rewrite, plus IPTC IIM in JPEG) and ``sign`` (a C2PA
   manifest whose ``parentOf`` ingredient is the signed master PNG) on the encoded bytes.
 
 Ratios are stamping/render, taken per repeat and then the median over repeats, so drifts
@@ -61,7 +61,7 @@ from bench_render import make_master
 from bildwerk.config.channels import PRESETS, Channel
 from bildwerk.imagefit import fit
 from bildwerk.publish.c2pa_read import verify
-from bildwerk.publish.c2pa_sign import sign_rendition
+from bildwerk.publish.c2pa_sign import sign
 from bildwerk.publish.keys import SignerConfig, dev_init, load_signer_config
 from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
 from bildwerk.stages.generate import png_bytes
@@ -127,7 +127,7 @@ class Row:
     encoded_b: int = 0  # watermarked frame at the default quality
     unmarked_b: int = 0  # the same frame without the watermark
     meta_b: list[int] = field(default_factory=list)  # after write_metadata
-    signed_b: list[int] = field(default_factory=list)  # after sign_rendition
+    signed_b: list[int] = field(default_factory=list)  # after sign
     budget_q: int = 0  # quality render()'s budget search picks for the marked frame
     budget_b: int = 0  # its encoded size
     margin: float = 1.0  # the share of a binding budget render() aims at
@@ -225,7 +225,7 @@ def asset_metadata(channel: Channel, asset_id: str) -> AssetMetadata:
 
 
 def _sign(case: Case, data: bytes, fmt: str, title: str, master: bytes | None) -> bytes:
-    return sign_rendition(
+    return sign(
         data,
         fmt,
         signer=case.signer,
@@ -235,7 +235,7 @@ def _sign(case: Case, data: bytes, fmt: str, title: str, master: bytes | None) -
         master=master,
         master_title=f"{case.meta.asset_id} master" if master is not None else None,
         do_not_train=case.meta.do_not_train,
-    )
+    ).data
 
 
 def prepare(name: str, settings: RenderSettings, signer: SignerConfig, trust_root: Path) -> Case:
@@ -524,7 +524,7 @@ def print_report(report: dict[str, Any]) -> None:
             _print_totals(f"{fmt} (fit+embed per format)", s)
         _print_totals("overall (fit+embed per width)", chan["overall"])
         print(
-            f"  master, once per creative: sign_rendition(c2pa.created) {m['sign_ms']:.1f} ms, "
+            f"  master, once per creative: sign(c2pa.created).data {m['sign_ms']:.1f} ms, "
             f"+{m['c2pa_bytes']} B ({_pct(m['c2pa_bytes'], m['png_bytes'])} of the PNG)"
         )
         print(

@@ -15,11 +15,7 @@ from PIL import Image
 
 from bildwerk.errors import UserError
 from bildwerk.publish.c2pa_read import VerifyResult, verify
-from bildwerk.publish.c2pa_sign import (
-    TRAINING_MINING_LABEL,
-    sign_rendition,
-    supported_formats,
-)
+from bildwerk.publish.c2pa_sign import TRAINING_MINING_LABEL, sign, supported_formats
 from bildwerk.publish.keys import (
     EKU_DOCUMENT_SIGNING,
     NOT_FOR_PRODUCTION,
@@ -69,7 +65,7 @@ def master_image() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def signed_master(master_image: Image.Image, signer: SignerConfig) -> bytes:
-    return sign_rendition(
+    return sign(
         encode(master_image, "jpeg"),
         "jpeg",
         signer=signer,
@@ -78,7 +74,7 @@ def signed_master(master_image: Image.Image, signer: SignerConfig) -> bytes:
         author="Acme Outdoor",
         master=None,
         master_title=None,
-    )
+    ).data
 
 
 # -- dev keys ------------------------------------------------------------------------------
@@ -131,7 +127,7 @@ def test_rendition_carries_the_master_as_parent(
 ) -> None:
     small = encode(master_image.resize((540, 675), Image.Resampling.LANCZOS), fmt)
     actions = ("c2pa.resized",) if fmt == "jpeg" else ("c2pa.resized", "c2pa.converted")
-    signed = sign_rendition(
+    signed = sign(
         small,
         fmt,
         signer=signer,
@@ -142,7 +138,7 @@ def test_rendition_carries_the_master_as_parent(
         master_title="spring-hero master",
         actions=actions,
         do_not_train=True,
-    )
+    ).data
     with Image.open(io.BytesIO(signed)) as decoded:
         assert decoded.size == (540, 675) and decoded.format == SAVE[fmt]["format"]
     plain = verify(signed, fmt, trust_anchors=None)
@@ -171,7 +167,7 @@ def test_trust_settings_file_works_with_the_sdk_itself(signed_master: bytes, key
 def test_training_mining_assertion_is_readable_by_the_sdk(
     master_image: Image.Image, signer: SignerConfig
 ) -> None:
-    signed = sign_rendition(
+    signed = sign(
         encode(master_image, "webp"),
         "webp",
         signer=signer,
@@ -181,7 +177,7 @@ def test_training_mining_assertion_is_readable_by_the_sdk(
         master=None,
         master_title=None,
         do_not_train=True,
-    )
+    ).data
     with c2pa.Reader("image/webp", io.BytesIO(signed)) as reader:
         manifest = reader.get_active_manifest()
     (assertion,) = [a for a in manifest["assertions"] if a["label"] == TRAINING_MINING_LABEL]
@@ -201,7 +197,7 @@ def test_callback_signer_signs_through_a_python_callable(
         return key.sign(payload, ec.ECDSA(hashes.SHA256()))
 
     callback = CallbackSigner(keys.chain.read_bytes(), kms_sign)
-    signed = sign_rendition(
+    signed = sign(
         encode(master_image, "jpeg"),
         "jpeg",
         signer=callback,
@@ -210,14 +206,14 @@ def test_callback_signer_signs_through_a_python_callable(
         author="Acme",
         master=None,
         master_title=None,
-    )
+    ).data
     assert calls and verify(signed, "jpeg", trust_anchors=keys.root).state == "Trusted"
 
     def broken(payload: bytes) -> bytes:
         raise ConnectionError("KMS unreachable")
 
     with pytest.raises(UserError, match="callback failed: ConnectionError: KMS unreachable"):
-        sign_rendition(
+        sign(
             encode(master_image, "jpeg"),
             "jpeg",
             signer=CallbackSigner(keys.chain.read_bytes(), broken),
@@ -248,13 +244,13 @@ def test_bad_sign_inputs_are_user_errors(
         "master_title": None,
     }
     with pytest.raises(UserError, match="cannot be embedded in 'gif'"):
-        sign_rendition(jpeg, "gif", **base)
+        sign(jpeg, "gif", **base)
     with pytest.raises(UserError, match="is image/jpeg, not image/webp"):
-        sign_rendition(jpeg, "webp", **base)
+        sign(jpeg, "webp", **base)
     with pytest.raises(UserError, match="unknown digital source type 'aiGenerated'"):
-        sign_rendition(jpeg, "jpeg", **{**base, "digital_source_type": "aiGenerated"})
+        sign(jpeg, "jpeg", **{**base, "digital_source_type": "aiGenerated"})
     with pytest.raises(UserError, match=r"'c2pa\.created' cannot be passed"):
-        sign_rendition(jpeg, "jpeg", **{**base, "actions": ["c2pa.created"]})
+        sign(jpeg, "jpeg", **{**base, "actions": ["c2pa.created"]})
 
 
 # -- verifying broken files ----------------------------------------------------------------
@@ -423,7 +419,7 @@ def test_document_signing_eku_signs_with_a_warning(
     assert config.alg == "es256"
     assert any("lacks the emailProtection EKU" in w for w in config.warnings)
     assert any("no time-stamp authority" in w for w in config.warnings)
-    signed = sign_rendition(
+    signed = sign(
         encode(master_image, "jpeg"),
         "jpeg",
         signer=config,
@@ -432,5 +428,5 @@ def test_document_signing_eku_signs_with_a_warning(
         author="Acme",
         master=None,
         master_title=None,
-    )
+    ).data
     assert verify(signed, "jpeg", trust_anchors=None).state == "Valid"

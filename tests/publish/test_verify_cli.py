@@ -30,7 +30,7 @@ def cli(
 def test_dev_keys_then_verify_a_stamped_jpeg(
     workspace_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bildwerk.publish.c2pa_sign import sign_rendition
+    from bildwerk.publish.c2pa_sign import sign
     from bildwerk.publish.keys import load_signer_config
     from bildwerk.publish.metadata import AssetMetadata, digital_source_type, write_metadata
     from bildwerk.watermark import embed, payload_for
@@ -62,7 +62,7 @@ def test_dev_keys_then_verify_a_stamped_jpeg(
     )
     stamped = write_metadata(buf.getvalue(), "jpeg", meta)
     signer = load_signer_config(Path(keys["chain"]), Path(keys["key"]))
-    signed = sign_rendition(
+    signed = sign(
         stamped,
         "jpeg",
         signer=signer,
@@ -71,7 +71,7 @@ def test_dev_keys_then_verify_a_stamped_jpeg(
         author="Acme",
         master=None,
         master_title=None,
-    )
+    ).data
     path = workspace_dir / "hero.jpg"
     path.write_bytes(signed)
 

@@ -23,6 +23,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bildwerk.errors import MissingExtraError, UserError
+from bildwerk.publish.delivery import SIDECAR_TYPE
 from bildwerk.publish.seo import PublishedImage, Rendition
 from bildwerk.publishers import (
     IMMUTABLE,
@@ -115,15 +116,17 @@ def test_folder_layout_headers_and_no_temp_files(tmp_path: Path) -> None:
 
 
 def test_folder_headers_stay_a_few_pattern_rules_whatever_the_run_size(tmp_path: Path) -> None:
-    """A run of 1000 renditions in four formats plus pages, sitemaps and robots.txt:
-    one immutable ``/img/*`` rule, robots.txt explicitly ``text/plain`` (crawlers skip
-    a robots file of another type), far below the 100 rules Cloudflare Pages reads."""
+    """A run of 1000 renditions in four formats, each with its ``.c2pa`` sidecar as a
+    remote-credentials profile publishes it, plus pages, sitemaps and robots.txt: one
+    immutable ``/img/*`` rule, robots.txt explicitly ``text/plain`` (crawlers skip a
+    robots file of another type), far below the 100 rules Cloudflare Pages reads."""
     site = FolderTarget(tmp_path, "https://cdn.example.com")
     with site.batch():
         for i in range(250):
             for fmt in ("avif", "webp", "jpg", "png"):
                 key = f"img/{origin_key(f'shoe-{i}', 'feed', 480, SHA, fmt)}"
                 site.put(key, b"x", content_type=content_type_for(key), cache_control=IMMUTABLE)
+                site.put(f"{key}.c2pa", b"m", content_type=SIDECAR_TYPE, cache_control=IMMUTABLE)
         for key in ("index.html", "c/en-US/index.html", "c/ar-AE/index.html",
                     "sitemap-images.xml", "robots.txt"):  # fmt: skip
             site.put(key, b"x", content_type=content_type_for(key), cache_control=REVALIDATE)

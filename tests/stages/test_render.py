@@ -174,7 +174,7 @@ def test_avif_signals_srgb_in_container_and_bitstream(hero: list[Rendition]) -> 
         plain,
         "AVIF",
         quality=60,
-        speed=DEFAULT_SETTINGS.avif_speed,
+        speed=DEFAULT_SETTINGS.avif_speed_for(frame.width * frame.height),
         max_threads=1,
         autotiling=False,
         advanced={"tune": "ssim"},

@@ -78,35 +78,6 @@ class Signed:
     sidecar: bytes | None
 
 
-def sign_rendition(
-    data: bytes,
-    fmt: str,
-    *,
-    signer: SignerConfig | CallbackSigner,
-    title: str,
-    digital_source_type: str,
-    author: str,
-    master: bytes | None,
-    master_title: str | None,
-    actions: Sequence[str] | None = None,
-    do_not_train: bool = False,
-    claim_generator: str = "bildwerk/0.1",
-    ingredient: IngredientMode = "manifest",
-) -> bytes:
-    """Return ``data`` with a signed C2PA manifest embedded.
-
-    Without ``master`` this is a master: ``c2pa.created`` then any ``actions``. With
-    ``master`` it is a rendition of it: ``c2pa.opened`` on the master, then ``actions``
-    (default ``c2pa.resized``). Every action carries the digital source type.
-    ``ingredient`` decides whether the master's manifest travels along or only its hash.
-    """
-    return sign(
-        data, fmt, signer=signer, title=title, digital_source_type=digital_source_type,
-        author=author, master=master, master_title=master_title, actions=actions,
-        do_not_train=do_not_train, claim_generator=claim_generator, ingredient=ingredient,
-    ).data  # fmt: skip
-
-
 def sign(
     data: bytes,
     fmt: str,
@@ -123,11 +94,16 @@ def sign(
     ingredient: IngredientMode = "manifest",
     remote_url: str | None = None,
 ) -> Signed:
-    """:func:`sign_rendition`, or with ``remote_url`` a detached manifest: ``data``
-    comes back unchanged (its XMP must already name ``remote_url`` as
+    """``data`` with a signed C2PA manifest embedded, or with ``remote_url`` a detached
+    manifest: ``data`` comes back unchanged (its XMP must already name ``remote_url`` as
     ``dcterms:provenance``; AVIF's XMP box as well, see :func:`.metadata.write_metadata`)
     with the manifest store for the sidecar. A relative ``remote_url`` resolves against
-    the file's own URL."""
+    the file's own URL.
+
+    Without ``master`` this is a master: ``c2pa.created`` then any ``actions``. With
+    ``master`` it is a rendition of it: ``c2pa.opened`` on the master, then ``actions``
+    (default ``c2pa.resized``). Every action carries the digital source type;
+    ``ingredient`` decides whether the master's manifest travels along or only its hash."""
     mime = _mime(fmt)
     _check_bytes(data, mime, f"the {fmt} to sign ({title!r})")
     source_type = _source_type_uri(digital_source_type)

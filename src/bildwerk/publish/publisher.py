@@ -113,6 +113,7 @@ class Publisher:
         self.brand = brand
         self.actor = actor
         self.on_event = on_event
+        self.profiles = settings.delivery_profiles()  # settings are fixed for a publisher
 
     def stream(self, op: str, **data: Any) -> EventStream:
         stream = EventStream(self.db, operation_id(op), self.on_event)
@@ -322,7 +323,7 @@ class Publisher:
 
     def profile_of(self, c: Creative) -> DeliveryProfile:
         """The delivery profile of a creative's channel, from this workspace's settings."""
-        known = self.settings.delivery_profiles()
+        known = self.profiles
         profile = known.get(c.channel.delivery)
         if profile is None:
             raise UserError(

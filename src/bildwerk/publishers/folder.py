@@ -188,9 +188,13 @@ def _explicit(key: str, entry: Mapping[str, str]) -> dict[str, str]:
     """The headers a host would not send by itself: Netlify and Cloudflare Pages derive
     the content type from the extension and default to ``REVALIDATE``, so only other
     values need a rule. robots.txt keeps its ``text/plain`` explicitly: crawlers ignore a
-    robots file served as anything else."""
+    robots file served as anything else. A ``.c2pa`` sidecar is left to the host's type
+    (``application/octet-stream``): C2PA readers fetch it by the URL its image names and
+    do not check the type, while a rule per sidecar (their folder also holds the images)
+    would pass the 100 rules hosts read; S3 targets still set ``application/c2pa``."""
     out = dict(entry)
-    if out.get("Content-Type") == content_type_for(key) and not key.endswith(".txt"):
+    derived = content_type_for(key) if not key.endswith(".c2pa") else out.get("Content-Type")
+    if out.get("Content-Type") == derived and not key.endswith(".txt"):
         del out["Content-Type"]
     if out.get("Cache-Control") == REVALIDATE:
         del out["Cache-Control"]
