@@ -325,3 +325,30 @@ class JobClaim(Base):
     owner: Mapped[str] = mapped_column(String(255))  # host:pid
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One link of the tamper-evident audit chain (:mod:`bildwerk.catalog.audit`):
+    ``body`` is the entry's canonical JSON (seq, time, type, actor, subject, payload) and
+    ``hash`` the SHA-256 of ``prev`` and ``body``. The columns beside ``body`` are copies
+    for queries; verification checks them against it."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    subject: Mapped[str | None] = mapped_column(String(128), default=None)
+    body: Mapped[str] = mapped_column(Text)
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's last entry (one row, ``id`` 1): appends lock it, so entries are
+    numbered and linked one writer at a time."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,7 @@ from bildwerk.cli.common import (
     _ws,
     app,
     assets_app,
+    audit_app,
     db_app,
     models_app,
     out,
@@ -300,3 +302,51 @@ def fsck_cmd(
             out.print(f"[red]✗[/] {report.problems} problem(s) remain")
     if not report.clean:
         raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify_cmd(
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            help="A head hash kept outside (`bildwerk audit head`) that must "
+            "still be part of the chain.",
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the audit chain from its first entry; name the first entry that was
+    edited, deleted, inserted or moved. Exits 1 when the chain does not hold."""
+    from bildwerk.catalog.audit import verify
+
+    ws = _ws(workspace)
+    with ws.db.session(write=False) as s:
+        verdict = verify(s, expect=expect)
+    data = asdict(verdict)
+    if verdict.ok:
+        _report(
+            as_json, data,
+            f"[green]✓[/] audit chain holds: {verdict.entries} entries, head "
+            f"{verdict.head_seq} {verdict.head_hash}",
+        )  # fmt: skip
+        return
+    _report(as_json, data, f"[red]✗[/] audit chain broken at entry {verdict.broken_at}: "
+            f"{escape(verdict.problem)}")  # fmt: skip
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """The chain's newest entry and hash: keep it outside the system (a ticket, a
+    notary, another machine) and check it later with `bildwerk audit verify --expect`."""
+    from bildwerk.catalog.models import AuditHead
+
+    ws = _ws(workspace)
+    with ws.db.session(write=False) as s:
+        head = s.get(AuditHead, 1)
+        if head is None:
+            raise UserError("this catalog has no audit head", hint="run `bildwerk db upgrade`")
+        data = {"seq": head.seq, "hash": head.hash}
+    _report(as_json, data, f"{data['seq']} {data['hash']}")

@@ -133,6 +133,10 @@ db_app = typer.Typer(no_args_is_help=True, help="The catalog's schema: status an
 
 
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(
+    no_args_is_help=True, help="The tamper-evident audit trail: verify it, keep its head."
+)
+app.add_typer(audit_app, name="audit")
 
 
 def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

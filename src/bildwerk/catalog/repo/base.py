@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from bildwerk.catalog import audit
 from bildwerk.catalog.models import (
     Event,
     utcnow,
@@ -127,19 +128,25 @@ def log_event(
     actor: str = "",
     payload: dict[str, Any] | None = None,
 ) -> None:
-    s.add(Event(type=type_, run_id=run_id, subject=subject, actor=actor, payload=payload or {}))
+    """Append an event; an audited one (:func:`bildwerk.catalog.audit.is_audited`) is
+    chained into the audit trail in the same transaction."""
+    log_events(
+        s,
+        [{"type": type_, "run_id": run_id, "subject": subject, "actor": actor,
+          "payload": payload or {}}],
+    )  # fmt: skip
 
 
 def log_events(s: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many ``log_event`` rows (type, run_id, subject, actor, payload) in one statement:
-    the ORM would insert them one by one to read back their ids."""
+    """Many ``log_event`` rows (type, run_id, subject, actor, payload) in one statement
+    (the ORM would insert them one by one to read back their ids), the audited ones
+    chained into the audit trail."""
     if rows:
         s.flush()  # earlier events first, so ids keep the order things happened in
         now = utcnow()
-        s.execute(
-            insert(cast(Table, Event.__table__)),
-            [
-                {"at": now, "run_id": None, "subject": None, "actor": "", "payload": {}, **row}
-                for row in rows
-            ],
-        )
+        full = [
+            {"at": now, "run_id": None, "subject": None, "actor": "", "payload": {}, **row}
+            for row in rows
+        ]
+        s.execute(insert(cast(Table, Event.__table__)), full)
+        audit.append(s, full)

@@ -1,0 +1,235 @@
+"""The audit chain on real SQLite and PostgreSQL: audited events are chained as they
+happen, and each kind of tampering done directly in the database (the append-only
+trigger dropped first, as someone with the database's keys would) is caught at the
+entry where it happened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bildwerk.catalog import repo
+from bildwerk.catalog.audit import GENESIS, canonical, is_audited, link, verify
+from bildwerk.catalog.db import Database
+from bildwerk.catalog.models import AuditEntry, AuditHead
+
+DECISIONS = 6
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (
+        f"sqlite:///{tmp_path / 'catalog.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    database = Database(url)
+    with database.session() as s:
+        for i in range(1, DECISIONS + 1):
+            repo.log_event(s, "decision.approved", subject=f"cr_{i}", actor="ana",
+                           payload={"reason": "on brief", "n": i})  # fmt: skip
+            repo.log_event(s, "job.done", subject=f"job_{i}")  # progress: not audited
+        repo.log_events(s, [{"type": "rights.revoked", "subject": "cr_1", "actor": "legal"}])
+        s.commit()
+    yield database
+    database.close()
+
+
+Statement = str | tuple[str, dict[str, Any]]  # SQL, or SQL with bound values
+
+
+def tamper(db: Database, *statements: Statement) -> None:
+    """Run ``statements`` as the database's owner would, past the append-only trigger."""
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_log_append_only ON audit_log")
+        for statement in statements:
+            sql, values = (statement, {}) if isinstance(statement, str) else statement
+            conn.execute(text(sql), values)
+
+
+def check(db: Database, expect: str | None = None) -> tuple[bool, int | None, str]:
+    with db.session(write=False) as s:
+        verdict = verify(s, expect=expect)
+    return verdict.ok, verdict.broken_at, verdict.problem
+
+
+def test_audited_events_are_chained_in_order_and_progress_is_not(db: Database) -> None:
+    with db.session(write=False) as s:
+        entries = s.query(AuditEntry).order_by(AuditEntry.seq).all()
+        head = s.get(AuditHead, 1)
+    assert [e.type for e in entries] == ["decision.approved"] * DECISIONS + ["rights.revoked"]
+    assert [e.seq for e in entries] == list(range(1, DECISIONS + 2))
+    prev = GENESIS
+    for e in entries:
+        assert e.prev == prev and e.hash == link(prev, e.body)
+        assert json.loads(e.body)["seq"] == e.seq and e.body == canonical(json.loads(e.body))
+        prev = e.hash
+    assert head is not None and (head.seq, head.hash) == (DECISIONS + 1, prev)
+    assert check(db) == (True, None, "")
+    assert is_audited("decision.rejected") and not is_audited("run.started")
+
+
+def test_the_database_refuses_edits_to_the_chain(db: Database) -> None:
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"))
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
+
+
+def test_an_edited_entry_is_named(db: Database) -> None:
+    tamper(db, "UPDATE audit_log SET body = REPLACE(body, 'on brief', 'off brief') WHERE seq = 3")
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, 3) and "edited" in problem
+
+
+def test_an_edited_column_is_named(db: Database) -> None:
+    tamper(db, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, 4) and "columns differ" in problem
+
+
+def test_an_edited_and_rehashed_entry_breaks_the_link_to_the_next(db: Database) -> None:
+    with db.session(write=False) as s:
+        entry = s.get(AuditEntry, 3)
+        assert entry is not None
+        body = entry.body.replace("on brief", "off brief")
+        forged = link(entry.prev, body)
+    tamper(
+        db, ("UPDATE audit_log SET body = :b, hash = :h WHERE seq = 3", {"b": body, "h": forged})
+    )
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, 4) and "does not follow entry 3" in problem
+
+
+def test_a_deleted_entry_is_named(db: Database) -> None:
+    tamper(db, "DELETE FROM audit_log WHERE seq = 2")
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, 2) and "entry 2 deleted" in problem
+
+
+def test_deleted_entries_at_the_end_are_caught_by_the_head(db: Database) -> None:
+    tamper(db, f"DELETE FROM audit_log WHERE seq > {DECISIONS - 1}")
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, DECISIONS) and "deleted" in problem
+
+
+def test_an_inserted_entry_is_named(db: Database) -> None:
+    """A forged entry slipped in after entry 2, properly hashed, the rest renumbered."""
+    with db.session(write=False) as s:
+        two = s.get(AuditEntry, 2)
+        assert two is not None
+        at = two.at
+    body = canonical({"seq": 3, "at": json.loads(two.body)["at"], "type": "decision.approved",
+                      "actor": "mallory", "subject": "cr_99", "payload": {}})  # fmt: skip
+    forged = link(two.hash, body)
+    shift = "UPDATE audit_log SET seq = seq + 100 WHERE seq > 2"
+    back = "UPDATE audit_log SET seq = seq - 99 WHERE seq > 100"
+    insert = (
+        "INSERT INTO audit_log (seq, at, type, actor, subject, body, prev, hash) VALUES "
+        "(3, :at, 'decision.approved', 'mallory', 'cr_99', :body, :prev, :hash)",
+        {"at": at, "body": body, "prev": two.hash, "hash": forged},
+    )
+    tamper(db, shift, back, insert)
+    ok, where, problem = check(db)
+    assert (ok, where) == (False, 4) and "inserted" in problem and "entry 3" in problem
+
+
+def test_reordered_entries_are_named(db: Database) -> None:
+    """Entries 2 and 3 swapped: each row keeps its content under the other's number."""
+    tamper(
+        db,
+        "UPDATE audit_log SET seq = 1000 WHERE seq = 2",
+        "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = 1000",
+    )
+    ok, at, problem = check(db)
+    assert (ok, at) == (False, 2) and "moved" in problem
+
+
+def test_a_rewritten_chain_fails_against_a_kept_head(db: Database) -> None:
+    """Whoever rewrites everything after entry 2 (head included) fools verify alone, not
+    a head kept outside."""
+    with db.session(write=False) as s:
+        kept = s.get(AuditHead, 1)
+        assert kept is not None
+        kept_hash = kept.hash
+        entries = s.query(AuditEntry).order_by(AuditEntry.seq).all()
+        rows = [(e.seq, e.body, e.prev) for e in entries]
+    statements: list[Statement] = []
+    prev = next(e.hash for e in entries if e.seq == 2)
+    for seq, body, _ in rows[2:]:
+        body = body.replace("on brief", "off brief")
+        digest = link(prev, body)
+        statements.append(
+            (
+                "UPDATE audit_log SET body = :b, prev = :p, hash = :h WHERE seq = :n",
+                {"b": body, "p": prev, "h": digest, "n": seq},
+            )
+        )
+        prev = digest
+    statements.append(("UPDATE audit_head SET hash = :h", {"h": prev}))
+    tamper(db, *statements)
+    assert check(db) == (True, None, "")
+    ok, _, problem = check(db, expect=kept_hash)
+    assert not ok and "not in the chain" in problem
+
+
+def test_cli_verify_and_head(workspace_dir: Path) -> None:
+    cli = [sys.executable, "-m", "bildwerk", "--workspace", str(workspace_dir)]
+    head = subprocess.run([*cli, "audit", "head", "--json"], capture_output=True, text=True)
+    assert head.returncode == 0, head.stderr
+    kept = json.loads(head.stdout)
+    assert kept["seq"] >= 0 and len(kept["hash"]) == 64
+    ok = subprocess.run([*cli, "audit", "verify", "--expect", kept["hash"]],
+                        capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0 and "audit chain holds" in ok.stdout, ok.stdout + ok.stderr
+    bad = subprocess.run([*cli, "audit", "verify", "--expect", "f" * 64], capture_output=True,
+                         text=True)  # fmt: skip
+    assert bad.returncode == 1 and "not in the chain" in bad.stdout
+
+
+def test_upgrading_an_older_catalog_chains_its_audited_history(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from bildwerk.catalog.db import _alembic_config, db_upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg, engine = _alembic_config(), create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")  # before the chain existed
+        for kind, subject in (("decision.approved", "cr_1"), ("run.started", "r1"),
+                              ("rights.set", "cr_1")):  # fmt: skip
+            conn.execute(
+                text("INSERT INTO events (at, type, subject, actor, payload) "
+                     "VALUES ('2026-11-30 10:00:00', :t, :s, 'ana', '{}')"),
+                {"t": kind, "s": subject},
+            )  # fmt: skip
+    engine.dispose()
+    db_upgrade(url)
+    database = Database(url)
+    try:
+        with database.session(write=False) as s:
+            types = [e.type for e in s.query(AuditEntry).order_by(AuditEntry.seq)]
+            assert types == ["decision.approved", "rights.set"]
+            assert verify(s).ok
+        with database.session() as s:  # new entries follow the history
+            repo.log_event(s, "decision.rejected", subject="cr_1", actor="ana")
+            s.commit()
+        with database.session(write=False) as s:
+            verdict = verify(s)
+        assert verdict.ok and verdict.entries == 3
+    finally:
+        database.close()
