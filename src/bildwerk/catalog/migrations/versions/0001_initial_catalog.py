@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from bildwerk.catalog.migrations import append_only
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -193,32 +195,11 @@ def upgrade() -> None:
 
 def _append_only_events() -> None:
     """The event log is an audit trail: the database itself refuses edits and deletes."""
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER events_no_{verb.lower()} BEFORE {verb} ON events "
-                "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
-            )
-    elif dialect == "postgresql":
-        op.execute(
-            "CREATE FUNCTION bildwerk_events_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'events are append-only'; END; $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
-            "FOR EACH ROW EXECUTE FUNCTION bildwerk_events_append_only()"
-        )
+    append_only.create("events", "events are append-only", function="bildwerk_events_append_only")
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS events_no_update")
-        op.execute("DROP TRIGGER IF EXISTS events_no_delete")
-    elif dialect == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS events_append_only ON events")
-        op.execute("DROP FUNCTION IF EXISTS bildwerk_events_append_only()")
+    append_only.drop("events", function="bildwerk_events_append_only")
     op.drop_table("run_jobs")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_jobs_scene_key"))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from bildwerk.catalog.migrations import append_only
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -66,35 +68,14 @@ def upgrade() -> None:
         op.bulk_insert(audit_log, entries)
     last = entries[-1] if entries else {"seq": 0, "hash": GENESIS}
     op.bulk_insert(head, [{"id": 1, "seq": last["seq"], "hash": last["hash"]}])
-    _append_only()
-
-
-def _append_only() -> None:
-    """Like the event log, the chain refuses edits and deletes in the database itself;
-    the hashes catch whoever drops the trigger first."""
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-            )
-    elif dialect == "postgresql":
-        op.execute(
-            "CREATE FUNCTION bildwerk_audit_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-            "FOR EACH ROW EXECUTE FUNCTION bildwerk_audit_append_only()"
-        )
+    # the hashes catch whoever drops the trigger first
+    append_only.create(
+        "audit_log", "the audit log is append-only", function="bildwerk_audit_append_only"
+    )
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
-        op.execute("DROP FUNCTION IF EXISTS bildwerk_audit_append_only()")
+    append_only.drop("audit_log", function="bildwerk_audit_append_only")
     op.drop_table("audit_head")
     op.drop_index("ix_audit_log_type", table_name="audit_log")
     op.drop_table("audit_log")
