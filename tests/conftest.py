@@ -149,3 +149,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     report.outcome = "failed"
     report.longrepr = f"skipped, but BILDWERK_NO_SKIPS=1 forbids it: {reason}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh catalog (``bildwerk.catalog.db.Database``) on SQLite and on PostgreSQL."""
+    from bildwerk.catalog.db import Database
+
+    url = (
+        f"sqlite:///{tmp_path / 'catalog.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    database = Database(url)
+    yield database
+    database.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,9 @@ from bildwerk.catalog.models import AuditEntry, AuditHead
 DECISIONS = 6
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = (
-        f"sqlite:///{tmp_path / 'catalog.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    database = Database(url)
+@pytest.fixture
+def db(catalog_db: Database) -> Database:
+    database = catalog_db
     with database.session() as s:
         for i in range(1, DECISIONS + 1):
             repo.log_event(s, "decision.approved", subject=f"cr_{i}", actor="ana",
@@ -38,8 +32,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
             repo.log_event(s, "job.done", subject=f"job_{i}")  # progress: not audited
         repo.log_events(s, [{"type": "rights.revoked", "subject": "cr_1", "actor": "legal"}])
         s.commit()
-    yield database
-    database.close()
+    return database
 
 
 Statement = str | tuple[str, dict[str, Any]]  # SQL, or SQL with bound values

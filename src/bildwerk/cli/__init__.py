@@ -18,7 +18,14 @@ from bildwerk.errors import BildwerkError, Terminated, as_disk_full
 
 __all__ = ["app", "main"]
 
-for _group in ("line", "review", "publishing", "runs", "catalog"):  # the order --help shows
+for _group in (
+    "line",
+    "review",
+    "publishing",
+    "runs",
+    "catalog",
+    "accounts",
+):  # the order --help shows
     importlib.import_module(f"bildwerk.cli.{_group}")
 
 
