@@ -14,11 +14,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[qa,publish]'
+	$(BIN)/python -m pip install -q -e '.[qa,publish,web]'
 	@touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,dev,qa,diffusion,publish]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,qa,diffusion,publish,web]'
 	# older diffusion extras pulled in spandrel and PyPI's CUDA torchvision, which breaks
 	# `import diffusers` beside a CPU torch; the tests check the extra's own environment
 	$(BIN)/python -m pip uninstall -q -y spandrel torchvision
@@ -47,6 +47,8 @@ demo: $(VENV)/.core
 	@echo "  JPEGs); display_mrec is 'ads' (credentials embedded);"
 	@echo "  review previews are 'internal' (the whole generation record). Change them under"
 	@echo "  delivery: in $(DEMO)/bildwerk.yaml."
+	@echo "Team API: $(BIN)/bildwerk users add you --role admin -w $(DEMO), then"
+	@echo "  $(BIN)/bildwerk serve -w $(DEMO) and open http://127.0.0.1:8080/api/docs"
 
 ## test: install test dependencies (system packages too) and run lint, types and tests
 test: $(VENV)/.test

@@ -309,3 +309,13 @@ def pinned_resolver(
             return None
 
     return PinnedResolver()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address literal) stays on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -18,13 +18,13 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bildwerk.accounts.roles import Role, parse_roles
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import ApiToken, User, utcnow
+from bildwerk.catalog.models import ApiToken, User, WebSession, utcnow
 from bildwerk.errors import NotFoundError, UserError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -105,13 +105,15 @@ def set_roles(db: Database, name: str, roles: list[str], *, actor: str) -> Accou
         repo.log_event(s, "user.roles_changed", subject=name, actor=actor,
                        payload={"from": before, "to": sorted(granted)})  # fmt: skip
         s.commit()
-        return _account(user)
+        return account_of(user)
 
 
 def set_password(db: Database, name: str, password: str, *, actor: str) -> None:
+    """A new password; the user's browser sessions end (log in again with it)."""
     hashed = _HASHER.hash(check_password(password))
     with db.session() as s:
         _user(s, name).password_hash = hashed
+        s.execute(delete(WebSession).where(WebSession.user == name))
         repo.log_event(s, "user.password_changed", subject=name, actor=actor)
         s.commit()
 
@@ -125,12 +127,12 @@ def set_disabled(db: Database, name: str, disabled: bool, *, actor: str) -> Acco
         repo.log_event(s, "user.disabled" if disabled else "user.enabled", subject=name,
                        actor=actor)  # fmt: skip
         s.commit()
-        return _account(user)
+        return account_of(user)
 
 
 def users(db: Database) -> list[Account]:
     with db.session(write=False) as s:
-        return [_account(u) for u in s.scalars(select(User).order_by(User.name))]
+        return [account_of(u) for u in s.scalars(select(User).order_by(User.name))]
 
 
 def login(db: Database, name: str, password: str) -> Account:
@@ -148,7 +150,7 @@ def login(db: Database, name: str, password: str) -> Account:
         if _HASHER.check_needs_rehash(stored):
             user.password_hash = _HASHER.hash(password)
             s.commit()
-        return _account(user)
+        return account_of(user)
 
 
 def create_token(db: Database, user: str, *, label: str = "", actor: str) -> tuple[TokenInfo, str]:
@@ -200,7 +202,7 @@ def token_account(db: Database, presented: str) -> Account:
         user = s.get(User, row.user)
         if user is None or user.disabled:
             raise LoginError("not a valid API token")
-        return _account(user)
+        return account_of(user)
 
 
 def _digest(token: str) -> str:
@@ -214,7 +216,8 @@ def _user(s: Session, name: str) -> User:
     return user
 
 
-def _account(user: User) -> Account:
+def account_of(user: User) -> Account:
+    """The :class:`Account` of a ``users`` row."""
     return Account(
         user.name,
         frozenset(Role(r) for r in user.roles),

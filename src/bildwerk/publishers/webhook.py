@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import random
 import time
@@ -16,7 +15,7 @@ import httpx
 
 from bildwerk.errors import UserError
 from bildwerk.httpretry import DeadlineExceeded, RetryingClient, RetryPolicy, retryable_status
-from bildwerk.netguard import NetPolicy, current_policy, limits_from
+from bildwerk.netguard import NetPolicy, current_policy, is_loopback, limits_from
 from bildwerk.publish.seo import PublishedImage, json_ld, picture_html, preload_link
 from bildwerk.publishers.base import USER_AGENT, TargetRejectedError, TargetUnavailableError
 
@@ -99,7 +98,7 @@ class WebhookTarget:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserError(f"webhook URL {url!r} is not an http(s) URL")
-        if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
             raise UserError(
                 f"webhook URL {url!r} is plain http",
                 hint="use https, or allow_insecure=True inside a trusted network",
@@ -197,12 +196,3 @@ class WebhookTarget:
         else:
             message, hint = f"HTTP {status} {text}", "the CMS rejected the event; see its reply"
         raise TargetRejectedError(self.name, message.strip(), status=status, hint=hint)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

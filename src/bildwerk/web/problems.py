@@ -1,0 +1,51 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``): a type, a title,
+the status, what went wrong (``detail``) and, for bad input, each field with its own
+message, so a client can show it beside the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from bildwerk.errors import BildwerkError, NotFoundError, UserError
+
+PROBLEM = "application/problem+json"
+_TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Too large", 422: "Invalid input",
+           429: "Too many attempts", 500: "Internal error"}  # fmt: skip
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    """A problem+json response; ``extra`` members (``errors``, ``hint``) are added."""
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status,
+            "detail": detail, **extra}  # fmt: skip
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Every error the app can raise answers as problem+json."""
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return problem(422, "the request has invalid fields", errors=errors)
+
+    @app.exception_handler(BildwerkError)
+    async def _bildwerk(_: Request, exc: BildwerkError) -> JSONResponse:
+        status = (
+            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UserError) else 500
+        )
+        extra = {"hint": exc.hint} if getattr(exc, "hint", None) else {}
+        return problem(status, exc.message, **extra)
