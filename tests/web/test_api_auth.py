@@ -5,16 +5,18 @@ problem+json, security headers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from bildwerk.accounts import service
 from bildwerk.accounts.roles import GRANTS, Permission, Role
 from bildwerk.catalog.audit import verify
-from bildwerk.catalog.models import AuditEntry
+from bildwerk.catalog.models import AuditEntry, WebSession, utcnow
 from bildwerk.netguard import is_loopback
 from bildwerk.web.app import SECURITY_HEADERS, api_routes, create_app
 from bildwerk.web.auth import CSRF_HEADER, PUBLIC, Throttle, route_permission
@@ -182,3 +184,14 @@ def test_login_throttle_forgets_after_its_window() -> None:
 def test_serve_binds_this_machine_unless_told() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+
+
+def test_an_expired_session_is_refused(app_client: tuple[TestClient, Workspace]) -> None:
+    client, ws = app_client
+    login(client, "viewer")
+    assert client.get("/api/v1/me").status_code == 200
+    with ws.db.session() as s:
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.commit()
+    reply = client.get("/api/v1/me")
+    assert reply.status_code == 401 and "log in again" in reply.json()["detail"]
