@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo
 WORKERS ?=
-# test processes: one per core; a module's tests share a worker (and its module fixtures)
+# test processes: one per core; tests sharing a module fixture share a worker (conftest.py)
 TEST_WORKERS ?= auto
 
 .PHONY: demo test lint typecheck bench clean
@@ -55,7 +55,7 @@ test: $(VENV)/.test
 	@scripts/system-deps.sh --test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

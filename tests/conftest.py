@@ -164,3 +164,18 @@ def catalog_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     database = Database(url)
     yield database
     database.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With ``make test``'s ``--dist loadgroup``, tests sharing a module-scoped fixture (a
+    demo run, a published site) stay on one worker, so it is built once; every other test
+    goes wherever a worker is free, so long tests of one module run side by side."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {
+            fixturedef.scope
+            for fixturedefs in (info.name2fixturedefs.values() if info else ())
+            for fixturedef in fixturedefs
+        }
+        if scopes & {"module", "class"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
