@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,9 +137,12 @@ def test_cancel_a_running_run(workspace_dir: Path, small_brief: Path) -> None:
     assert events[-1].kind == "run.finished" and events[-1].data["status"] == "cancelled"
 
 
-def _claim_in_process(url: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _claim_in_process(url: str, out: Any, done: Any) -> None:
     run = claim(Database(url))
     out.put(run.id if run else None)
+    # stay alive until every claimer has tried: a claimer that exits is a dead worker,
+    # whose run the next one rightly reclaims (on a loaded machine, before it even tried)
+    done.wait(timeout=120)
 
 
 def claims_are_exclusive(url: str, root: Path, small_brief: Path) -> None:
@@ -146,7 +150,8 @@ def claims_are_exclusive(url: str, root: Path, small_brief: Path) -> None:
     queued = {ws.submit(small_brief)["run_id"] for _ in range(3)}
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_claim_in_process, args=(url, out)) for _ in range(4)]
+    done = ctx.Barrier(4)
+    procs = [ctx.Process(target=_claim_in_process, args=(url, out, done)) for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:
