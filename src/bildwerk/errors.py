@@ -79,6 +79,7 @@ class ConfigError(UserError):
         self.path = Path(path)
         self.line = line
         self.field = field
+        self.detail = message
         where = str(self.path) + (f":{line}" if line else "")
         what = f"{field}: {message}" if field else message
         super().__init__(f"{where}: {what}", hint=hint)
@@ -98,6 +99,16 @@ class WorkspaceError(UserError):
 
 class NotFoundError(UserError):
     """A run, asset or other catalog object does not exist."""
+
+
+class NotAllowedError(UserError):
+    """A rule of the team's governance forbids this (separation of duties): says which
+    rule and who else can do it."""
+
+
+class QuotaError(UserError):
+    """A submission would go over someone's quota: says the quota, what is used, and
+    when room frees up."""
 
 
 class MissingExtraError(UserError):

@@ -33,6 +33,7 @@ from bildwerk.usecases import review as _review
 from bildwerk.usecases.rows import as_dict as _row
 
 if TYPE_CHECKING:
+    from bildwerk.accounts.governance import Actor
     from bildwerk.publish.publisher import Publisher
 
 ENV_VAR = "BILDWERK_WORKSPACE"
@@ -70,6 +71,26 @@ class PlanSummary:
     @property
     def todo(self) -> int:
         return len(self.plan.jobs) - self.cached
+
+    def to_json(self, *, jobs: bool = True) -> dict[str, Any]:
+        """What ``bildwerk plan --json`` and the web app's plan preview show."""
+        p = self.plan
+        out = {
+            "variants": len(p.jobs),
+            "scenes": len(p.scenes()),
+            "cached": self.cached,
+            "to_make": self.todo,
+            "full_matrix": p.full_matrix,
+            "strategy": p.strategy,
+            "estimated_seconds": round(self.estimated_seconds, 1),
+            "workers": self.workers,
+            "per_channel": p.counts("channel"),
+            "per_segment": p.counts("segment"),
+            "per_locale": p.counts("locale"),
+        }
+        if jobs:
+            out["jobs"] = [j.spec().to_json() for j in p.jobs]
+        return out
 
 
 class Workspace:
@@ -324,6 +345,8 @@ class Workspace:
 
     decide = _review.decide
 
+    undo = _review.undo
+
     approve_run = _review.approve_run
 
     def reproduce(self, asset_id: str, *, on_event: EventSink = ignore) -> Reproduction:
@@ -335,7 +358,9 @@ class Workspace:
         with self.db.session() as s:
             return repo.assets_with_prefix(s, f"cr_{payload_hex}", kind="creative")
 
-    def publisher(self, actor: str, *, on_event: EventSink = ignore) -> Publisher:
+    def publisher(
+        self, actor: str, *, on_event: EventSink = ignore, governed: Actor | None = None
+    ) -> Publisher:
         """Publishing, unpublishing and rights for this workspace's targets; every publish
         and sync reports its progress to ``on_event`` (and to the catalog's stream)."""
         from bildwerk.publish.publisher import Publisher
@@ -348,6 +373,7 @@ class Workspace:
             load_brand(self.brand_path),
             actor=actor,
             on_event=on_event,
+            governed=governed,
         )
 
     def use_signer(

@@ -48,6 +48,7 @@ _AUDITED_PREFIXES = (
     "login.",
     "token.",
     "settings.",
+    "governance.",  # admin overrides of separation of duties
 )
 
 

@@ -101,6 +101,9 @@ class Job(Base):
     channel: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
     backend: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
     model: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    # What the gallery searches (migration 0012).
+    seed: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    prompt: Mapped[str | None] = mapped_column(Text, default=None)
     slots: Mapped[list[JobSlot]] = relationship(order_by="JobSlot.name")
 
 
@@ -112,6 +115,28 @@ class JobSlot(Base):
     job_key: Mapped[str] = mapped_column(ForeignKey("jobs.key"), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(512))
+
+
+class JobCheck(Base):
+    """One check's verdict on a job (``contrast: fail``): what the gallery filters on and
+    what QA evaluation counts. Rewritten with the job's QA record (migration 0012)."""
+
+    __tablename__ = "job_checks"
+    __table_args__ = (Index("ix_job_checks_name_verdict", "name", "verdict"),)
+    job_key: Mapped[str] = mapped_column(ForeignKey("jobs.key"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(default=None)
+
+
+class Star(Base):
+    """A person's star on a creative: their favourites, kept across sessions."""
+
+    __tablename__ = "stars"
+    user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RunJob(Base):

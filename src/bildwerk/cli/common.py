@@ -20,6 +20,7 @@ from rich.table import Table
 from bildwerk.errors import WorkspaceError
 
 if TYPE_CHECKING:  # heavy (SQLAlchemy, numpy, Pillow): imported by the commands that run
+    from bildwerk.accounts.governance import Actor
     from bildwerk.progress import ProgressView
     from bildwerk.workspace import Workspace
 
@@ -127,6 +128,13 @@ def _report(as_json: bool, data: Any, text: str) -> None:
 
 def _actor(by: str | None) -> str:
     return by or os.environ.get("BILDWERK_USER") or getpass.getuser()
+
+
+def _governed(ws: Workspace, by: str | None) -> Actor | None:
+    """The CLI's actor when ``governance.cli`` binds the command line, else None."""
+    from bildwerk.accounts.governance import cli_actor
+
+    return cli_actor(ws.db, ws.settings.governance, _actor(by))
 
 
 db_app = typer.Typer(no_args_is_help=True, help="The catalog's schema: status and upgrades.")

@@ -16,6 +16,7 @@ from bildwerk.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     _actor,
+    _governed,
     _print_json,
     _progress,
     _report,
@@ -58,20 +59,7 @@ def plan(
     """Dry run: the variant matrix, counts per channel/segment/locale, estimated time."""
     summary = _ws(workspace, brief).plan(brief, backend=backend, model=model, workers=workers)
     p = summary.plan
-    data = {
-        "variants": len(p.jobs),
-        "scenes": len(p.scenes()),
-        "cached": summary.cached,
-        "to_make": summary.todo,
-        "full_matrix": p.full_matrix,
-        "strategy": p.strategy,
-        "estimated_seconds": round(summary.estimated_seconds, 1),
-        "workers": summary.workers,
-        "per_channel": p.counts("channel"),
-        "per_segment": p.counts("segment"),
-        "per_locale": p.counts("locale"),
-        "jobs": [j.spec().to_json() for j in p.jobs],
-    }
+    data = summary.to_json()
     if as_json:
         _print_json(data)
         return
@@ -163,9 +151,9 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a brief and queue its run for 'bildwerk worker' (queued runs survive restarts)."""
-    row = _ws(workspace, brief).submit(
-        brief, workers=workers, backend=backend, model=model, actor=_actor(by)
-    )
+    ws = _ws(workspace, brief)
+    row = ws.submit(brief, workers=workers, backend=backend, model=model, actor=_actor(by),
+                    governed=_governed(ws, by))  # fmt: skip
     _report(
         as_json,
         row,

@@ -17,6 +17,7 @@ from bildwerk.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     _actor,
+    _governed,
     _print_json,
     _progress,
     _report,
@@ -118,7 +119,9 @@ def publish(
     if not run_id:
         raise UserError("say which run to publish", hint="bildwerk publish RUN --to site")
     with _progress(as_json) as view:
-        result = ws.publisher(_actor(by), on_event=view).publish(run_id, to or [], wait=wait)
+        result = ws.publisher(_actor(by), on_event=view, governed=_governed(ws, by)).publish(
+            run_id, to or [], wait=wait
+        )
     if result.dev_keys:
         err.print(
             "[yellow]warning:[/] signed with the DEV keys from `bildwerk keys dev-init` "

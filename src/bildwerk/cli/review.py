@@ -15,6 +15,7 @@ from bildwerk.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     _actor,
+    _governed,
     _print_json,
     _progress,
     _report,
@@ -85,12 +86,14 @@ def approve(
     if run is not None:
         if asset_id is not None:
             raise UserError("give a creative id or --run, not both")
-        result = _ws(workspace).approve_run(
+        ws = _ws(workspace)
+        result = ws.approve_run(
             run,
             actor=_actor(by),
             include_review=include_review,
             include_unchecked=include_unchecked,
             reason=reason,
+            governed=_governed(ws, by),
         )
         text = f"[green]✓[/] {len(result.approved)} creative(s) approved by {_actor(by)}"
         if result.unchecked_left_out:
@@ -103,9 +106,9 @@ def approve(
         return
     if asset_id is None:
         raise UserError("say what to approve", hint="bildwerk approve ID, or --run RUN")
-    row = _ws(workspace).decide(
-        asset_id, "approved", actor=_actor(by), reason=reason, override=override
-    )
+    ws = _ws(workspace)
+    row = ws.decide(asset_id, "approved", actor=_actor(by), reason=reason, override=override,
+                    governed=_governed(ws, by))  # fmt: skip
     _report(as_json, row, f"[green]✓[/] {row['id']} approved by {row['actor']}")
 
 
@@ -120,6 +123,18 @@ def reject(
     """Reject a creative with a reason; recorded with who and when."""
     row = _ws(workspace).decide(asset_id, "rejected", actor=_actor(by), reason=reason)
     _report(as_json, row, f"[red]✗[/] {row['id']} rejected by {row['actor']}")
+
+
+@app.command()
+def undo(
+    asset_id: str,
+    workspace: WorkspaceOpt = None,
+    by: Annotated[str | None, typer.Option(help="Whose decision to take back.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take back your latest decision on a creative (the log keeps both)."""
+    row = _ws(workspace).undo(asset_id, actor=_actor(by))
+    _report(as_json, row, f"↶ {row['id']} is {row['state']} again ({row['previous']} undone)")
 
 
 @app.command("reproduce")

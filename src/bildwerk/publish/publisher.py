@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bildwerk.accounts.governance import Actor, check_publish
 from bildwerk.blobs import BlobStore
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
@@ -105,8 +106,10 @@ class Publisher:
         *,
         actor: str,
         on_event: EventSink = ignore,
+        governed: Actor | None = None,
     ) -> None:
         self.root = root
+        self.governed = governed
         self.settings = settings
         self.db = db
         self.blobs = blobs
@@ -130,13 +133,20 @@ class Publisher:
     # ------------------------------------------------------------------ publish
 
     def publish(
-        self, run_id: str, target_names: Sequence[str], *, wait: float = 0.0
+        self,
+        run_id: str,
+        target_names: Sequence[str],
+        *,
+        wait: float = 0.0,
+        override: str | None = None,
     ) -> PublishReport:
         """Publish ``run_id`` onto ``target_names``; waits up to ``wait`` seconds for
-        another publisher of a target to finish (then :class:`TargetBusyError`)."""
+        another publisher of a target to finish (then :class:`TargetBusyError`). A
+        governed publisher skips creatives it approved itself unless an admin gives an
+        ``override`` reason."""
         stream = self.stream("publish", run_id=run_id, targets=list(target_names))
         try:
-            report = self._publish(stream, run_id, target_names, wait)
+            report = self._publish(stream, run_id, target_names, wait, override)
         except BaseException as exc:
             self.failed(stream, exc)
             raise
@@ -155,7 +165,12 @@ class Publisher:
         return report
 
     def _publish(
-        self, stream: EventStream, run_id: str, target_names: Sequence[str], wait: float
+        self,
+        stream: EventStream,
+        run_id: str,
+        target_names: Sequence[str],
+        wait: float,
+        override: str | None,
     ) -> PublishReport:
         storage, hooks = resolve(self.root, self.settings.targets, target_names)
         with self.db.session() as s:
@@ -164,7 +179,7 @@ class Publisher:
                 raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
             report = PublishReport(run.id, [n for n, _ in storage] + [n for n, _ in hooks])
             report.events = stream.stream
-            creatives = self._approved(s, run, report)
+            creatives = self._approved(s, run, report, override)
             for cid, why in report.skipped.items():
                 stream.emit("message", job=cid, message=f"{cid}: skipped, {why}")
             stream.flush(s)
@@ -205,7 +220,9 @@ class Publisher:
         report.published = [c.asset.id for c in creatives]
         return report
 
-    def _approved(self, s: Session, run: Run, report: PublishReport) -> list[Creative]:
+    def _approved(
+        self, s: Session, run: Run, report: PublishReport, override: str | None = None
+    ) -> list[Creative]:
         """The run's publishable creatives, described, in a constant number of queries
         (jobs, decisions, rights, assets with renditions: each batched for the run)."""
         keys = [rj.job_key for rj in run.jobs if rj.status in ("generated", "cached")]
@@ -227,6 +244,15 @@ class Publisher:
                 report.skipped[cid] = f"{channel.name} is a preview channel"
                 continue
             wanted.append((job, channel))
+        if self.governed is not None:
+            own = check_publish(
+                s, self.settings.governance, self.governed,
+                {j.creative_id: decisions[j.creative_id].actor for j, _ in wanted},
+                override=override is not None, reason=override or "",
+            )  # fmt: skip
+            for cid in own:
+                report.skipped[cid] = "approved by you: publishing needs someone else's approval"
+            wanted = [(j, channel) for j, channel in wanted if j.creative_id not in own]
         assets = repo.assets_by_id(
             s, [job.creative_id for job, _ in wanted] + [job.scene_id for job, _ in wanted]
         )

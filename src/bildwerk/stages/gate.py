@@ -108,12 +108,13 @@ def gate_run(db: Database, run_id: str, job_keys: Sequence[str], policy: QAPolic
         for job in jobs:
             d = decisions[job.creative_id]
             record = gated[job.key]
-            job.qa = replace(
+            updated = replace(
                 record,
                 status=overall(record.checks),
                 score=d.score,
                 decision=GateDecision(d.state, d.rank, tuple(d.reasons)),
-            ).to_json()
+            )
+            repo.set_job_qa(s, job, updated.to_json())
             before = current.get(job.creative_id)
             if before is not None and before.actor != GATE:
                 continue  # a person decided; the gate does not overrule

@@ -75,7 +75,7 @@ def qa(
         for out in outputs:
             job = rows[out.job_key]
             record = QARecord.from_json(job.qa)
-            job.qa = replace(record, qa=tuple(out.checks)).to_json()
+            repo.set_job_qa(s, job, replace(record, qa=tuple(out.checks)).to_json())
             if out.phash is not None and out.colour is not None:
                 repo.set_hashes(s, job.creative_id, out.phash, out.colour)
         repo.log_event(s, "qa.rerun", run_id=info["id"], payload={"creatives": len(tasks)})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bildwerk import runqueue
+from bildwerk.accounts.governance import Actor, check_quota
 from bildwerk.catalog import repo
 from bildwerk.catalog.models import Run
 from bildwerk.errors import NotFoundError, UserError
@@ -27,22 +28,27 @@ def submit(
     backend: str | None = None,
     model: str | None = None,
     actor: str = "",
+    governed: Actor | None = None,
 ) -> dict[str, Any]:
     """Check a brief as ``run`` would, then queue it for ``bildwerk worker``; nothing
-    else is written, and a queued run survives restarts."""
+    else is written, and a queued run survives restarts. ``governed`` submissions count
+    against the submitter's quota (images not made before, per 24 hours)."""
     path = Path(brief).expanduser().resolve()
     inputs = ws.read(path, backend=backend, model=model)
     plan = plan_inputs(inputs, lambda c: c.source)
     run_id = new_run_id()
-    options = {
-        "brief": str(path),
-        "workers": workers,
-        "backend": backend,
-        "model": model,
-        "submitted_by": actor,
-    }
     brief_ = inputs.brief
     with ws.db.session() as s:
+        images = len(plan.jobs) - len(repo.done_jobs(s, [j.key for j in plan.jobs]))
+        quota = check_quota(s, ws.settings.governance, governed, images) if governed else None
+        options = {
+            "brief": str(path),
+            "workers": workers,
+            "backend": backend,
+            "model": model,
+            "submitted_by": actor,
+            "images": images,
+        }
         repo.ensure_campaign(s, brief_.campaign, brief_.name)
         repo.ensure_brief_version(
             s,
@@ -62,7 +68,8 @@ def submit(
             options=options,
             actor=actor,
         )
-    return {"run_id": run_id, "planned": len(plan.jobs), "brief": str(path)}
+    return {"run_id": run_id, "planned": len(plan.jobs), "images": images, "brief": str(path),
+            "quota": quota}  # fmt: skip
 
 
 def work(

@@ -6,15 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bildwerk.accounts.governance import Actor, check_approval
 from bildwerk.catalog import repo
+from bildwerk.catalog.models import Asset
 from bildwerk.errors import NotFoundError, UserError
 from bildwerk.records import QARecord
 from bildwerk.stages.gate import GATE
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from bildwerk.workspace import Workspace
 
 REVIEWABLE = ("needs_review", "queued")
+PERSON_STATES = ("approved", "rejected", "needs_review")
 
 
 def review(ws: Workspace, run_id: str, *, all_states: bool = False) -> list[dict[str, Any]]:
@@ -66,18 +71,20 @@ def decide(
     actor: str,
     reason: str | None = None,
     override: bool = False,
+    governed: Actor | None = None,
 ) -> dict[str, Any]:
-    """Record a person's approval or rejection, with who and when, in the event log."""
-    if state == "rejected" and not reason:
+    """Record a person's approval or rejection, with who and when, in the event log.
+    ``governed`` decisions follow the workspace's separation of duties."""
+    if state not in PERSON_STATES:
+        raise UserError(f"unknown decision {state!r}", hint=f"use one of {PERSON_STATES}")
+    if state == "rejected" and not (reason or "").strip():
         raise UserError("a rejection needs a reason", hint="pass --reason '...'")
     with ws.db.session() as s:
-        asset = repo.get_asset(s, asset_id)
-        if asset is None or asset.kind != "creative":
-            raise NotFoundError(
-                f"no creative '{asset_id}'",
-                hint="use a creative id from the run manifest or 'bildwerk review RUN'",
-            )
+        asset = _creative(s, asset_id)
         before = repo.current_decisions(s, [asset.id]).get(asset.id)
+        if governed is not None and state == "approved":
+            check_approval(s, ws.settings.governance, governed, asset.id, override=override,
+                           reason=reason or "")  # fmt: skip
         if (
             state == "approved"
             and before is not None
@@ -107,6 +114,40 @@ def decide(
         }
 
 
+def undo(ws: Workspace, asset_id: str, *, actor: str) -> dict[str, Any]:
+    """Take back ``actor``'s latest decision on a creative: the state before it comes
+    back as a new decision (the log keeps both; nothing is erased)."""
+    with ws.db.session() as s:
+        asset = _creative(s, asset_id)
+        history = repo.decisions_of(s, asset.id)
+        if not history or history[-1].actor != actor or history[-1].actor == GATE:
+            raise UserError(
+                f"{asset.id}: the latest decision is not yours to undo",
+                hint="decide it again instead (approve or reject)",
+            )
+        last = history[-1]
+        earlier = history[-2] if len(history) > 1 else None
+        state = earlier.state if earlier else "needs_review"
+        d = repo.add_decision(
+            s, asset.id, state, score=last.score, rank=last.rank, actor=actor,
+            reasons=[f"undo: {last.state}" + (f" ({'; '.join(last.reasons)})" if last.reasons
+                                              else "")],
+            run_id=last.run_id,
+        )  # fmt: skip
+        return {"id": asset.id, "state": d.state, "actor": actor, "reasons": d.reasons,
+                "previous": last.state}  # fmt: skip
+
+
+def _creative(s: Session, asset_id: str) -> Asset:
+    asset = repo.get_asset(s, asset_id)
+    if asset is None or asset.kind != "creative":
+        raise NotFoundError(
+            f"no creative '{asset_id}'",
+            hint="use a creative id from the run manifest or 'bildwerk review RUN'",
+        )
+    return asset
+
+
 def approve_run(
     ws: Workspace,
     run_id: str,
@@ -115,6 +156,7 @@ def approve_run(
     include_review: bool,
     include_unchecked: bool = False,
     reason: str | None = None,
+    governed: Actor | None = None,
 ) -> RunApproval:
     """Approve a run's whole queue at once (after looking at its contact sheet);
     ``include_review`` also approves what the gate flagged for a person. Creatives
@@ -137,9 +179,15 @@ def approve_run(
                 left_out.append(r["id"])
                 continue
             why = f"{note} (checks not run: {', '.join(r['unchecked'])})"
-            approved.append(ws.decide(r["id"], "approved", actor=actor, reason=why, override=True))
+            approved.append(
+                ws.decide(
+                    r["id"], "approved", actor=actor, reason=why, override=True, governed=governed
+                )
+            )
         elif r["state"] in states:
-            approved.append(ws.decide(r["id"], "approved", actor=actor, reason=note))
+            approved.append(
+                ws.decide(r["id"], "approved", actor=actor, reason=note, governed=governed)
+            )
     return RunApproval(approved, left_out)
 
 

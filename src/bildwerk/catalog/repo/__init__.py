@@ -32,6 +32,7 @@ from bildwerk.catalog.repo.decisions import (
     add_decision,
     approved_hashes_in,
     current_decisions,
+    decisions_of,
 )
 from bildwerk.catalog.repo.jobs import (
     claim_jobs,
@@ -43,6 +44,7 @@ from bildwerk.catalog.repo.jobs import (
     release_jobs,
     scene_asset_id,
     scene_by_key,
+    set_job_qa,
 )
 from bildwerk.catalog.repo.publishing import (
     add_stamps,
@@ -104,6 +106,7 @@ __all__ = [
     "claim_jobs",
     "claimable_runs",
     "current_decisions",
+    "decisions_of",
     "done_jobs",
     "drop_intents",
     "enqueue_run",
@@ -150,6 +153,7 @@ __all__ = [
     "scene_asset_id",
     "scene_by_key",
     "set_hashes",
+    "set_job_qa",
     "set_rights",
     "stale_direct_runs",
     "stamps_for",

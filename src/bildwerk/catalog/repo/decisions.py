@@ -65,6 +65,13 @@ def current_decisions(s: Session, asset_ids: Sequence[str]) -> dict[str, Decisio
     return out
 
 
+def decisions_of(s: Session, asset_id: str) -> list[Decision]:
+    """Every decision on one asset, oldest first."""
+    return list(
+        s.scalars(select(Decision).where(Decision.asset_id == asset_id).order_by(Decision.id))
+    )
+
+
 def approved_hashes_in(
     s: Session, scopes: Sequence[tuple[str, str]], exclude: Sequence[str] = ()
 ) -> dict[str, tuple[tuple[str, str], tuple[int, int]]]:

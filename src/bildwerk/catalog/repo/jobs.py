@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, select, update
+from sqlalchemy import CursorResult, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bildwerk.catalog.models import (
     Asset,
     Job,
+    JobCheck,
     JobClaim,
     JobSlot,
     utcnow,
@@ -25,6 +26,9 @@ from bildwerk.records import JobSpec
 
 if TYPE_CHECKING:
     pass
+
+
+_INT64 = (-(2**63), 2**63 - 1)  # the seed column's range; larger seeds stay in the spec
 
 
 def insert_job(
@@ -56,6 +60,8 @@ def insert_job(
         "channel": spec.channel_name,
         "backend": spec.backend,
         "model": spec.model,
+        "seed": spec.seed if _INT64[0] <= spec.seed <= _INT64[1] else None,
+        "prompt": spec.prompt,
     }
     if not insert_rows(s, Job, row, keys=["key"]):
         return False
@@ -64,7 +70,25 @@ def insert_job(
     ]
     if slots:
         insert_rows(s, JobSlot, slots, keys=["job_key", "name"])
+    _write_checks(s, spec.job_key, qa)
     return True
+
+
+def set_job_qa(s: Session, job: Job, qa: dict[str, Any]) -> None:
+    """Replace a job's QA record and its ``job_checks`` rows together."""
+    job.qa = qa
+    s.execute(delete(JobCheck).where(JobCheck.job_key == job.key))
+    _write_checks(s, job.key, qa)
+
+
+def _write_checks(s: Session, job_key: str, qa: dict[str, Any]) -> None:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in qa.get("checks") or ():
+        stage = str(c.get("stage") or "qa")
+        rows[(stage, c["name"])] = {"job_key": job_key, "stage": stage, "name": c["name"],
+                                    "verdict": c["verdict"], "score": c.get("score")}  # fmt: skip
+    if rows:
+        s.execute(insert(JobCheck), list(rows.values()))
 
 
 def done_jobs(s: Session, keys: Sequence[str]) -> dict[str, Job]:
