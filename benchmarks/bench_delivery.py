@@ -46,7 +46,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image
 
@@ -121,6 +121,13 @@ class Point:
     file: int  # the whole file the encoder wrote: what an image CDN would send
 
 
+class Sizes(NamedTuple):
+    """Reference bytes at one SSIM: coded data and the whole file."""
+
+    payload: float
+    file: float
+
+
 def reference_at(
     frame: Image.Image,
     fmt: str,
@@ -130,13 +137,11 @@ def reference_at(
     full_chroma: bool = False,
     reference: SsimReference | None = None,
     points: dict[int, Point] | None = None,
-    whole_file: bool = False,
-) -> float:
-    """Reference payload bytes (``whole_file``: file bytes) at luma SSIM ``ssim``: the two
-    neighbouring qualities whose SSIMs bracket ``ssim`` (found by stepping out from
-    ``start`` with doubling steps, then bisecting), log-bytes interpolated linearly in
-    SSIM between them. ``points`` caches the reference's encodes of this frame across
-    calls."""
+) -> Sizes:
+    """Reference payload and file bytes at luma SSIM ``ssim``: the two neighbouring
+    qualities whose SSIMs bracket ``ssim`` (found by stepping out from ``start`` with
+    doubling steps, then bisecting), log-bytes interpolated linearly in SSIM between them.
+    ``points`` caches the reference's encodes of this frame across calls."""
     ref = reference or SsimReference(frame)
     cache = {} if points is None else points
     lo, hi = QUALITY_RANGE[fmt]
@@ -149,9 +154,6 @@ def reference_at(
             cache[q] = Point(q, ref.ssim_of(data), payload_size(data, fmt), len(data))
         return cache[q]
 
-    def size(point: Point) -> float:
-        return float(point.file if whole_file else point.payload)
-
     def clamp(q: int) -> int:
         return max(lo, min(hi, q))
 
@@ -162,7 +164,7 @@ def reference_at(
         while hit != worst and at(clamp(hit - up * step)).ssim >= ssim:
             hit, step = clamp(hit - up * step), step * 2
         if hit == worst:
-            return size(at(worst))
+            return Sizes(float(at(worst).payload), float(at(worst).file))
         miss = clamp(hit - up * step)
     else:  # walk towards better quality until a hit
         miss = q
@@ -179,7 +181,11 @@ def reference_at(
             miss = mid
     a, b = at(miss), at(hit)
     t = (ssim - a.ssim) / (b.ssim - a.ssim) if b.ssim > a.ssim else 1.0
-    return math.exp(math.log(size(a)) + t * (math.log(size(b)) - math.log(size(a))))
+
+    def between(x: int, y: int) -> float:
+        return math.exp(math.log(x) + t * (math.log(y) - math.log(x)))
+
+    return Sizes(between(a.payload, b.payload), between(a.file, b.file))
 
 
 def reference_start(fmt: str, quality: int) -> int:
@@ -271,15 +277,10 @@ def measure(repeat: int) -> dict[str, Any]:
                 ours = payload_size(r.data, r.format)
                 assert r.ssim is not None
                 full = r.format == "jpeg" and r.watermark is not None
-                seen: dict[int, Point] = {}
                 start = reference_start(r.format, r.quality)
-                theirs, theirs_file = (
-                    reference_at(
-                        frame, r.format, r.ssim, start=start, full_chroma=full, points=seen,
-                        whole_file=whole,
-                    )
-                    for whole in (False, True)
-                )  # fmt: skip
+                theirs, theirs_file = reference_at(
+                    frame, r.format, r.ssim, start=start, full_chroma=full
+                )
                 # the sidecar's name as `make demo` publishes it (a folder target without
                 # base_url: relative to the file, which names itself by content)
                 sha = hashlib.sha256(r.data).hexdigest()

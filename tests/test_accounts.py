@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bildwerk.accounts import service
+from bildwerk.accounts import service, sessions
 from bildwerk.accounts.roles import GRANTS, Permission, Role, allowed, parse_roles
 from bildwerk.catalog.audit import verify
 from bildwerk.catalog.db import Database
-from bildwerk.catalog.models import ApiToken, AuditEntry, User
+from bildwerk.catalog.models import ApiToken, AuditEntry, User, WebSession
 from bildwerk.errors import NotFoundError, UserError
 
 PASSWORD = "correct horse battery"
@@ -114,6 +114,29 @@ def test_every_account_change_is_in_the_audit_chain(db: Database) -> None:
     changed = json.loads(entries[1].body)["payload"]
     assert changed == {"from": ["viewer"], "to": ["publisher", "reviewer"]}
     assert all(PASSWORD not in e.body for e in entries)
+
+
+def test_a_new_password_or_disabling_ends_the_users_sessions(db: Database) -> None:
+    service.add_user(db, "ana", ["viewer"], password=PASSWORD, actor="root")
+    service.add_user(db, "bob", ["viewer"], password=PASSWORD, actor="root")
+
+    def live(name: str) -> int:
+        with db.session(write=False) as s:
+            return len(s.scalars(select(WebSession).where(WebSession.user == name)).all())
+
+    cookies = [sessions.open_session(db, "ana", PASSWORD)[0] for _ in range(2)]
+    sessions.open_session(db, "bob", PASSWORD)
+    service.set_password(db, "ana", PASSWORD + "!", actor="ana")
+    assert (live("ana"), live("bob")) == (0, 1)
+    for cookie in cookies:
+        with pytest.raises(service.LoginError, match="the session has ended"):
+            sessions.find_session(db, cookie)
+    sessions.open_session(db, "ana", PASSWORD + "!")
+    service.set_disabled(db, "ana", True, actor="root")
+    assert (live("ana"), live("bob")) == (0, 1)
+    service.set_disabled(db, "ana", False, actor="root")
+    assert sessions.close_sessions_of(db, "bob") == 1 and live("bob") == 0
+    assert sessions.close_sessions_of(db, "bob") == 0
 
 
 def test_cli_users_and_tokens(workspace_dir: Path) -> None:

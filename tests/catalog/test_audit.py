@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,37 +193,77 @@ def test_cli_verify_and_head(workspace_dir: Path) -> None:
     assert bad.returncode == 1 and "not in the chain" in bad.stdout
 
 
-def test_upgrading_an_older_catalog_chains_its_audited_history(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh catalog goes, on SQLite and on a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+# events of a catalog made before the chain existed, in the order they happened
+HISTORY = (
+    ("decision.approved", "cr_1", "ana", {"reason": "on brief"}),
+    ("run.started", "r1", "", {}),  # progress: not audited
+    ("run.queued", "r2", "ci-bot", {"brief": "summer.yaml"}),
+    ("rights.set", "cr_1", "legal", {"licence": "web"}),
+    ("job.done", "job_1", "", {}),  # progress: not audited
+    ("decision.rejected", "cr_2", "ana", {"reason": "off brief"}),
+)
+
+
+def test_upgrading_an_older_catalog_chains_its_audited_history(catalog_url: str) -> None:
+    """Migration 0009 chains the audited events already in the log, in event order."""
     from alembic import command
-    from sqlalchemy import create_engine
+    from sqlalchemy import JSON, DateTime, String, column, create_engine, table
 
     from bildwerk.catalog.db import _alembic_config, db_upgrade
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    cfg, engine = _alembic_config(), create_engine(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")  # before the chain existed
-        for kind, subject in (("decision.approved", "cr_1"), ("run.started", "r1"),
-                              ("rights.set", "cr_1")):  # fmt: skip
-            conn.execute(
-                text("INSERT INTO events (at, type, subject, actor, payload) "
-                     "VALUES ('2026-11-30 10:00:00', :t, :s, 'ana', '{}')"),
-                {"t": kind, "s": subject},
-            )  # fmt: skip
-    engine.dispose()
-    db_upgrade(url)
-    database = Database(url)
+    events = table(
+        "events",
+        column("at", DateTime(timezone=True)),
+        column("type", String),
+        column("subject", String),
+        column("actor", String),
+        column("payload", JSON),
+    )
+    start = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    cfg, engine = _alembic_config(), create_engine(catalog_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0008")  # before the chain existed
+            for i, (kind, subject, actor, payload) in enumerate(HISTORY):
+                conn.execute(
+                    events.insert().values(at=start + timedelta(minutes=i), type=kind,
+                                           subject=subject, actor=actor, payload=payload)
+                )  # fmt: skip
+    finally:
+        engine.dispose()
+    db_upgrade(catalog_url)
+    audited = [(i, *event) for i, event in enumerate(HISTORY) if is_audited(event[0])]
+    assert [kind for _, kind, *_ in audited] == [
+        "decision.approved", "run.queued", "rights.set", "decision.rejected"
+    ]  # fmt: skip
+    database = Database(catalog_url)
     try:
         with database.session(write=False) as s:
-            types = [e.type for e in s.query(AuditEntry).order_by(AuditEntry.seq)]
-            assert types == ["decision.approved", "rights.set"]
-            assert verify(s).ok
+            entries = s.query(AuditEntry).order_by(AuditEntry.seq).all()
+            verdict = verify(s)
+        assert verdict.ok and verdict.entries == len(audited), verdict
+        assert [e.seq for e in entries] == list(range(1, len(audited) + 1))
+        assert [(e.type, e.subject, e.actor) for e in entries] == [
+            (kind, subject, actor) for _, kind, subject, actor, _ in audited
+        ]
+        bodies = [json.loads(e.body) for e in entries]
+        assert [(b["at"], b["payload"]) for b in bodies] == [
+            ((start + timedelta(minutes=i)).isoformat(), payload) for i, _, _, _, payload in audited
+        ]
         with database.session() as s:  # new entries follow the history
             repo.log_event(s, "decision.rejected", subject="cr_1", actor="ana")
             s.commit()
         with database.session(write=False) as s:
             verdict = verify(s)
-        assert verdict.ok and verdict.entries == 3
+        assert verdict.ok and verdict.entries == len(audited) + 1
     finally:
         database.close()

@@ -15,10 +15,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from bildwerk.accounts.roles import Role, parse_roles
@@ -113,21 +114,32 @@ def set_password(db: Database, name: str, password: str, *, actor: str) -> None:
     hashed = _HASHER.hash(check_password(password))
     with db.session() as s:
         _user(s, name).password_hash = hashed
-        s.execute(delete(WebSession).where(WebSession.user == name))
+        end_sessions(s, name)
         repo.log_event(s, "user.password_changed", subject=name, actor=actor)
         s.commit()
 
 
 def set_disabled(db: Database, name: str, disabled: bool, *, actor: str) -> Account:
-    """Disable (or enable again) an account: a disabled one cannot log in and its tokens
-    stop working, without losing what it did."""
+    """Disable (or enable again) an account: a disabled one cannot log in, its browser
+    sessions end and its tokens stop working, without losing what it did."""
     with db.session() as s:
         user = _user(s, name)
         user.disabled = disabled
+        if disabled:
+            end_sessions(s, name)
         repo.log_event(s, "user.disabled" if disabled else "user.enabled", subject=name,
                        actor=actor)  # fmt: skip
         s.commit()
         return account_of(user)
+
+
+def end_sessions(s: Session, user: str) -> int:
+    """Delete every browser session of ``user`` in ``s`` (no commit: the caller's change
+    and its audit event go with it); how many there were."""
+    ended = s.execute(
+        delete(WebSession).where(WebSession.user == user).execution_options(preserve_rowcount=True)
+    )
+    return cast(CursorResult[Any], ended).rowcount
 
 
 def users(db: Database) -> list[Account]:

@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from bildwerk.accounts.service import Account, LoginError, account_of, login
+from bildwerk.accounts.service import Account, LoginError, account_of, end_sessions, login
 from bildwerk.catalog import repo
 from bildwerk.catalog.db import Database
 from bildwerk.catalog.models import User, WebSession, utcnow
@@ -79,12 +79,12 @@ def close_session(db: Database, cookie: str) -> None:
 
 
 def close_sessions_of(db: Database, user: str) -> int:
-    """End every session of ``user`` (a disabled account, a changed password)."""
+    """End every session of ``user``; how many there were. (A changed password or a
+    disabled account ends them in its own transaction: :func:`end_sessions`.)"""
     with db.session() as s:
-        ids = s.scalars(select(WebSession.sha256).where(WebSession.user == user)).all()
-        s.execute(delete(WebSession).where(WebSession.user == user))
+        ended = end_sessions(s, user)
         s.commit()
-    return len(ids)
+    return ended
 
 
 def _digest(cookie: str) -> str:

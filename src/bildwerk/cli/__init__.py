@@ -25,6 +25,7 @@ for _group in (
     "runs",
     "catalog",
     "accounts",
+    "serve",
 ):  # the order --help shows
     importlib.import_module(f"bildwerk.cli.{_group}")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
-from bildwerk.config.delivery import DeliveryProfile
+from bildwerk.config.delivery import DeliveryProfile, MetadataLevel
 from bildwerk.config.publishing import SigningSettings
 from bildwerk.errors import UserError
 from bildwerk.publish.c2pa_sign import Signed, sign
@@ -109,12 +109,12 @@ def profile_fields(profile: DeliveryProfile) -> str:
 
 
 def for_profile(
-    meta: AssetMetadata, profile: DeliveryProfile, sidecar_url: str = "", width: int = 0
+    meta: AssetMetadata, profile: DeliveryProfile, level: MetadataLevel, sidecar_url: str = ""
 ) -> AssetMetadata:
-    """What a file ``width`` px wide says under ``profile``: the fields of its metadata
-    level (:data:`~bildwerk.config.delivery.MetadataLevel`), the generation record only
-    where the profile keeps it, and the sidecar's URL only when the manifest is remote.
-    ``width`` 0 (masters, unknown) takes the profile's own level."""
+    """What a file says under ``profile`` at metadata ``level`` (the file's, from
+    :meth:`~bildwerk.config.delivery.DeliveryProfile.metadata_for`): the fields of that
+    level, the generation record only where the profile keeps it, and the sidecar's URL
+    only when the manifest is remote."""
     if profile.c2pa == "remote" and not sidecar_url:
         raise ValueError("a remote manifest needs the URL of its sidecar")
     meta = replace(
@@ -122,7 +122,6 @@ def for_profile(
         generation=dict(meta.generation) if profile.generation_record else {},
         provenance=sidecar_url if profile.c2pa == "remote" else "",
     )
-    level = profile.metadata_for(width)
     if level == "full":
         return meta
     # rights: no description of the picture (the page's alt text and caption say it)
@@ -163,9 +162,12 @@ def stamp(
     soft-binding assertion with a registered algorithm for that, and ours is not
     registered; the XMP generation record carries its payload instead, where kept.
     The credentials keep the title and the do-not-train assertion whatever the file's
-    metadata level (``width``: see :func:`for_profile`) leaves out of its XMP."""
-    said = for_profile(meta, profile, sidecar_url, width)
-    written = write_metadata(data, fmt, said, lean=profile.metadata_for(width) != "full")
+    metadata level leaves out of its XMP (``width``: the file's, for
+    :meth:`~bildwerk.config.delivery.DeliveryProfile.metadata_for`; 0 for masters and
+    files of unknown width takes the profile's own level)."""
+    level = profile.metadata_for(width)
+    said = for_profile(meta, profile, level, sidecar_url)
+    written = write_metadata(data, fmt, said, lean=level != "full")
     if profile.c2pa == "off":
         return Signed(written, None)
     return sign(

@@ -80,8 +80,9 @@ def fill_run(
         checks += [{"job_key": key, "stage": "qa", "name": c, "verdict": v, "score": None}
                    for c, v in verdicts.items()]  # fmt: skip
         state = "rejected" if i % 7 == 0 else states[i % len(states)]
-        decisions.append({"asset_id": cid, "run_id": run_id, "state": state, "score": qa["score"],
-                          "rank": i // 18 + 1, "reasons": [], "actor": "gate", "at": now})  # fmt: skip
+        decision = {"asset_id": cid, "run_id": run_id, "state": state, "rank": i // 18 + 1}
+        decisions.append({**decision, "score": qa["score"], "reasons": [], "actor": "gate",
+                          "at": now})  # fmt: skip
         run_jobs.append({"run_id": run_id, "job_key": key, "position": i, "status": "generated"})
     with db.session() as s:
         if s.get(Campaign, campaign) is None:
