@@ -18,6 +18,7 @@ from bildwerk.accounts.roles import GRANTS, Permission, Role
 from bildwerk.catalog.audit import verify
 from bildwerk.catalog.models import AuditEntry, WebSession, utcnow
 from bildwerk.netguard import is_loopback
+from bildwerk.testing.catalog_rows import fill_run
 from bildwerk.web.app import SECURITY_HEADERS, api_routes, create_app
 from bildwerk.web.auth import CSRF_HEADER, PUBLIC, Throttle, route_permission
 from bildwerk.workspace import Workspace
@@ -26,7 +27,30 @@ PASSWORD = "correct horse battery"
 # a call per route that passes validation, so only authorisation decides the answer
 CALLS: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/users"): {"json": {"name": "newbie", "roles": ["viewer"]}},
+    ("PATCH", "/api/v1/users/{name}"): {"json": {"roles": ["viewer"]}},
+    ("POST", "/api/v1/tokens"): {"json": {"label": "matrix"}},
+    ("POST", "/api/v1/plans"): {"json": {"brief": "campaigns/none.yaml"}},
+    ("POST", "/api/v1/runs"): {"json": {"brief": "campaigns/none.yaml"}},
+    ("POST", "/api/v1/briefs"): {"files": {"file": ("b.yaml", b"campaign: [")}},
+    ("POST", "/api/v1/creatives/{creative_id}/decisions"): {
+        "json": {"state": "rejected", "reason": "matrix"}
+    },
+    ("PUT", "/api/v1/creatives/{creative_id}/rights"): {"json": {"clear_expiry": True}},
+    ("POST", "/api/v1/creatives/{creative_id}/revoke"): {"json": {"reason": "matrix"}},
+    ("POST", "/api/v1/runs/{run_id}/publish"): {"json": {"targets": ["nowhere"]}},
+    ("GET", "/api/v1/runs/{run_id}/events/stream"): {"params": {"seconds": 0}},
+    ("GET", "/api/v1/decisions/stream"): {"params": {"seconds": 0}},
 }
+RUN = "run-synthetic"
+
+
+def path_for(route: APIRoute, ids: dict[str, str]) -> str:
+    """The route's path with real objects: the synthetic run (submitted by ``creator``),
+    one of its creatives, an account, and the caller's own token."""
+    return route.path.format(
+        run_id=RUN, creative_id=ids["creative"], name="viewer", token_id=ids["token"],
+        fmt="webp", width=320,
+    )  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -75,17 +99,21 @@ def test_authorisation_matrix(app_client: tuple[TestClient, Workspace]) -> None:
     """Every route, every role (by API token) and nobody: 401 without credentials, 403
     exactly where the permission table says no, never a 5xx."""
     client, ws = app_client
+    creatives = fill_run(ws.db, 4, run_id=RUN, submitted_by="creator")
     headers = {role: token_for(ws, role) for role in Role}
+    spare = {role: service.create_token(ws.db, role.value, actor="setup") for role in Role}
     for route in endpoints(client):
         needed = route_permission(route)
         for method in route.methods:
             kwargs = CALLS.get((method, route.path), {})
             if needed == PUBLIC:
                 continue
-            anonymous = client.request(method, route.path, **kwargs)  # type: ignore[arg-type]
+            path = path_for(route, {"creative": creatives[0], "token": "none"})
+            anonymous = client.request(method, path, **kwargs)  # type: ignore[arg-type]
             assert anonymous.status_code == 401, (method, route.path)
             for role in Role:
-                reply = client.request(method, route.path, headers=headers[role], **kwargs)  # type: ignore[arg-type]
+                path = path_for(route, {"creative": creatives[0], "token": spare[role][0].id})
+                reply = client.request(method, path, headers=headers[role], **kwargs)  # type: ignore[arg-type]
                 may = Permission(needed) in GRANTS[role]
                 assert reply.status_code < 500, (method, route.path, role, reply.text)
                 assert (reply.status_code != 403) == may, (method, route.path, role, reply.text)

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from bildwerk.accounts.governance import Actor, check_approval
 from bildwerk.catalog import repo
-from bildwerk.catalog.models import Asset
-from bildwerk.errors import NotFoundError, UserError
+from bildwerk.errors import UserError
 from bildwerk.records import QARecord
 from bildwerk.stages.gate import GATE
+from bildwerk.usecases.rows import creative_asset
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from bildwerk.workspace import Workspace
 
 REVIEWABLE = ("needs_review", "queued")
@@ -80,7 +78,7 @@ def decide(
     if state == "rejected" and not (reason or "").strip():
         raise UserError("a rejection needs a reason", hint="pass --reason '...'")
     with ws.db.session() as s:
-        asset = _creative(s, asset_id)
+        asset = creative_asset(s, asset_id)
         before = repo.current_decisions(s, [asset.id]).get(asset.id)
         if governed is not None and state == "approved":
             check_approval(s, ws.settings.governance, governed, asset.id, override=override,
@@ -118,7 +116,7 @@ def undo(ws: Workspace, asset_id: str, *, actor: str) -> dict[str, Any]:
     """Take back ``actor``'s latest decision on a creative: the state before it comes
     back as a new decision (the log keeps both; nothing is erased)."""
     with ws.db.session() as s:
-        asset = _creative(s, asset_id)
+        asset = creative_asset(s, asset_id)
         history = repo.decisions_of(s, asset.id)
         if not history or history[-1].actor != actor or history[-1].actor == GATE:
             raise UserError(
@@ -136,16 +134,6 @@ def undo(ws: Workspace, asset_id: str, *, actor: str) -> dict[str, Any]:
         )  # fmt: skip
         return {"id": asset.id, "state": d.state, "actor": actor, "reasons": d.reasons,
                 "previous": last.state}  # fmt: skip
-
-
-def _creative(s: Session, asset_id: str) -> Asset:
-    asset = repo.get_asset(s, asset_id)
-    if asset is None or asset.kind != "creative":
-        raise NotFoundError(
-            f"no creative '{asset_id}'",
-            hint="use a creative id from the run manifest or 'bildwerk review RUN'",
-        )
-    return asset
 
 
 def approve_run(

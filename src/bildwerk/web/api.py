@@ -11,10 +11,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from bildwerk.accounts import service
-from bildwerk.accounts.roles import Permission
+from bildwerk.accounts.roles import Permission, allowed
 from bildwerk.accounts.sessions import close_session, open_session
 from bildwerk.catalog.audit import verify
 from bildwerk.web.auth import COOKIE, PUBLIC, Principal, needs
+from bildwerk.web.params import ObjectId
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[Principal, needs(Permission.READ)]
@@ -46,6 +47,26 @@ class UserOut(BaseModel):
     disabled: bool
     has_password: bool
     created_at: datetime | None
+
+
+class UserChange(BaseModel):
+    roles: list[str] | None = Field(None, min_length=1)
+    disabled: bool | None = None
+
+
+class TokenIn(BaseModel):
+    user: str | None = Field(None, description="whose token (admins); default: your own")
+    label: str = Field("", max_length=128)
+
+
+class TokenOut(BaseModel):
+    id: str
+    user: str
+    label: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    secret: str | None = Field(None, description="shown once, when the token is created")
 
 
 class RunOut(BaseModel):
@@ -140,3 +161,60 @@ def add_user(body: NewUser, request: Request, who: Admin) -> UserOut:
     account = service.add_user(request.app.state.workspace.db, body.name, body.roles,
                                password=body.password, actor=who.account.name)  # fmt: skip
     return _user(account)
+
+
+@router.patch("/users/{name}", response_model=UserOut)
+def change_user(name: ObjectId, body: UserChange, request: Request, who: Admin) -> UserOut:
+    """Change an account's roles, or disable / enable it (admins)."""
+    db = request.app.state.workspace.db
+    if body.disabled and name == who.account.name:
+        raise HTTPException(409, "you cannot disable your own account")
+    account = None
+    if body.roles is not None:
+        account = service.set_roles(db, name, body.roles, actor=who.account.name)
+    if body.disabled is not None:
+        account = service.set_disabled(db, name, body.disabled, actor=who.account.name)
+    if account is None:
+        raise HTTPException(422, "nothing to change: give roles or disabled")
+    return _user(account)
+
+
+def _token(info: service.TokenInfo, secret: str | None = None) -> TokenOut:
+    return TokenOut(**asdict(info), secret=secret)
+
+
+def _may_manage(who: Principal, user: str) -> None:
+    """Tokens are one's own to manage; an admin manages anyone's."""
+    if user != who.account.name and not allowed(who.account.roles, Permission.MANAGE_USERS):
+        raise HTTPException(403, f"{who.account.name} may only manage their own tokens")
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def tokens(request: Request, who: Reader, user: str | None = None) -> list[TokenOut]:
+    """API tokens (never their secrets): yours, or anyone's for admins."""
+    user = user or (None if allowed(who.account.roles, Permission.MANAGE_USERS)
+                    else who.account.name)  # fmt: skip
+    if user is not None:
+        _may_manage(who, user)
+    return [_token(t) for t in service.tokens(request.app.state.workspace.db, user)]
+
+
+@router.post("/tokens", response_model=TokenOut, status_code=201)
+def create_token(body: TokenIn, request: Request, who: Reader) -> TokenOut:
+    """A new API token; its secret is in this answer only."""
+    user = body.user or who.account.name
+    _may_manage(who, user)
+    info, secret = service.create_token(request.app.state.workspace.db, user, label=body.label,
+                                        actor=who.account.name)  # fmt: skip
+    return _token(info, secret)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut)
+def revoke_token(token_id: ObjectId, request: Request, who: Reader) -> TokenOut:
+    """Revoke a token at once (yours, or anyone's for admins)."""
+    db = request.app.state.workspace.db
+    found = [t for t in service.tokens(db) if t.id == token_id]
+    if not found:
+        raise HTTPException(404, f"no API token {token_id!r}")
+    _may_manage(who, found[0].user)
+    return _token(service.revoke_token(db, token_id, actor=who.account.name))

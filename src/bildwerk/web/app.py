@@ -3,15 +3,18 @@ security headers on every response."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
-from bildwerk.web import api, problems
+from bildwerk.web import api, api_creatives, api_runs, problems
 from bildwerk.web.auth import Throttle
+from bildwerk.web.feeds import Feeds
+from bildwerk.web.params import has_nul
 
 SECURITY_HEADERS = {
     # scripts only from the app itself: no inline script, no eval
@@ -31,7 +34,13 @@ def create_app(root: Path) -> FastAPI:
     """The web app of the workspace at ``root`` (opened once, shared by requests)."""
     from bildwerk.workspace import Workspace
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.feeds.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="bildwerk",
         version="1",
         description="Campaign briefs in, reviewed and published image variants out.",
@@ -41,14 +50,17 @@ def create_app(root: Path) -> FastAPI:
     )
     app.state.workspace = Workspace(root)
     app.state.throttle = Throttle()
+    app.state.feeds = Feeds()
     problems.install(app)
-    app.include_router(api.router)
+    for router in (api.router, api_runs.router, api_creatives.router):
+        app.include_router(router)
 
     @app.middleware("http")
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        refused = _refused(request)
+        response = refused if refused is not None else await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/api/"):
@@ -56,6 +68,30 @@ def create_app(root: Path) -> FastAPI:
         return response
 
     return app
+
+
+MAX_BODY = 1024 * 1024 + 64 * 1024
+"""The largest request body accepted: a 1 MB brief and its multipart framing. Checked
+from ``Content-Length`` before anything is read or spooled to disk."""
+
+
+def _refused(request: Request) -> Response | None:
+    """A request refused before routing: a NUL byte in its URL, or a body too large."""
+    if has_nul(request.scope.get("raw_path") or b"") or has_nul(request.scope["query_string"]):
+        return problems.problem(400, "the URL contains a NUL byte")
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    length = request.headers.get("content-length")
+    if length is None:
+        if request.headers.get("transfer-encoding", "").lower() == "chunked":
+            return problems.problem(411, "send a Content-Length with the request body")
+        return None
+    if not length.isdigit() or int(length) > MAX_BODY:
+        return problems.problem(
+            413, f"the request body is over the {MAX_BODY:,}-byte limit",
+            hint="a brief is a small YAML file (at most 1 MB); keep images in assets/",
+        )  # fmt: skip
+    return None
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:

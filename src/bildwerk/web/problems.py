@@ -4,6 +4,7 @@ message, so a client can show it beside the field."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,11 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from bildwerk.errors import BildwerkError, NotFoundError, UserError
+from bildwerk.errors import (
+    BildwerkError,
+    ConfigError,
+    NotAllowedError,
+    NotFoundError,
+    QuotaError,
+    UserError,
+)
 
 PROBLEM = "application/problem+json"
+_log = logging.getLogger("bildwerk.web")
 _TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Too large", 422: "Invalid input",
+           405: "Method not allowed", 409: "Conflict", 411: "Length required", 413: "Too large",
+           422: "Invalid input",
            429: "Too many attempts", 500: "Internal error"}  # fmt: skip
 
 
@@ -44,8 +54,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BildwerkError)
     async def _bildwerk(_: Request, exc: BildwerkError) -> JSONResponse:
-        status = (
-            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UserError) else 500
-        )
-        extra = {"hint": exc.hint} if getattr(exc, "hint", None) else {}
-        return problem(status, exc.message, **extra)
+        extra: dict[str, Any] = {"hint": exc.hint} if getattr(exc, "hint", None) else {}
+        if isinstance(exc, ConfigError):  # a brief or settings file: where, exactly
+            where = {"file": exc.path.name, "line": exc.line, "field": exc.field}
+            extra["errors"] = [{**where, "message": exc.detail}]
+        return problem(status_of(exc), exc.message, **extra)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return problem(500, "something went wrong on the server; it is in the server's log")
+
+
+def status_of(exc: BildwerkError) -> int:
+    """The HTTP status of one of bildwerk's errors."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+_STATUS: tuple[tuple[type[BildwerkError], int], ...] = (
+    (NotFoundError, 404),
+    (NotAllowedError, 403),
+    (QuotaError, 429),
+    (ConfigError, 422),
+    (UserError, 400),
+)

@@ -105,7 +105,7 @@ def get_asset(s: Session, asset_id: str) -> Asset | None:
     q = select(Asset).options(selectinload(Asset.renditions))
     found = s.scalars(q.where(Asset.id == asset_id)).first()
     if found is None:
-        matches = list(s.scalars(q.where(Asset.id.startswith(asset_id)).limit(2)))
+        matches = list(s.scalars(q.where(Asset.id.startswith(asset_id, autoescape=True)).limit(2)))
         found = matches[0] if len(matches) == 1 else None
     return found
 

@@ -237,7 +237,9 @@ def get_run(s: Session, run_id: str) -> Run | None:
         return newest[0] if newest else None
     run = s.get(Run, run_id)
     if run is None:
-        matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id)).limit(2)))
+        matches = list(
+            s.scalars(select(Run).where(Run.id.startswith(run_id, autoescape=True)).limit(2))
+        )
         run = matches[0] if len(matches) == 1 else None
     return run
 

@@ -1,0 +1,192 @@
+"""Live feeds as Server-Sent Events: a run's progress stream and everyone's decisions.
+
+One poller per feed reads the catalog and fans new items out to every client following
+it, so a hundred browsers on one run cost one query per poll, not a hundred. A client
+that reconnects sends ``Last-Event-ID``; it is replayed from the catalog from there and
+then follows the poller, skipping what it has already seen: no gaps, no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+Item = tuple[int, str, dict[str, Any]]
+"""(id, event name, data): ids increase within a feed."""
+Fetch = Callable[[int], list[Item]]
+"""Items after an id, from the catalog (runs in a thread: it is blocking I/O)."""
+
+POLL = 0.25
+KEEPALIVE = 15.0
+MAX_SECONDS = 600.0
+"""How long one SSE response lasts; clients reconnect and resume (servers and proxies
+should not hold a connection forever)."""
+
+
+@dataclass
+class _Feed:
+    fetch: Fetch
+    lookback: int
+    last: int = 0
+    clients: set[asyncio.Queue[Item | None]] = field(default_factory=set)
+    sent: set[int] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+class Feeds:
+    """The app's live feeds, by key (``run:<id>``, ``decisions``); pollers start with
+    their first client and stop with their last.
+
+    ``lookback`` re-reads that many ids below the newest seen, for feeds whose ids can
+    commit out of order (decisions from concurrent reviewers); a run's stream has one
+    writer and needs none.
+    """
+
+    def __init__(self, poll: float = POLL) -> None:
+        self.poll = poll
+        self._feeds: dict[str, _Feed] = {}
+        self._lock = asyncio.Lock()
+
+    async def follow(
+        self,
+        key: str,
+        fetch: Fetch,
+        head: Callable[[], int],
+        after: int,
+        *,
+        lookback: int = 0,
+        until: Callable[[Item], bool] | None = None,
+        seconds: float = MAX_SECONDS,
+    ) -> AsyncIterator[Item]:
+        """Items of feed ``key`` after id ``after``: first what is stored, then live ones
+        as they arrive; ends after an item ``until`` accepts (a run's last event), or
+        after ``seconds`` (the browser reconnects with its last id and loses nothing)."""
+        ends = asyncio.get_running_loop().time() + seconds
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        feed = await self._attach(key, fetch, head, lookback, queue)
+        try:
+            seen: set[int] = set()
+            for item in await run_in_threadpool(fetch, after):  # stored, in order
+                seen.add(item[0])
+                yield item
+                if until is not None and until(item):
+                    return
+            while True:
+                left = ends - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                try:
+                    got = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    return
+                if got is None:
+                    return
+                if got[0] <= after or got[0] in seen:
+                    continue  # already replayed
+                seen.add(got[0])
+                yield got
+                if until is not None and until(got):
+                    return
+        finally:
+            feed.clients.discard(queue)
+            if not feed.clients and feed.task is not None:
+                feed.task.cancel()
+                if self._feeds.get(key) is feed:
+                    del self._feeds[key]
+
+    async def _attach(
+        self, key: str, fetch: Fetch, head: Callable[[], int], lookback: int,
+        queue: asyncio.Queue[Item | None],
+    ) -> _Feed:  # fmt: skip
+        async with self._lock:  # one poller per feed, started from a known head
+            feed = self._feeds.get(key)
+            if feed is None or feed.task is None or feed.task.done():
+                feed = _Feed(fetch, lookback, last=await run_in_threadpool(head))
+                self._feeds[key] = feed
+                feed.task = asyncio.create_task(self._poll(feed))
+            feed.clients.add(queue)
+            return feed
+
+    async def _poll(self, feed: _Feed) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                items = await run_in_threadpool(feed.fetch, max(0, feed.last - feed.lookback))
+            except Exception:  # a database hiccup: try again next poll
+                continue
+            for item in items:
+                if item[0] in feed.sent or (not feed.lookback and item[0] <= feed.last):
+                    continue
+                feed.last = max(feed.last, item[0])
+                if feed.lookback:
+                    feed.sent.add(item[0])
+                for queue in list(feed.clients):
+                    queue.put_nowait(item)
+            if len(feed.sent) > 4 * feed.lookback + 1000:
+                feed.sent = {i for i in feed.sent if i > feed.last - feed.lookback}
+
+    async def close(self) -> None:
+        """End every feed (the server is stopping): clients get their stream closed."""
+        for feed in list(self._feeds.values()):
+            for queue in list(feed.clients):
+                queue.put_nowait(None)
+            if feed.task is not None:
+                feed.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feed.task
+        self._feeds.clear()
+
+
+async def sse(items: AsyncIterator[Item], keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
+    """``items`` as an ``text/event-stream`` body, with a comment line when quiet so
+    proxies keep the connection open."""
+    yield b"retry: 2000\n\n"
+    iterator = items.__aiter__()
+    pending: asyncio.Task[Item] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=keepalive)
+            if not done:
+                yield b": keepalive\n\n"
+                continue
+            try:
+                seq, name, data = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            body = json.dumps(data, separators=(",", ":"), default=str)
+            yield f"id: {seq}\nevent: {name}\ndata: {body}\n\n".encode()
+    finally:
+        if pending is not None:
+            pending.cancel()
+        with contextlib.suppress(Exception):
+            await iterator.aclose()  # type: ignore[attr-defined]
+
+
+def last_event_id(header: str | None, query: int | None) -> int:
+    """Where a client resumes: its ``Last-Event-ID`` header, else ``?after=``, else 0."""
+    if header and header.strip().isdigit():
+        return int(header.strip())
+    return max(0, query or 0)
+
+
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+"""What an SSE route declares in the OpenAPI schema."""
+
+
+def event_stream(items: AsyncIterator[Item]) -> StreamingResponse:
+    """The response that sends ``items`` as Server-Sent Events, unbuffered by proxies."""
+    return StreamingResponse(
+        sse(items),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
