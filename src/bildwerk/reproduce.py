@@ -79,8 +79,9 @@ def reproduce(
     *,
     root: Path | None = None,
     on_event: EventSink = ignore,
+    stream_id: str | None = None,
 ) -> Reproduction:
-    stream = EventStream(db, operation_id("reproduce"), on_event)
+    stream = EventStream(db, stream_id or operation_id("reproduce"), on_event)
     stream.emit("run.started", data={"op": "reproduce", "asset_id": asset_id})
     try:
         result = _reproduce(db, blobs, asset_id, root, stream)

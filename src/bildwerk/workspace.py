@@ -349,9 +349,13 @@ class Workspace:
 
     approve_run = _review.approve_run
 
-    def reproduce(self, asset_id: str, *, on_event: EventSink = ignore) -> Reproduction:
-        """Generate a scene or creative again from its record and compare the pixels."""
-        return reproduce(self.db, self.blobs, asset_id, root=self.root, on_event=on_event)
+    def reproduce(
+        self, asset_id: str, *, on_event: EventSink = ignore, stream_id: str | None = None
+    ) -> Reproduction:
+        """Generate a scene or creative again from its record and compare the pixels;
+        progress goes to the event stream ``stream_id`` (a new one by default)."""
+        return reproduce(self.db, self.blobs, asset_id, root=self.root, on_event=on_event,
+                         stream_id=stream_id)  # fmt: skip
 
     def creatives_marked(self, payload_hex: str) -> list[str]:
         """Creatives whose id starts with a watermark payload (``cr_<hex>…``)."""

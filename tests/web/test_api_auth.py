@@ -92,7 +92,8 @@ def test_every_route_declares_its_permission(app_client: tuple[TestClient, Works
     assert routes and all(route_permission(r) is not None for r in routes), [
         r.path for r in routes if route_permission(r) is None
     ]
-    assert [r.path for r in routes if route_permission(r) == PUBLIC] == ["/api/v1/session"]
+    public = sorted({r.path for r in routes if route_permission(r) == PUBLIC})
+    assert public == ["/api/v1/session", "/login"]
 
 
 def test_authorisation_matrix(app_client: tuple[TestClient, Workspace]) -> None:
@@ -109,11 +110,16 @@ def test_authorisation_matrix(app_client: tuple[TestClient, Workspace]) -> None:
             if needed == PUBLIC:
                 continue
             path = path_for(route, {"creative": creatives[0], "token": "none"})
-            anonymous = client.request(method, path, **kwargs)  # type: ignore[arg-type]
-            assert anonymous.status_code == 401, (method, route.path)
+            anonymous = client.request(method, path, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+            if route.path.startswith("/api/"):
+                assert anonymous.status_code == 401, (method, route.path)
+            else:  # pages send people to the login page, and back after it
+                assert anonymous.status_code == 303, (method, route.path)
+                assert anonymous.headers["location"].startswith("/login?next=%2F")
             for role in Role:
                 path = path_for(route, {"creative": creatives[0], "token": spare[role][0].id})
-                reply = client.request(method, path, headers=headers[role], **kwargs)  # type: ignore[arg-type]
+                reply = client.request(method, path, headers=headers[role],  # type: ignore[arg-type]
+                                       follow_redirects=False, **kwargs)  # fmt: skip
                 may = Permission(needed) in GRANTS[role]
                 assert reply.status_code < 500, (method, route.path, role, reply.text)
                 assert (reply.status_code != 403) == may, (method, route.path, role, reply.text)

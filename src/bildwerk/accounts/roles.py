@@ -35,6 +35,18 @@ class Permission(StrEnum):
     SETTINGS = "settings"
 
 
+DOING: dict[Permission, str] = {
+    Permission.READ: "see runs and creatives",
+    Permission.RUN: "plan, start or cancel runs",
+    Permission.DECIDE: "approve or reject creatives",
+    Permission.PUBLISH: "publish",
+    Permission.RIGHTS: "change rights or revoke",
+    Permission.AUDIT: "read the audit log",
+    Permission.MANAGE_USERS: "manage users and their tokens",
+    Permission.SETTINGS: "change settings",
+}
+"""What a permission lets one do, for messages that say what was refused."""
+
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.CREATOR: frozenset({Permission.READ, Permission.RUN}),

@@ -13,11 +13,11 @@ from bildwerk.checks.base import CheckResult
 COLOURS = {"fail": (207, 34, 46), "warn": (191, 135, 0), "pass": (26, 127, 55)}
 
 
-def _boxes(value: Any) -> Iterator[tuple[int, int, int, int]]:
+def evidence_boxes(value: Any) -> Iterator[tuple[int, int, int, int]]:
     """Every [x0, y0, x1, y1] list found anywhere in a check's evidence."""
     if isinstance(value, dict):
         for item in value.values():
-            yield from _boxes(item)
+            yield from evidence_boxes(item)
     elif isinstance(value, list | tuple):
         if len(value) == 4 and all(isinstance(v, int | float) for v in value):
             x0, y0, x1, y1 = (int(v) for v in value)
@@ -25,7 +25,7 @@ def _boxes(value: Any) -> Iterator[tuple[int, int, int, int]]:
                 yield x0, y0, x1, y1
         else:
             for item in value:
-                yield from _boxes(item)
+                yield from evidence_boxes(item)
 
 
 def annotate(
@@ -47,7 +47,7 @@ def annotate(
         if verdict not in ("fail", "warn"):
             continue
         colour = COLOURS[verdict]
-        for x0, y0, x1, y1 in _boxes(data.get("evidence", {})):
+        for x0, y0, x1, y1 in evidence_boxes(data.get("evidence", {})):
             box = [round(x0 * scale), round(y0 * scale), round(x1 * scale), round(y1 * scale)]
             draw.rectangle(box, outline=colour, width=max(2, round(out.width / 320)))
             corner = (box[0], box[1])

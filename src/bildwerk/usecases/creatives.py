@@ -54,6 +54,12 @@ def creatives(
     return CreativePage(items, total, f.limit, f.offset, menus)
 
 
+def creative_exists(ws: Workspace, asset_id: str) -> str:
+    """The full id of creative ``asset_id``; :class:`NotFoundError` if there is none."""
+    with ws.db.session(write=False) as s:
+        return creative_asset(s, asset_id).id
+
+
 def star(ws: Workspace, asset_id: str, *, user: str, on: bool) -> bool:
     """Star or unstar a creative for ``user``; True if it is starred now."""
     with ws.db.session() as s:

@@ -12,9 +12,16 @@ from pydantic import BaseModel, Field
 
 from bildwerk.accounts import service
 from bildwerk.accounts.roles import Permission, allowed
-from bildwerk.accounts.sessions import close_session, open_session
+from bildwerk.accounts.sessions import close_session
 from bildwerk.catalog.audit import verify
-from bildwerk.web.auth import COOKIE, PUBLIC, Principal, needs
+from bildwerk.web.auth import (
+    COOKIE,
+    PUBLIC,
+    Principal,
+    attempt_login,
+    needs,
+    set_session_cookie,
+)
 from bildwerk.web.params import ObjectId
 
 router = APIRouter(prefix="/api/v1")
@@ -102,21 +109,8 @@ def _user(account: service.Account) -> UserOut:
 @router.post("/session", response_model=Me, openapi_extra={"x-permission": PUBLIC})
 def login(body: Credentials, request: Request, response: Response) -> Me:
     """Log in: sets the session cookie and returns the CSRF token for changes."""
-    app = request.app.state
-    client = request.client.host if request.client else "?"
-    keys = (f"name:{body.name}", f"client:{client}")
-    if app.throttle.blocked(*keys):
-        raise HTTPException(429, "too many failed logins: wait 15 minutes")
-    try:
-        cookie, session = open_session(app.workspace.db, body.name, body.password, source=client)
-    except service.LoginError as exc:
-        app.throttle.failed(*keys)
-        raise HTTPException(401, exc.message) from None
-    response.set_cookie(
-        COOKIE, cookie, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-        max_age=int((session.expires_at - datetime.now(session.expires_at.tzinfo)).total_seconds()),
-        path="/",
-    )  # fmt: skip
+    cookie, session = attempt_login(request, body.name, body.password)
+    set_session_cookie(response, request, cookie, session)
     return _me(Principal(session.account, "session", session.csrf))
 
 

@@ -5,9 +5,10 @@ publishing a run."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from bildwerk.accounts.roles import Permission
 from bildwerk.catalog.models import Decision
 from bildwerk.catalog.repo.creatives import SORTS, CreativeFilter
 from bildwerk.errors import UserError
+from bildwerk.events import operation_id
 from bildwerk.usecases import creatives as uc
 from bildwerk.web.auth import Principal, needs
 from bildwerk.web.feeds import MAX_SECONDS, SSE_RESPONSES, Item, event_stream, last_event_id
@@ -28,6 +30,8 @@ Reader = Annotated[Principal, needs(Permission.READ)]
 Reviewer = Annotated[Principal, needs(Permission.DECIDE)]
 Publisher = Annotated[Principal, needs(Permission.PUBLISH)]
 Rights = Annotated[Principal, needs(Permission.RIGHTS)]
+Creator = Annotated[Principal, needs(Permission.RUN)]
+_log = logging.getLogger("bildwerk.web")
 YEAR = "private, max-age=31536000, immutable"
 
 
@@ -182,6 +186,32 @@ def decide(creative_id: ObjectId, body: DecisionIn, request: Request, who: Revie
 def undo(creative_id: ObjectId, request: Request, who: Reviewer) -> DecisionOut:
     """Take back your latest decision on this creative."""
     return DecisionOut.model_validate(_ws(request).undo(creative_id, actor=who.account.name))
+
+
+class ReproduceOut(BaseModel):
+    events: str = Field(description="follow it at /api/v1/runs/{events}/events[/stream]")
+
+
+@router.post("/creatives/{creative_id}/reproduce", response_model=ReproduceOut,
+             status_code=202)  # fmt: skip
+def reproduce(
+    creative_id: ObjectId, request: Request, response: Response, who: Creator
+) -> ReproduceOut:
+    """Make the creative again from its record, in the background; its last event says
+    whether the pixels are identical."""
+    ws = _ws(request)
+    uc.creative_exists(ws, creative_id)
+    stream = operation_id("reproduce")
+    request.app.state.jobs.submit(_reproduce, ws, creative_id, stream)
+    response.headers["Location"] = f"/api/v1/runs/{stream}/events"
+    return ReproduceOut(events=stream)
+
+
+def _reproduce(ws: Any, creative_id: str, stream: str) -> None:
+    try:
+        ws.reproduce(creative_id, stream_id=stream)
+    except Exception:  # recorded as the stream's failed run.finished
+        _log.warning("reproduce %s failed", creative_id, exc_info=True)
 
 
 @router.put("/creatives/{creative_id}/star", status_code=204)

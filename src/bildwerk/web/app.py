@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
-from bildwerk.web import api, api_creatives, api_runs, problems
+from bildwerk.web import api, api_creatives, api_runs, pages, problems
 from bildwerk.web.auth import Throttle
 from bildwerk.web.feeds import Feeds
 from bildwerk.web.params import has_nul
@@ -38,6 +40,7 @@ def create_app(root: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await app.state.feeds.close()
+        app.state.jobs.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -51,9 +54,11 @@ def create_app(root: Path) -> FastAPI:
     app.state.workspace = Workspace(root)
     app.state.throttle = Throttle()
     app.state.feeds = Feeds()
-    problems.install(app)
-    for router in (api.router, api_runs.router, api_creatives.router):
+    app.state.jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bildwerk-job")
+    problems.install(app, html=pages.error_page)
+    for router in (api.router, api_runs.router, api_creatives.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.middleware("http")
     async def _headers(
@@ -63,8 +68,10 @@ def create_app(root: Path) -> FastAPI:
         response = refused if refused is not None else await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        if request.url.path.startswith("/api/"):
+        if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        elif request.url.query:  # versioned by content hash: never changes
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response
 
     return app

@@ -14,13 +14,14 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
 
-from bildwerk.accounts.roles import Permission, allowed
+from bildwerk.accounts.roles import DOING, Permission, Role, allowed
 from bildwerk.accounts.service import Account, LoginError, token_account
-from bildwerk.accounts.sessions import find_session
+from bildwerk.accounts.sessions import Session, find_session, open_session
 
 COOKIE = "bildwerk_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -61,7 +62,11 @@ def needs(permission: Permission) -> Any:
     async def check(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not allowed(who.account.roles, permission):
             roles = ", ".join(sorted(who.account.roles)) or "none"
-            raise HTTPException(403, f"{who.account.name} ({roles}) may not {permission}")
+            raise HTTPException(
+                403,
+                f"{who.account.name} ({roles}) may not {DOING[permission]}: ask an admin "
+                f"for a role that may ({', '.join(r for r in Role if allowed({r}, permission))})",
+            )
         if who.via == "session" and request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and "form" in request.headers.get("content-type", ""):
@@ -110,3 +115,27 @@ class Throttle:
     def failed(self, *keys: str) -> None:
         for key in keys:
             self._failures[key].append(self.clock())
+
+
+def attempt_login(request: Request, name: str, password: str) -> tuple[str, Session]:
+    """Log in through the app's throttle (5 failures per name or client in 15 minutes):
+    the cookie value and the session; 429 while throttled, 401 for a failure."""
+    app = request.app.state
+    client = request.client.host if request.client else "?"
+    keys = (f"name:{name}", f"client:{client}")
+    if app.throttle.blocked(*keys):
+        raise HTTPException(429, "too many failed logins: wait 15 minutes")
+    try:
+        return open_session(app.workspace.db, name, password, source=client)
+    except LoginError as exc:
+        app.throttle.failed(*keys)
+        raise HTTPException(401, exc.message) from None
+
+
+def set_session_cookie(response: Response, request: Request, cookie: str, session: Session) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS, until it expires."""
+    left = session.expires_at - datetime.now(session.expires_at.tzinfo)
+    response.set_cookie(
+        COOKIE, cookie, httponly=True, samesite="lax", path="/",
+        secure=request.url.scheme == "https", max_age=int(left.total_seconds()),
+    )  # fmt: skip

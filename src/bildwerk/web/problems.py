@@ -5,11 +5,12 @@ message, so a client can show it beside the field."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from bildwerk.errors import (
@@ -22,6 +23,7 @@ from bildwerk.errors import (
 )
 
 PROBLEM = "application/problem+json"
+HtmlErrors = Callable[[Request, int, str, str | None], Response]
 _log = logging.getLogger("bildwerk.web")
 _TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 411: "Length required", 413: "Too large",
@@ -37,33 +39,42 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    """Every error the app can raise answers as problem+json."""
+def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
+    """Every error the app can raise answers as problem+json under ``/api/``; pages get
+    ``html(request, status, detail, hint)`` instead (a login redirect, an error page)."""
+
+    def answer(request: Request, status: int, detail: str, **extra: Any) -> Response:
+        if html is not None and not request.url.path.startswith("/api/"):
+            return html(request, status, detail, extra.get("hint"))
+        return problem(status, detail, **extra)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
-        return problem(422, "the request has invalid fields", errors=errors)
+        detail = "the request has invalid fields"
+        if html is not None and not request.url.path.startswith("/api/"):
+            detail += ": " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return answer(request, 422, detail, errors=errors)
 
     @app.exception_handler(BildwerkError)
-    async def _bildwerk(_: Request, exc: BildwerkError) -> JSONResponse:
+    async def _bildwerk(request: Request, exc: BildwerkError) -> Response:
         extra: dict[str, Any] = {"hint": exc.hint} if getattr(exc, "hint", None) else {}
         if isinstance(exc, ConfigError):  # a brief or settings file: where, exactly
             where = {"file": exc.path.name, "line": exc.line, "field": exc.field}
             extra["errors"] = [{**where, "message": exc.detail}]
-        return problem(status_of(exc), exc.message, **extra)
+        return answer(request, status_of(exc), exc.message, **extra)
 
     @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+    async def _bug(request: Request, exc: Exception) -> Response:
         _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return problem(500, "something went wrong on the server; it is in the server's log")
+        return answer(request, 500, "something went wrong on the server; it is in its log")
 
 
 def status_of(exc: BildwerkError) -> int:
