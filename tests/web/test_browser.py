@@ -18,6 +18,8 @@ import pytest
 import uvicorn
 
 from bildwerk.accounts import service
+from bildwerk.catalog.audit import verify
+from bildwerk.catalog.models import AuditEntry
 from bildwerk.publish.keys import dev_init
 from bildwerk.web.app import create_app
 from bildwerk.workspace import Workspace
@@ -176,3 +178,8 @@ def test_review_and_publish_in_the_browser(served: tuple[str, Workspace]) -> Non
         finally:
             chromium.close()
     assert len(set(pages)) >= 7 and not problems, problems
+    with ws.db.session(write=False) as s:  # everything they did is in the verified chain
+        assert verify(s).ok
+        done = {(e.type, e.actor) for e in s.query(AuditEntry)}
+    assert {("run.queued", "ana"), ("decision.approved", "ben"), ("decision.rejected", "ben"),
+            ("asset.published", "pia")} <= done  # fmt: skip
