@@ -47,8 +47,9 @@ demo: $(VENV)/.core
 	@echo "  JPEGs); display_mrec is 'ads' (credentials embedded);"
 	@echo "  review previews are 'internal' (the whole generation record). Change them under"
 	@echo "  delivery: in $(DEMO)/bildwerk.yaml."
-	@echo "Team API: $(BIN)/bildwerk users add you --role admin -w $(DEMO), then"
-	@echo "  $(BIN)/bildwerk serve -w $(DEMO) and open http://127.0.0.1:8080/api/docs"
+	@echo "Web app: $(BIN)/bildwerk users add you --role admin -w $(DEMO), then"
+	@echo "  $(BIN)/bildwerk serve -w $(DEMO) and open http://127.0.0.1:8080/ (review with the"
+	@echo "  keyboard: j/k, a, r, ? for all keys; the API and its docs: http://127.0.0.1:8080/api/docs)"
 
 ## test: install test dependencies (system packages too) and run lint, types and tests
 test: $(VENV)/.test
