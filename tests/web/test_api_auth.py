@@ -229,3 +229,29 @@ def test_an_expired_session_is_refused(app_client: tuple[TestClient, Workspace])
         s.commit()
     reply = client.get("/api/v1/me")
     assert reply.status_code == 401 and "log in again" in reply.json()["detail"]
+
+
+def test_a_user_header_counts_only_from_a_configured_proxy(workspace_dir: Path) -> None:
+    config = workspace_dir / "bildwerk.yaml"
+    proxied = "web:\n  trusted_proxy:\n    header: X-Forwarded-User\n    addresses: [10.0.0.5]\n"
+    app = create_app(workspace_dir)
+    ws: Workspace = app.state.workspace
+    service.add_user(ws.db, "ana", ["reviewer"], password=None, actor="setup")
+    service.add_user(ws.db, "gone", ["admin"], password=None, actor="setup")
+    service.set_disabled(ws.db, "gone", True, actor="setup")
+    claim = {"X-Forwarded-User": "ana"}
+    with TestClient(app, base_url="http://127.0.0.1", client=("10.0.0.5", 4000)) as client:
+        assert client.get("/api/v1/me", headers=claim).status_code == 401  # off by default
+    config.write_text(config.read_text(encoding="utf-8") + proxied, encoding="utf-8")
+    app = create_app(workspace_dir)
+    with TestClient(app, base_url="http://127.0.0.1", client=("10.0.0.9", 4000)) as client:
+        assert client.get("/api/v1/me", headers=claim).status_code == 401  # not the proxy
+    with TestClient(app, base_url="http://127.0.0.1", client=("10.0.0.5", 4000)) as client:
+        me = client.get("/api/v1/me", headers=claim)
+        assert me.status_code == 200 and me.json()["via"] == "proxy"
+        assert client.get("/api/v1/me", headers={"X-Forwarded-User": "gone"}).status_code == 401
+        assert client.get("/api/v1/me", headers={"X-Forwarded-User": "nobody"}).status_code == 401
+        star = f"/api/v1/creatives/{fill_run(ws.db, 1)[0]}/star"
+        assert client.put(star, headers=claim).status_code == 403  # CSRF applies
+        token = {CSRF_HEADER: me.json()["csrf"], **claim}
+        assert client.put(star, headers=token).status_code == 204

@@ -217,6 +217,16 @@ def token_account(db: Database, presented: str) -> Account:
         return account_of(user)
 
 
+def named_account(db: Database, name: str) -> Account:
+    """The enabled account ``name`` (a trusted proxy said who is asking);
+    :class:`LoginError` for an unknown or disabled one."""
+    with db.session(write=False) as s:
+        user = s.get(User, name)
+        if user is None or user.disabled:
+            raise LoginError(f"the proxy named {name[:64]!r}, which is not an enabled account")
+        return account_of(user)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -20,6 +20,7 @@ from bildwerk.atomicio import atomic_write_text
 from bildwerk.config.delivery import DeliveryProfile, profiles
 from bildwerk.config.governance import Governance
 from bildwerk.config.publishing import SigningSettings, TargetSettings, WebhookTargetSettings
+from bildwerk.config.web import WebSettings
 from bildwerk.config.yamlfile import read_yaml, validate
 from bildwerk.netguard import DEFAULT_LIMITS, MB, NetPolicy, limits_from
 from bildwerk.netguard import Limits as NetLimits
@@ -116,6 +117,7 @@ class Settings(BaseModel):
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     signing: SigningSettings | None = None
     governance: Governance = Governance()
+    web: WebSettings = WebSettings()
     delivery: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="delivery profiles by name: changes to the built-ins (internal, public, "

@@ -4,6 +4,7 @@ security headers on every response."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +54,7 @@ def create_app(root: Path) -> FastAPI:
     )
     app.state.workspace = Workspace(root)
     app.state.throttle = Throttle()
+    app.state.secret = secrets.token_bytes(32)
     app.state.feeds = Feeds()
     app.state.jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bildwerk-job")
     problems.install(app, html=pages.error_page)

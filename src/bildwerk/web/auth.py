@@ -10,6 +10,8 @@ never attach tokens on their own. Logins are throttled per name and per client.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Response
 
 from bildwerk.accounts.roles import DOING, Permission, Role, allowed
-from bildwerk.accounts.service import Account, LoginError, token_account
+from bildwerk.accounts.service import Account, LoginError, named_account, token_account
 from bildwerk.accounts.sessions import Session, find_session, open_session
 
 COOKIE = "bildwerk_session"
@@ -35,17 +37,23 @@ class Principal:
     """The account behind a request and how it proved itself."""
 
     account: Account
-    via: str  # "session" | "token"
+    via: str  # "session" | "token" | "proxy"
     csrf: str = ""
 
 
 def principal(request: Request) -> Principal:
     """The request's account; 401 when there is none (or it is no longer valid)."""
-    db = request.app.state.workspace.db
+    ws = request.app.state.workspace
+    db = ws.db
     header = request.headers.get("authorization", "")
+    proxy = ws.settings.web.trusted_proxy
     try:
         if header.lower().startswith("bearer "):
             return Principal(token_account(db, header[7:].strip()), "token")
+        client = request.client.host if request.client else None
+        if proxy is not None and proxy.trusts(client) and request.headers.get(proxy.header):
+            account = named_account(db, request.headers[proxy.header].strip())
+            return Principal(account, "proxy", _proxy_csrf(request, account.name))
         cookie = request.cookies.get(COOKIE)
         if cookie:
             session = find_session(db, cookie)
@@ -53,6 +61,14 @@ def principal(request: Request) -> Principal:
     except LoginError as exc:
         raise HTTPException(401, exc.message) from None
     raise HTTPException(401, "log in, or send an API token as 'Authorization: Bearer …'")
+
+
+def _proxy_csrf(request: Request, name: str) -> str:
+    """A proxy-authenticated browser has no session: its CSRF token is derived from the
+    app's secret (new at each start) and the name, so forms work and other sites cannot
+    forge one."""
+    secret: bytes = request.app.state.secret
+    return hmac.new(secret, f"csrf:{name}".encode(), hashlib.sha256).hexdigest()
 
 
 def needs(permission: Permission) -> Any:
@@ -67,7 +83,7 @@ def needs(permission: Permission) -> Any:
                 f"{who.account.name} ({roles}) may not {DOING[permission]}: ask an admin "
                 f"for a role that may ({', '.join(r for r in Role if allowed({r}, permission))})",
             )
-        if who.via == "session" and request.method not in SAFE_METHODS:
+        if who.via in ("session", "proxy") and request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and "form" in request.headers.get("content-type", ""):
                 sent = str((await request.form()).get("csrf") or "")
