@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy import text
 
 from bildwerk.catalog import repo
@@ -267,3 +268,38 @@ def test_upgrading_an_older_catalog_chains_its_audited_history(catalog_url: str)
         assert verdict.ok and verdict.entries == len(audited) + 1
     finally:
         database.close()
+
+
+def test_signed_checkpoints(workspace_dir: Path, tmp_path: Path) -> None:
+    from bildwerk.publish.keys import dev_init
+
+    dev_init(workspace_dir, org="acme")
+    cli = [sys.executable, "-m", "bildwerk", "--workspace", str(workspace_dir)]
+    kept = tmp_path / "checkpoint.json"
+    head = subprocess.run([*cli, "audit", "head", "--checkpoint", str(kept)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert head.returncode == 0 and "NOT FOR PRODUCTION" in head.stdout, head.stderr
+    ok = subprocess.run([*cli, "audit", "verify", "--checkpoint", str(kept), "--json"],
+                        capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "acme" in json.loads(ok.stdout)["checkpoint"]["signer"]
+    doc = json.loads(kept.read_text())
+    doc["checkpoint"]["seq"] += 1  # an edited checkpoint
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(doc))
+    bad = subprocess.run([*cli, "audit", "verify", "--checkpoint", str(forged)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "signature does not match" in bad.stderr
+
+
+def test_checkpoint_signatures_for_rsa_and_ed25519() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from bildwerk.publish import checkpoint
+
+    for key, alg in ((rsa.generate_private_key(65537, 2048), "ps256"),
+                     (ed25519.Ed25519PrivateKey.generate(), "ed25519")):  # fmt: skip
+        signature = checkpoint._sign(key, alg, b"head")
+        checkpoint._verify(key.public_key(), alg, signature, b"head")
+        with pytest.raises(InvalidSignature):
+            checkpoint._verify(key.public_key(), alg, signature, b"other head")

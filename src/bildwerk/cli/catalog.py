@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -314,6 +314,13 @@ def audit_verify_cmd(
             "still be part of the chain.",
         ),
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A signed checkpoint (`audit head --checkpoint`): its signature "
+            "must hold and its head must still be in the chain."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -322,9 +329,17 @@ def audit_verify_cmd(
     from bildwerk.catalog.audit import verify
 
     ws = _ws(workspace)
+    signed = None
+    if checkpoint is not None:
+        from bildwerk.publish.checkpoint import read_checkpoint
+
+        signed = read_checkpoint(checkpoint)
+        if expect is not None and expect != signed["hash"]:
+            raise UserError("--expect and --checkpoint name different heads; give one")
+        expect = signed["hash"]
     with ws.db.session(write=False) as s:
         verdict = verify(s, expect=expect)
-    data = asdict(verdict)
+    data = {**asdict(verdict), "checkpoint": signed}
     if verdict.ok:
         _report(
             as_json, data,
@@ -338,9 +353,20 @@ def audit_verify_cmd(
 
 
 @audit_app.command("head")
-def audit_head_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+def audit_head_cmd(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the head here, signed with the workspace's signing "
+            "key (`bildwerk keys`), to keep outside the system."
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The chain's newest entry and hash: keep it outside the system (a ticket, a
-    notary, another machine) and check it later with `bildwerk audit verify --expect`."""
+    notary, another machine) and check it later with `bildwerk audit verify --expect`
+    (or `--checkpoint` for a signed one)."""
     from bildwerk.catalog.models import AuditHead
 
     ws = _ws(workspace)
@@ -348,5 +374,15 @@ def audit_head_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> 
         head = s.get(AuditHead, 1)
         if head is None:
             raise UserError("this catalog has no audit head", hint="run `bildwerk db upgrade`")
-        data = {"seq": head.seq, "hash": head.hash}
-    _report(as_json, data, f"{data['seq']} {data['hash']}")
+        data: dict[str, Any] = {"seq": head.seq, "hash": head.hash}
+    text = f"{data['seq']} {data['hash']}"
+    if checkpoint is not None:
+        from bildwerk.publish.checkpoint import sign_checkpoint, write_checkpoint
+        from bildwerk.publish.stamp import load_identity
+
+        identity = load_identity(ws.root, ws.settings.signing)
+        write_checkpoint(checkpoint, sign_checkpoint(identity.signer, head.seq, head.hash))
+        data["checkpoint"] = str(checkpoint)
+        text += f"\nsigned checkpoint written to {checkpoint}" + (
+            " (dev key: NOT FOR PRODUCTION)" if identity.dev else "")  # fmt: skip
+    _report(as_json, data, text)
