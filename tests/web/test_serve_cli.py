@@ -75,7 +75,8 @@ class Served:
             code = self.proc.wait(timeout=SHUTDOWN_S)
         except subprocess.TimeoutExpired:
             pytest.fail(f"serve still running {SHUTDOWN_S:.0f} s after {signum}:\n{self.output()}")
-        assert code >= 0, f"serve died of signal {-code} instead of shutting down:\n{self.output()}"
+        assert code == 0, f"serve ended with {code} instead of shutting down:\n{self.output()}"
+        assert "bildwerk serve stopped" in self.output()
 
 
 @pytest.fixture

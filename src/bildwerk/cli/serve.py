@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bildwerk.cli.common import WorkspaceOpt, _ws, app, err
-from bildwerk.errors import MissingExtraError
+from bildwerk.errors import MissingExtraError, Terminated
 from bildwerk.netguard import is_loopback
 
 
@@ -47,6 +47,8 @@ def serve(
         )
     try:
         uvicorn.run(create_app(root), host=host, port=port, proxy_headers=False, log_level="info")
+    except (KeyboardInterrupt, Terminated):  # uvicorn shut down cleanly, then re-raised
+        pass
     finally:
         if worker is not None:
             worker.terminate()
@@ -54,3 +56,4 @@ def serve(
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
+    err.print("bildwerk serve stopped")
