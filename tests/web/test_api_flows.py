@@ -199,6 +199,8 @@ def test_a_run_through_the_api(server: tuple[str, Workspace]) -> None:
         thumb.headers["content-type"] == "image/webp"
         and "immutable" in thumb.headers["cache-control"]
     )
+    drawn = c["cy"].get(f"/api/v1/creatives/{ids[1]}/evidence")
+    assert drawn.status_code == 200 and drawn.content[8:12] == b"WEBP"
     record = c["cy"].get(f"/api/v1/creatives/{ids[1]}").json()
     assert record["request"]["seed"] == 11 and record["runs"][0]["id"] == run_id
     assert [d["actor"] for d in record["decisions"]] == ["gate", "ben"]

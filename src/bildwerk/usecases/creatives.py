@@ -4,7 +4,9 @@ small WebP thumbnails for galleries."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,6 +162,34 @@ def creative(ws: Workspace, asset_id: str) -> dict[str, Any]:
                 for p in repo.live_publications_of(s, [asset.id])
             ],
         }
+
+
+def evidence_image(ws: Workspace, asset_id: str) -> tuple[Path, str]:
+    """The creative with the evidence of every failing or warning check drawn on it (as
+    in the contact sheet), 640 px wide WebP; named by the master and the QA record, so a
+    QA re-run makes a new one."""
+    from PIL import Image
+
+    from bildwerk.checks.annotate import annotate
+
+    with ws.db.session(write=False) as s:
+        asset = creative_asset(s, asset_id)
+        job = s.scalar(select(Job).where(Job.creative_id == asset.id).limit(1))
+        checks = list((job.qa or {}).get("checks") or ()) if job else []
+        sha = asset.sha256
+    tag = hashlib.sha256(f"{sha}{json.dumps(checks, sort_keys=True, default=str)}".encode())
+    path = ws.root / ".cache" / "evidence" / f"{tag.hexdigest()[:40]}.webp"
+    if not path.is_file():
+        if not ws.blobs.has(sha):
+            raise NotFoundError(f"{asset_id}: its image is missing from the blob store",
+                                hint="run 'bildwerk fsck' to see what else is missing")  # fmt: skip
+        with Image.open(ws.blobs.local_path(sha)) as im:
+            drawn = annotate(im, checks)
+        buf = io.BytesIO()
+        drawn.save(buf, "WEBP", quality=80, method=4)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+    return path, path.stem
 
 
 def _brief(s: Session, sha256: str) -> dict[str, Any] | None:

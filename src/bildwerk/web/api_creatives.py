@@ -172,6 +172,14 @@ def thumb(creative_id: ObjectId, width: int, request: Request, who: Reader) -> F
                         headers={"Cache-Control": YEAR, "ETag": f'"{tag}"'})  # fmt: skip
 
 
+@router.get("/creatives/{creative_id}/evidence", response_class=FileResponse)
+def evidence(creative_id: ObjectId, request: Request, who: Reader) -> FileResponse:
+    """The creative with the boxes behind every failing or warning check drawn on it."""
+    path, tag = uc.evidence_image(_ws(request), creative_id)
+    return FileResponse(path, media_type="image/webp",
+                        headers={"Cache-Control": YEAR, "ETag": f'"{tag}"'})  # fmt: skip
+
+
 @router.post("/creatives/{creative_id}/decisions", response_model=DecisionOut, status_code=201)
 def decide(creative_id: ObjectId, body: DecisionIn, request: Request, who: Reviewer) -> DecisionOut:
     """Approve or reject (with a reason); separation of duties applies."""
