@@ -41,6 +41,8 @@ def briefs(ws: Workspace) -> list[str]:
 def workspace_brief(ws: Workspace, ref: str) -> Path:
     """The brief ``ref`` names (relative to the workspace); refuses anything outside it
     (``..``, absolute paths, links out) and anything that is not a YAML file."""
+    if "\x00" in ref or not ref.strip():
+        raise UserError(f"brief {ref!r} is not a file name", hint="e.g. campaigns/summer.yaml")
     candidate = (ws.root / ref).resolve()
     if not candidate.is_relative_to(ws.root) or Path(ref).is_absolute():
         raise UserError(

@@ -4,7 +4,6 @@ OpenAPI schema, errors as problem+json. Every route names its permission."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -22,7 +21,7 @@ from bildwerk.web.auth import (
     needs,
     set_session_cookie,
 )
-from bildwerk.web.params import ObjectId
+from bildwerk.web.params import ObjectId, UtcDatetime
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[Principal, needs(Permission.READ)]
@@ -53,7 +52,7 @@ class UserOut(BaseModel):
     roles: list[str]
     disabled: bool
     has_password: bool
-    created_at: datetime | None
+    created_at: UtcDatetime | None
 
 
 class UserChange(BaseModel):
@@ -71,8 +70,8 @@ class TokenOut(BaseModel):
     user: str
     label: str
     prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
     secret: str | None = Field(None, description="shown once, when the token is created")
 
 
@@ -80,8 +79,8 @@ class RunOut(BaseModel):
     id: str
     campaign_id: str | None = None
     status: str
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     planned: int = 0
     generated: int = 0
     cached: int = 0

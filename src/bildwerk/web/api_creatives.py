@@ -23,7 +23,7 @@ from bildwerk.events import operation_id
 from bildwerk.usecases import creatives as uc
 from bildwerk.web.auth import Principal, needs
 from bildwerk.web.feeds import MAX_SECONDS, SSE_RESPONSES, Item, event_stream, last_event_id
-from bildwerk.web.params import ObjectId
+from bildwerk.web.params import MAX_INT, After, ObjectId, UtcDatetime
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[Principal, needs(Permission.READ)]
@@ -33,6 +33,10 @@ Rights = Annotated[Principal, needs(Permission.RIGHTS)]
 Creator = Annotated[Principal, needs(Permission.RUN)]
 _log = logging.getLogger("bildwerk.web")
 YEAR = "private, max-age=31536000, immutable"
+FORMATS = ("avif", "webp", "jpeg")
+WEBP: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a WebP image", "content": {"image/webp": {}}}
+}
 
 
 class CreativeOut(BaseModel):
@@ -50,14 +54,14 @@ class CreativeOut(BaseModel):
     height: int
     state: str | None
     decided_by: str | None
-    decided_at: dt.datetime | None
+    decided_at: UtcDatetime | None
     rank: int | None
     score: float | None
     qa_status: str
     flagged: dict[str, str]
     slots: dict[str, str]
     starred: bool
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class CreativePageOut(BaseModel):
@@ -130,7 +134,7 @@ def list_creatives(
     starred: bool = False,
     sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$")] = "rank",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     facets: bool = False,
 ) -> CreativePageOut:
     """Creatives matching every given filter, in the contact sheet's order by default."""
@@ -150,7 +154,11 @@ def get_creative(creative_id: ObjectId, request: Request, who: Reader) -> dict[s
     return uc.creative(_ws(request), creative_id)
 
 
-@router.get("/creatives/{creative_id}/renditions/{fmt}/{width}", response_class=FileResponse)
+@router.get(
+    "/creatives/{creative_id}/renditions/{fmt}/{width}",
+    response_class=FileResponse,
+    responses={200: {"description": "the file", "content": {f"image/{f}": {} for f in FORMATS}}},
+)
 def rendition(
     creative_id: ObjectId,
     fmt: Literal["avif", "webp", "jpeg"],
@@ -164,7 +172,8 @@ def rendition(
                         headers={"Cache-Control": YEAR, "ETag": f'"{sha}"'})  # fmt: skip
 
 
-@router.get("/creatives/{creative_id}/thumb/{width}", response_class=FileResponse)
+@router.get("/creatives/{creative_id}/thumb/{width}", response_class=FileResponse,
+            responses=WEBP)  # fmt: skip
 def thumb(creative_id: ObjectId, width: int, request: Request, who: Reader) -> FileResponse:
     """A small WebP for galleries (160, 320 or 640 px wide), cacheable for a year."""
     path, tag = uc.thumbnail(_ws(request), creative_id, width)
@@ -172,7 +181,8 @@ def thumb(creative_id: ObjectId, width: int, request: Request, who: Reader) -> F
                         headers={"Cache-Control": YEAR, "ETag": f'"{tag}"'})  # fmt: skip
 
 
-@router.get("/creatives/{creative_id}/evidence", response_class=FileResponse)
+@router.get("/creatives/{creative_id}/evidence", response_class=FileResponse,
+            responses=WEBP)  # fmt: skip
 def evidence(creative_id: ObjectId, request: Request, who: Reader) -> FileResponse:
     """The creative with the boxes behind every failing or warning check drawn on it."""
     path, tag = uc.evidence_image(_ws(request), creative_id)
@@ -249,7 +259,7 @@ def _decisions(ws: Any, after: int) -> list[Item]:
 async def follow_decisions(
     request: Request,
     who: Reader,
-    after: int | None = None,
+    after: After = None,
     last_event: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     seconds: Annotated[float, Query(ge=0, le=MAX_SECONDS)] = MAX_SECONDS,
 ) -> StreamingResponse:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, HTTPException, Query, Request, Response, UploadFile
@@ -17,7 +16,7 @@ from bildwerk.events import END
 from bildwerk.usecases import briefs
 from bildwerk.web.auth import Principal, needs
 from bildwerk.web.feeds import MAX_SECONDS, SSE_RESPONSES, Item, event_stream, last_event_id
-from bildwerk.web.params import ObjectId
+from bildwerk.web.params import After, ObjectId, UtcDatetime
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[Principal, needs(Permission.READ)]
@@ -61,8 +60,8 @@ class RunDetail(BaseModel):
     id: str
     campaign_id: str | None = None
     status: str
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     planned: int = 0
     generated: int = 0
     cached: int = 0
@@ -75,7 +74,7 @@ class RunDetail(BaseModel):
 class EventOut(BaseModel):
     seq: int
     kind: str
-    at: datetime
+    at: UtcDatetime
     stage: str | None = None
     job: str | None = None
     total: int | None = None
@@ -167,13 +166,14 @@ def _events(ws: Any, stream: str, after: int) -> list[Item]:
 
 
 @router.get("/runs/{run_id}/events", response_model=EventPage)
-def events(run_id: ObjectId, request: Request, who: Reader, after: int = 0) -> EventPage:
+def events(run_id: ObjectId, request: Request, who: Reader, after: After = None) -> EventPage:
     """A run's progress events after ``after``, oldest first, at most 500 per page."""
     ws = _ws(request)
     stream = ws.stream_id(run_id)
-    items = _events(ws, stream, max(0, after))
+    after = after or 0
+    items = _events(ws, stream, after)
     out = [EventOut.model_validate(data) for _, _, data in items]
-    return EventPage(events=out, after=out[-1].seq if out else max(0, after),
+    return EventPage(events=out, after=out[-1].seq if out else after,
                      finished=any(e.kind == END for e in out))  # fmt: skip
 
 
@@ -186,7 +186,7 @@ async def follow(
     run_id: ObjectId,
     request: Request,
     who: Reader,
-    after: int | None = None,
+    after: After = None,
     last_event: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     seconds: Annotated[float, Query(ge=0, le=MAX_SECONDS)] = MAX_SECONDS,
 ) -> StreamingResponse:

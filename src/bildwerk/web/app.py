@@ -58,6 +58,7 @@ def create_app(root: Path) -> FastAPI:
     app.state.feeds = Feeds()
     app.state.jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bildwerk-job")
     problems.install(app, html=pages.error_page)
+    problems.document(app)
     for router in (api.router, api_runs.router, api_creatives.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
@@ -66,7 +67,7 @@ def create_app(root: Path) -> FastAPI:
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        refused = _refused(request)
+        refused = _refused(request) or await _nul_in_body(request)
         response = refused if refused is not None else await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -100,6 +101,21 @@ def _refused(request: Request) -> Response | None:
             413, f"the request body is over the {MAX_BODY:,}-byte limit",
             hint="a brief is a small YAML file (at most 1 MB); keep images in assets/",
         )  # fmt: skip
+    return None
+
+
+_TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
+
+
+async def _nul_in_body(request: Request) -> Response | None:
+    """A NUL character in a JSON or form body: no field of ours holds one, and PostgreSQL
+    could not store it (checked here once instead of in every model)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method in ("GET", "HEAD", "OPTIONS") or kind not in _TEXT_BODIES:
+        return None
+    body = await request.body()  # at most MAX_BODY: larger ones were refused already
+    if b"\x00" in body or b"\\u0000" in body or (kind != "application/json" and b"%00" in body):
+        return problems.problem(400, "the request body contains a NUL character")
     return None
 
 

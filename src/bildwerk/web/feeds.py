@@ -174,9 +174,11 @@ async def sse(items: AsyncIterator[Item], keepalive: float = KEEPALIVE) -> Async
 
 def last_event_id(header: str | None, query: int | None) -> int:
     """Where a client resumes: its ``Last-Event-ID`` header, else ``?after=``, else 0."""
+    from bildwerk.web.params import MAX_INT
+
     if header and header.strip().isdigit():
-        return int(header.strip())
-    return max(0, query or 0)
+        return min(int(header.strip()), MAX_INT)
+    return min(max(0, query or 0), MAX_INT)
 
 
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
