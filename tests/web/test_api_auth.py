@@ -16,7 +16,7 @@ from sqlalchemy import update
 from bildwerk.accounts import service
 from bildwerk.accounts.roles import GRANTS, Permission, Role
 from bildwerk.catalog.audit import verify
-from bildwerk.catalog.models import AuditEntry, WebSession, utcnow
+from bildwerk.catalog.models import AuditEntry, Run, WebSession, utcnow
 from bildwerk.netguard import is_loopback
 from bildwerk.testing.catalog_rows import fill_run
 from bildwerk.web.app import SECURITY_HEADERS, api_routes, create_app
@@ -255,3 +255,29 @@ def test_a_user_header_counts_only_from_a_configured_proxy(workspace_dir: Path) 
         assert client.put(star, headers=claim).status_code == 403  # CSRF applies
         token = {CSRF_HEADER: me.json()["csrf"], **claim}
         assert client.put(star, headers=token).status_code == 204
+
+
+def test_objects_of_others_are_refused(app_client: tuple[TestClient, Workspace]) -> None:
+    """Object-level access (IDOR): a role that may act on its own objects may not act on
+    someone else's by naming their id."""
+    client, ws = app_client
+    service.add_user(ws.db, "cara", ["creator"], password=None, actor="setup")
+    fill_run(ws.db, 2, run_id="run-of-creator", submitted_by="creator")
+    with ws.db.session() as s:
+        s.execute(update(Run).where(Run.id == "run-of-creator").values(status="queued"))
+        s.commit()
+    viewer = token_for(ws, Role.VIEWER)
+    _, cara_secret = service.create_token(ws.db, "cara", actor="setup")
+    cara = {"Authorization": f"Bearer {cara_secret}"}
+    theirs = client.post("/api/v1/runs/run-of-creator/cancel", headers=cara)
+    assert theirs.status_code == 403 and "only they or an admin" in theirs.json()["detail"]
+    other, _ = service.create_token(ws.db, "reviewer", actor="setup")
+    assert client.delete(f"/api/v1/tokens/{other.id}", headers=viewer).status_code == 403
+    assert client.get("/api/v1/tokens?user=reviewer", headers=viewer).status_code == 403
+    mine = client.post("/api/v1/tokens", json={"user": "reviewer"}, headers=viewer)
+    assert mine.status_code == 403
+    assert [t.revoked_at for t in service.tokens(ws.db, "reviewer")] == [None]  # untouched
+    with ws.db.session(write=False) as s:
+        assert s.get(Run, "run-of-creator").status == "queued"
+    own = client.post("/api/v1/runs/run-of-creator/cancel", headers=token_for(ws, Role("creator")))
+    assert own.status_code == 202
