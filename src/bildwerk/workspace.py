@@ -247,15 +247,25 @@ class Workspace:
         raise NotFoundError(f"no run or event stream '{ref}'", hint="see 'bildwerk runs list'")
 
     def run_info(self, run_id: str) -> dict[str, Any]:
+        return self.run_row(run_id, jobs=True)
+
+    def run_row(self, run_id: str, *, jobs: bool = False) -> dict[str, Any]:
+        """One run (an id, a unique prefix, ``latest``), with its jobs if asked."""
         with self.db.session() as s:
             run = repo.get_run(s, run_id)
             if run is None:
                 raise NotFoundError(f"no run '{run_id}'", hint="see 'bildwerk runs list'")
-            jobs = [
-                {"job_key": j.job_key, "position": j.position, "status": j.status, "error": j.error}
-                for j in run.jobs
-            ]
-            info = {**_row(run), "jobs": jobs}
+            info = _row(run)
+            if jobs:
+                info["jobs"] = [
+                    {
+                        "job_key": j.job_key,
+                        "position": j.position,
+                        "status": j.status,
+                        "error": j.error,
+                    }
+                    for j in run.jobs
+                ]
         if info.get("manifest_path"):
             info["manifest_path"] = str(self._stored_output(run.id, info["manifest_path"]))
         return info

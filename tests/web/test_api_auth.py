@@ -19,8 +19,9 @@ from bildwerk.catalog.audit import verify
 from bildwerk.catalog.models import AuditEntry, Run, WebSession, utcnow
 from bildwerk.netguard import is_loopback
 from bildwerk.testing.catalog_rows import fill_run
-from bildwerk.web.app import SECURITY_HEADERS, api_routes, create_app
+from bildwerk.web.app import api_routes, create_app
 from bildwerk.web.auth import CSRF_HEADER, PUBLIC, Throttle, route_permission
+from bildwerk.web.guard import SECURITY_HEADERS
 from bildwerk.workspace import Workspace
 
 PASSWORD = "correct horse battery"

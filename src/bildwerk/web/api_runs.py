@@ -139,7 +139,7 @@ def submit(body: BriefRef, request: Request, response: Response, who: Creator) -
 @router.get("/runs/{run_id}", response_model=RunDetail)
 def get_run(run_id: ObjectId, request: Request, who: Reader) -> RunDetail:
     """One run (an id, a unique prefix, or ``latest``)."""
-    info = _ws(request).run_info(run_id)
+    info = _ws(request).run_row(run_id)
     return RunDetail.model_validate(
         {**info, "submitted_by": (info.get("options") or {}).get("submitted_by") or None}
     )
@@ -150,7 +150,7 @@ def cancel(run_id: ObjectId, request: Request, who: Creator) -> RunDetail:
     """Cancel a queued run, or stop a running one between tasks. Creators cancel their
     own runs; admins anyone's."""
     ws = _ws(request)
-    info = ws.run_info(run_id)
+    info = ws.run_row(run_id)
     owner = (info.get("options") or {}).get("submitted_by")
     if owner != who.account.name and Role.ADMIN not in who.account.roles:
         raise HTTPException(403, f"run {info['id']} was submitted by {owner or 'the CLI'}; "

@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from bildwerk.web import api, api_creatives, api_runs, pages, problems
 from bildwerk.web.auth import Throttle
 from bildwerk.web.feeds import Feeds
-from bildwerk.web.params import has_nul
-
-SECURITY_HEADERS = {
-    # scripts only from the app itself: no inline script, no eval
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+from bildwerk.web.guard import Guard
 
 
 def create_app(root: Path) -> FastAPI:
@@ -63,60 +50,8 @@ def create_app(root: Path) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        refused = _refused(request) or await _nul_in_body(request)
-        response = refused if refused is not None else await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        elif request.url.query:  # versioned by content hash: never changes
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
-
+    app.add_middleware(Guard)
     return app
-
-
-MAX_BODY = 1024 * 1024 + 64 * 1024
-"""The largest request body accepted: a 1 MB brief and its multipart framing. Checked
-from ``Content-Length`` before anything is read or spooled to disk."""
-
-
-def _refused(request: Request) -> Response | None:
-    """A request refused before routing: a NUL byte in its URL, or a body too large."""
-    if has_nul(request.scope.get("raw_path") or b"") or has_nul(request.scope["query_string"]):
-        return problems.problem(400, "the URL contains a NUL byte")
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return None
-    length = request.headers.get("content-length")
-    if length is None:
-        if request.headers.get("transfer-encoding", "").lower() == "chunked":
-            return problems.problem(411, "send a Content-Length with the request body")
-        return None
-    if not length.isdigit() or int(length) > MAX_BODY:
-        return problems.problem(
-            413, f"the request body is over the {MAX_BODY:,}-byte limit",
-            hint="a brief is a small YAML file (at most 1 MB); keep images in assets/",
-        )  # fmt: skip
-    return None
-
-
-_TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
-
-
-async def _nul_in_body(request: Request) -> Response | None:
-    """A NUL character in a JSON or form body: no field of ours holds one, and PostgreSQL
-    could not store it (checked here once instead of in every model)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if request.method in ("GET", "HEAD", "OPTIONS") or kind not in _TEXT_BODIES:
-        return None
-    body = await request.body()  # at most MAX_BODY: larger ones were refused already
-    if b"\x00" in body or b"\\u0000" in body or (kind != "application/json" and b"%00" in body):
-        return problems.problem(400, "the request body contains a NUL character")
-    return None
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:

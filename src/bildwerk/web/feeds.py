@@ -64,35 +64,53 @@ class Feeds:
         lookback: int = 0,
         until: Callable[[Item], bool] | None = None,
         seconds: float = MAX_SECONDS,
-    ) -> AsyncIterator[Item]:
-        """Items of feed ``key`` after id ``after``: first what is stored, then live ones
-        as they arrive; ends after an item ``until`` accepts (a run's last event), or
-        after ``seconds`` (the browser reconnects with its last id and loses nothing)."""
-        ends = asyncio.get_running_loop().time() + seconds
+        keepalive: float = KEEPALIVE,
+    ) -> AsyncIterator[list[Item]]:
+        """Items of feed ``key`` after id ``after``, in batches: first what is stored,
+        then live ones as they arrive (an empty batch after ``keepalive`` quiet seconds);
+        ends after an item ``until`` accepts (a run's last event), or after ``seconds``
+        (the browser reconnects with its last id and loses nothing)."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + seconds
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
         feed = await self._attach(key, fetch, head, lookback, queue)
-        try:
-            seen: set[int] = set()
-            for item in await run_in_threadpool(fetch, after):  # stored, in order
+        seen: set[int] = set()
+
+        def fresh(items: list[Item | None]) -> tuple[list[Item], bool]:
+            batch: list[Item] = []
+            for item in items:
+                if item is None:
+                    return batch, True
+                if item[0] <= after or item[0] in seen:
+                    continue  # already sent
                 seen.add(item[0])
-                yield item
+                batch.append(item)
                 if until is not None and until(item):
+                    return batch, True
+            return batch, False
+
+        try:
+            cursor = after
+            while stored := await run_in_threadpool(fetch, cursor):  # the catalog, in pages
+                cursor = stored[-1][0]
+                batch, done = fresh(list(stored))
+                if batch:
+                    yield batch
+                if done:
                     return
-            while True:
-                left = ends - asyncio.get_running_loop().time()
-                if left <= 0:
-                    return
+            while (left := ends - loop.time()) > 0:
                 try:
-                    got = await asyncio.wait_for(queue.get(), left)
+                    first = await asyncio.wait_for(queue.get(), min(left, keepalive))
                 except TimeoutError:
-                    return
-                if got is None:
-                    return
-                if got[0] <= after or got[0] in seen:
-                    continue  # already replayed
-                seen.add(got[0])
-                yield got
-                if until is not None and until(got):
+                    yield []
+                    continue
+                items = [first]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                batch, done = fresh(items)
+                if batch:
+                    yield batch
+                if done:
                     return
         finally:
             feed.clients.discard(queue)
@@ -144,32 +162,19 @@ class Feeds:
         self._feeds.clear()
 
 
-async def sse(items: AsyncIterator[Item], keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
-    """``items`` as an ``text/event-stream`` body, with a comment line when quiet so
-    proxies keep the connection open."""
+async def sse(batches: AsyncIterator[list[Item]]) -> AsyncIterator[bytes]:
+    """Batches of items as one ``text/event-stream`` chunk each (an empty batch is a
+    keepalive comment, so proxies keep the connection open)."""
     yield b"retry: 2000\n\n"
-    iterator = items.__aiter__()
-    pending: asyncio.Task[Item] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=keepalive)
-            if not done:
-                yield b": keepalive\n\n"
-                continue
-            try:
-                seq, name, data = pending.result()
-            except StopAsyncIteration:
-                return
-            pending = None
-            body = json.dumps(data, separators=(",", ":"), default=str)
-            yield f"id: {seq}\nevent: {name}\ndata: {body}\n\n".encode()
-    finally:
-        if pending is not None:
-            pending.cancel()
-        with contextlib.suppress(Exception):
-            await iterator.aclose()  # type: ignore[attr-defined]
+    async for batch in batches:
+        if not batch:
+            yield b": keepalive\n\n"
+            continue
+        yield "".join(
+            f"id: {seq}\nevent: {name}\ndata: "
+            f"{json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+            for seq, name, data in batch
+        ).encode()
 
 
 def last_event_id(header: str | None, query: int | None) -> int:
@@ -185,7 +190,7 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-
 """What an SSE route declares in the OpenAPI schema."""
 
 
-def event_stream(items: AsyncIterator[Item]) -> StreamingResponse:
+def event_stream(items: AsyncIterator[list[Item]]) -> StreamingResponse:
     """The response that sends ``items`` as Server-Sent Events, unbuffered by proxies."""
     return StreamingResponse(
         sse(items),

@@ -222,7 +222,7 @@ def gallery(
 ) -> HTMLResponse:
     """A run's creatives grouped like the contact sheet, with filters and keyboard review."""
     ws = _ws(request)
-    info = ws.run_info(run_id)
+    info = ws.run_row(run_id)
     slots = dict(s.split(":", 1) for s in slot if ":" in s)
     f = CreativeFilter(
         run_id=info["id"], decision=decision or None, failing=failing or None,

@@ -76,58 +76,64 @@ def find_creatives(
     s: Session, f: CreativeFilter, *, viewer: str | None = None
 ) -> tuple[list[CreativeRow], int]:
     """One page of creatives matching ``f`` and how many match in all; ``starred`` is
-    whether ``viewer`` starred each."""
+    whether ``viewer`` starred each. Only the columns a list shows are read (no spec or
+    QA JSON), and the current decision is looked up per row, not for the whole catalog."""
     cur = aliased(Decision)
-    query = _filtered(select(Job, Asset, cur), f, cur)
-    total = s.scalar(_filtered(select(func.count(Job.key)), f, cur)) or 0
+    columns = (
+        Job.key, Job.campaign_id, Job.channel, Job.segment, Job.locale, Job.backend,
+        Job.model, Job.seed, Job.prompt, Job.created_at, Asset.id, Asset.width, Asset.height,
+        Job.qa["status"].as_string().label("qa_status"), cur.state, cur.actor.label("by"),
+        cur.at.label("at"), cur.rank, cur.score,
+    )  # fmt: skip
+    query = _filtered(select(*columns), f, cur, decided=True)
+    total = s.scalar(_filtered(select(func.count(Job.key)), f, cur, decided=bool(f.decision)))
     query = query.order_by(*_order(f.sort, cur)).limit(max(1, f.limit)).offset(max(0, f.offset))
     page = s.execute(query).all()
-    keys = [job.key for job, _, _ in page]
+    keys = [r.key for r in page]
     slots, flagged = _slots(s, keys), _flagged(s, keys)
-    starred = _starred(s, [job.creative_id for job, _, _ in page], viewer)
+    starred = _starred(s, [r.id for r in page], viewer)
     rows = [
         CreativeRow(
-            id=asset.id,
-            job_key=job.key,
-            campaign_id=job.campaign_id,
-            channel=job.channel,
-            segment=job.segment,
-            locale=job.locale,
-            backend=job.backend,
-            model=job.model,
-            seed=job.seed,
-            prompt=job.prompt,
-            width=asset.width,
-            height=asset.height,
-            state=d.state if d else None,
-            decided_by=d.actor if d else None,
-            decided_at=d.at if d else None,
-            rank=d.rank if d else None,
-            score=d.score if d else None,
-            qa_status=str((job.qa or {}).get("status", "")),
-            flagged=flagged.get(job.key, {}),
-            slots=slots.get(job.key, {}),
-            starred=asset.id in starred,
-            created_at=job.created_at,
+            id=r.id,
+            job_key=r.key,
+            campaign_id=r.campaign_id,
+            channel=r.channel,
+            segment=r.segment,
+            locale=r.locale,
+            backend=r.backend,
+            model=r.model,
+            seed=r.seed,
+            prompt=r.prompt,
+            width=r.width,
+            height=r.height,
+            state=r.state,
+            decided_by=r.by,
+            decided_at=r.at,
+            rank=r.rank,
+            score=r.score,
+            qa_status=str(r.qa_status or ""),
+            flagged=flagged.get(r.key, {}),
+            slots=slots.get(r.key, {}),
+            starred=r.id in starred,
+            created_at=r.created_at,
         )
-        for job, asset, d in page
+        for r in page
     ]
-    return rows, int(total)
+    return rows, int(total or 0)
 
 
-def _filtered(query: Any, f: CreativeFilter, cur: Any) -> Any:
-    """``query`` (a select over jobs) joined and narrowed by ``f``."""
-    latest = (
-        select(Decision.asset_id, func.max(Decision.id).label("id"))
-        .group_by(Decision.asset_id)
-        .subquery()
-    )
-    query = (
-        query.select_from(Job)
-        .join(Asset, Asset.id == Job.creative_id)
-        .outerjoin(latest, latest.c.asset_id == Job.creative_id)
-        .outerjoin(cur, cur.id == latest.c.id)
-    )
+def _filtered(query: Any, f: CreativeFilter, cur: Any, *, decided: bool) -> Any:
+    """``query`` (a select over jobs) joined and narrowed by ``f``; with ``decided``, the
+    current decision is joined as ``cur`` (the newest ``decisions`` row of the creative)."""
+    query = query.select_from(Job).join(Asset, Asset.id == Job.creative_id)
+    if decided:
+        newest = (
+            select(func.max(Decision.id))
+            .where(Decision.asset_id == Job.creative_id)
+            .correlate(Job)
+            .scalar_subquery()
+        )
+        query = query.outerjoin(cur, cur.id == newest)
     if f.run_id:
         query = query.join(RunJob, and_(RunJob.job_key == Job.key, RunJob.run_id == f.run_id))
     where: list[Any] = []
@@ -140,27 +146,16 @@ def _filtered(query: Any, f: CreativeFilter, cur: Any) -> Any:
         if value:
             where.append(column == value)
     if f.failing:
-        where.append(
-            select(JobCheck.job_key)
-            .where(
-                JobCheck.job_key == Job.key,
-                JobCheck.name == f.failing,
-                JobCheck.verdict == f.verdict,
-            )
-            .exists()
+        checks = select(JobCheck.job_key).where(
+            JobCheck.name == f.failing, JobCheck.verdict == f.verdict
         )
+        where.append(Job.key.in_(checks))
     for name, value in f.slots.items():
-        where.append(
-            select(JobSlot.job_key)
-            .where(JobSlot.job_key == Job.key, JobSlot.name == name, JobSlot.value == value)
-            .exists()
-        )
+        having = select(JobSlot.job_key).where(JobSlot.name == name, JobSlot.value == value)
+        where.append(Job.key.in_(having))
     if f.starred_by:
-        where.append(
-            select(Star.asset_id)
-            .where(Star.asset_id == Job.creative_id, Star.user == f.starred_by)
-            .exists()
-        )
+        mine = select(Star.asset_id).where(Star.user == f.starred_by)
+        where.append(Job.creative_id.in_(mine))
     if f.text and f.text.strip():
         where.append(_text(f.text.strip()))
     return query.where(*where) if where else query
