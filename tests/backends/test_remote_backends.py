@@ -438,8 +438,9 @@ def test_wrong_key_401_names_variable_and_hides_key(fake: FakeImageAPI) -> None:
 
 def test_read_timeout_is_retried_with_the_same_key(fake: FakeImageAPI) -> None:
     sleep = Recorder()
-    be = backend(OpenAIImagesBackend, fake, sleep, read_timeout=0.3)
-    fake.script(Scripted(None, delay=1.5))
+    # 1 s: the retry must be answered within it even on a loaded machine (0.3 s was not)
+    be = backend(OpenAIImagesBackend, fake, sleep, read_timeout=1.0)
+    fake.script(Scripted(None, delay=3.0))
     (gen,) = be.generate([scene(64, 64)])
     first, second = fake.posts()
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
