@@ -7,7 +7,6 @@ Bad input is refused with the field named and nothing stored."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from bildwerk.accounts import service
 from bildwerk.catalog.audit import verify
@@ -24,6 +22,7 @@ from bildwerk.catalog.models import AuditEntry, Decision, Run
 from bildwerk.publish.keys import dev_init
 from bildwerk.web.app import create_app
 from bildwerk.workspace import Workspace
+from tests.web.server import serving
 
 BRIEF = """\
 campaign: api-flow
@@ -45,12 +44,6 @@ USERS = {"ana": ["creator", "reviewer"], "ben": ["reviewer"], "cy": ["reviewer"]
          "pia": ["publisher"], "root": ["admin"]}  # fmt: skip
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, workspace_dir: Path) -> Iterator[tuple[str, Workspace]]:
     if request.param == "postgres":
@@ -63,17 +56,8 @@ def server(request: pytest.FixtureRequest, workspace_dir: Path) -> Iterator[tupl
     ws: Workspace = app.state.workspace
     for name, roles in USERS.items():
         service.add_user(ws.db, name, roles, password=None, actor="setup")
-    port = _port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ws
-    srv.should_exit = True
-    thread.join(timeout=20)
+    with serving(app) as base:
+        yield base, ws
 
 
 def _clients(base: str, ws: Workspace) -> dict[str, httpx.Client]:
@@ -204,6 +188,11 @@ def test_a_run_through_the_api(server: tuple[str, Workspace]) -> None:
     record = c["cy"].get(f"/api/v1/creatives/{ids[1]}").json()
     assert record["request"]["seed"] == 11 and record["runs"][0]["id"] == run_id
     assert [d["actor"] for d in record["decisions"]] == ["gate", "ben"]
+    again = c["ana"].post(f"/api/v1/creatives/{ids[1]}/reproduce")  # a background job
+    assert again.status_code == 202 and again.headers["location"].endswith("/events")
+    with c["ana"].stream("GET", f"/api/v1/runs/{again.json()['events']}/events/stream") as r:
+        last = list(_sse(r))[-1]
+    assert last["event"] == "run.finished" and last["data"]["data"]["identical"] is True
     for probe in ("..%2F..%2Fbildwerk.yaml", "%2Fetc%2Fpasswd", f"{ids[1]}%00"):
         status = c["cy"].get(f"/api/v1/creatives/{probe}/thumb/320").status_code
         assert status in (400, 404, 422), (probe, status)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from bildwerk.accounts import service
 from bildwerk.catalog.audit import verify
@@ -25,7 +23,8 @@ from bildwerk.web.app import create_app
 from bildwerk.workspace import Workspace
 from tests.publish import audit as auditors
 from tests.publish import browser
-from tests.web.test_api_flows import BRIEF, _port
+from tests.web.server import serving
+from tests.web.test_api_flows import BRIEF
 
 PASSWORD = "correct horse battery"
 USERS = {"ana": ["creator"], "ben": ["reviewer"], "cy": ["reviewer"], "pia": ["publisher"],
@@ -45,17 +44,10 @@ def served(workspace_dir: Path) -> Iterator[tuple[str, Workspace]]:
     ws: Workspace = app.state.workspace
     for name, roles in USERS.items():
         service.add_user(ws.db, name, roles, password=PASSWORD, actor="setup")
-    port = _port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=srv.run, daemon=True).start()
     worker = threading.Thread(target=lambda: ws.work(max_runs=1, poll=0.2, workers=1), daemon=True)
     worker.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ws
-    srv.should_exit = True
+    with serving(app) as base:
+        yield base, ws
 
 
 def _login(browser_: Any, base: str, name: str, *, bypass_csp: bool = False) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.web.server import free_port
+
 BILDWERK = Path(sys.executable).with_name("bildwerk")  # the installed console script
 STARTUP_S, SHUTDOWN_S = 30.0, 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def children(pid: int) -> dict[int, str]:

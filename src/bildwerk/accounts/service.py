@@ -194,6 +194,15 @@ def revoke_token(db: Database, token_id: str, *, actor: str) -> TokenInfo:
         return _token(row)
 
 
+def token(db: Database, token_id: str) -> TokenInfo:
+    """One API token (never its secret)."""
+    with db.session(write=False) as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFoundError(f"no API token {token_id!r}", hint="bildwerk tokens list")
+        return _token(row)
+
+
 def tokens(db: Database, user: str | None = None) -> list[TokenInfo]:
     with db.session(write=False) as s:
         query = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from bildwerk.errors import NotFoundError
 from bildwerk.usecases.rows import creative_asset
 
 if TYPE_CHECKING:
+    from PIL import Image
     from sqlalchemy.orm import Session
 
     from bildwerk.workspace import Workspace
@@ -168,8 +170,6 @@ def evidence_image(ws: Workspace, asset_id: str) -> tuple[Path, str]:
     """The creative with the evidence of every failing or warning check drawn on it (as
     in the contact sheet), 640 px wide WebP; named by the master and the QA record, so a
     QA re-run makes a new one."""
-    from PIL import Image
-
     from bildwerk.checks.annotate import annotate
 
     with ws.db.session(write=False) as s:
@@ -179,17 +179,28 @@ def evidence_image(ws: Workspace, asset_id: str) -> tuple[Path, str]:
         sha = asset.sha256
     tag = hashlib.sha256(f"{sha}{json.dumps(checks, sort_keys=True, default=str)}".encode())
     path = ws.root / ".cache" / "evidence" / f"{tag.hexdigest()[:40]}.webp"
-    if not path.is_file():
-        if not ws.blobs.has(sha):
-            raise NotFoundError(f"{asset_id}: its image is missing from the blob store",
-                                hint="run 'bildwerk fsck' to see what else is missing")  # fmt: skip
-        with Image.open(ws.blobs.local_path(sha)) as im:
-            drawn = annotate(im, checks)
-        buf = io.BytesIO()
-        drawn.save(buf, "WEBP", quality=80, method=4)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buf.getvalue())
+    _cached_webp(ws, asset_id, sha, path, lambda im: annotate(im, checks), quality=80)
     return path, path.stem
+
+
+def _cached_webp(
+    ws: Workspace, asset_id: str, sha: str, path: Path, draw: Callable[[Image.Image], Image.Image],
+    *, quality: int,
+) -> None:  # fmt: skip
+    """Make ``path`` from the master ``sha`` once: ``draw`` it, keep it as WebP."""
+    if path.is_file():
+        return
+    if not ws.blobs.has(sha):
+        raise NotFoundError(f"{asset_id}: its image is missing from the blob store",
+                            hint="run 'bildwerk fsck' to see what else is missing")  # fmt: skip
+    from PIL import Image
+
+    with Image.open(ws.blobs.local_path(sha)) as im:
+        made = draw(im)
+    buf = io.BytesIO()
+    made.save(buf, "WEBP", quality=quality, method=4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _brief(s: Session, sha256: str) -> dict[str, Any] | None:
@@ -234,16 +245,10 @@ def thumbnail(ws: Workspace, asset_id: str, width: int) -> tuple[Path, str]:
         asset = creative_asset(s, asset_id)
         sha, height = asset.sha256, max(1, round(asset.height * width / asset.width))
     path = ws.root / ".cache" / "thumbs" / f"{sha}-{width}.webp"
-    if not path.is_file():
-        if not ws.blobs.has(sha):
-            raise NotFoundError(f"{asset_id}: its image is missing from the blob store",
-                                hint="run 'bildwerk fsck' to see what else is missing")  # fmt: skip
-        from PIL import Image
+    from PIL import Image
 
-        with Image.open(ws.blobs.local_path(sha)) as im:
-            small = im.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        small.save(buf, "WEBP", quality=72, method=4)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buf.getvalue())
+    def small(im: Image.Image) -> Image.Image:
+        return im.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+
+    _cached_webp(ws, asset_id, sha, path, small, quality=72)
     return path, f"{sha[:32]}-{width}"

@@ -206,8 +206,5 @@ def create_token(body: TokenIn, request: Request, who: Reader) -> TokenOut:
 def revoke_token(token_id: ObjectId, request: Request, who: Reader) -> TokenOut:
     """Revoke a token at once (yours, or anyone's for admins)."""
     db = request.app.state.workspace.db
-    found = [t for t in service.tokens(db) if t.id == token_id]
-    if not found:
-        raise HTTPException(404, f"no API token {token_id!r}")
-    _may_manage(who, found[0].user)
+    _may_manage(who, service.token(db, token_id).user)
     return _token(service.revoke_token(db, token_id, actor=who.account.name))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -19,7 +20,7 @@ from bildwerk.accounts.roles import Permission
 from bildwerk.catalog.models import Decision
 from bildwerk.catalog.repo.creatives import SORTS, CreativeFilter
 from bildwerk.errors import UserError
-from bildwerk.events import operation_id
+from bildwerk.events import EventStream, operation_id
 from bildwerk.usecases import creatives as uc
 from bildwerk.web.auth import Principal, needs
 from bildwerk.web.feeds import MAX_SECONDS, SSE_RESPONSES, Item, event_stream, last_event_id
@@ -220,6 +221,9 @@ def reproduce(
     ws = _ws(request)
     uc.creative_exists(ws, creative_id)
     stream = operation_id("reproduce")
+    queued = EventStream(ws.db, stream)  # the stream exists before the answer names it
+    queued.emit("message", message=f"reproducing {creative_id}: queued")
+    queued.flush_now()
     request.app.state.jobs.submit(_reproduce, ws, creative_id, stream)
     response.headers["Location"] = f"/api/v1/runs/{stream}/events"
     return ReproduceOut(events=stream)
@@ -307,13 +311,4 @@ def publish(run_id: ObjectId, body: PublishIn, request: Request, who: Publisher)
     report = ws.publisher(who.account.name, governed=governed).publish(
         run_id, body.targets, override=body.override
     )
-    return _report(report)
-
-
-def _report(report: Any) -> dict[str, Any]:
-    return {
-        "run_id": report.run_id, "targets": report.targets, "published": report.published,
-        "skipped": report.skipped, "uploaded": report.uploaded, "unchanged": report.unchanged,
-        "stamped": report.stamped, "pages": report.pages, "warnings": report.warnings,
-        "events": report.events,
-    }  # fmt: skip
+    return asdict(report)

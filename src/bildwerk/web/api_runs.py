@@ -14,6 +14,7 @@ from bildwerk.accounts.roles import Permission, Role
 from bildwerk.catalog import repo
 from bildwerk.events import END
 from bildwerk.usecases import briefs
+from bildwerk.web.api import RunOut
 from bildwerk.web.auth import Principal, needs
 from bildwerk.web.feeds import MAX_SECONDS, SSE_RESPONSES, Item, event_stream, last_event_id
 from bildwerk.web.params import After, ObjectId, UtcDatetime
@@ -56,16 +57,7 @@ class Queued(BaseModel):
     quota: dict[str, int | None] | None = None
 
 
-class RunDetail(BaseModel):
-    id: str
-    campaign_id: str | None = None
-    status: str
-    started_at: UtcDatetime | None = None
-    finished_at: UtcDatetime | None = None
-    planned: int = 0
-    generated: int = 0
-    cached: int = 0
-    failed: int = 0
+class RunDetail(RunOut):
     error: str | None = None
     submitted_by: str | None = None
     cancel_requested: bool = False
